@@ -1,0 +1,3 @@
+import { makeWarrenSystem } from './warren.js';
+
+export const { server, client } = makeWarrenSystem('json');

@@ -1,0 +1,14 @@
+export * from '../errors.js';
+export type { MethodDescriptor, NotificationDescriptor, ParamsOf, ResultOf } from './contract.js';
+export { method, notification } from './contract.js';
+export type { NotifyHandler, PeerEvents, PeerOptions, PeerStats, RequestContext, RequestHandler, RequestOptions } from './peer.js';
+export { Peer, resolvePeerOptions } from './peer.js';
+export type { PoolEvents, PoolOptions, PoolRequestOptions } from './pool.js';
+export { spawnPool, WorkerPool } from './pool.js';
+export { IncomingStream } from './streams.js';
+export type { ChildExit, SpawnPeerOptions } from './transports/child.js';
+export { ChildPeer, spawnPeer } from './transports/child.js';
+export { memoryPair, memoryStreams } from './transports/memory.js';
+export type { ConnectOptions, ListenUnixOptions, PeerServer } from './transports/socket.js';
+export { connectTcp, connectUnix, listenTcp, listenUnix } from './transports/socket.js';
+export { stdioPeer } from './transports/stdio.js';

@@ -1,0 +1,84 @@
+/**
+ * Batches the frames of one tick into as few writes as possible and respects the stream's
+ * backpressure. Frames from the binary framing share a slab, so consecutive ones are merged
+ * into one view without copying; the batch goes out with one write (several under cork(),
+ * which Node turns into one writev).
+ */
+import type { Writable } from 'node:stream';
+import type { ByteSink } from '../wire/framing.js';
+
+export class Outbox implements ByteSink {
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private scheduled = false;
+  private blocked = false;
+  private closed = false;
+  private readonly stream: Writable;
+  private readonly flushBound = () => this.flush();
+  private readonly onDrain = () => {
+    this.blocked = false;
+    this.flush();
+  };
+
+  constructor(stream: Writable) {
+    this.stream = stream;
+  }
+
+  /** Bytes accepted but not yet handed to the OS (ours plus the stream's own buffer). */
+  get bufferedBytes(): number {
+    return this.queuedBytes + this.stream.writableLength;
+  }
+
+  push(bytes: Uint8Array): void {
+    if (this.closed) return;
+    const queue = this.queue;
+    const last = queue.length > 0 ? (queue[queue.length - 1] as Uint8Array) : undefined;
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      queue[queue.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+    } else {
+      queue.push(bytes);
+    }
+    this.queuedBytes += bytes.length;
+    if (!this.scheduled && !this.blocked) {
+      this.scheduled = true;
+      // nextTick runs after the current microtask cascade, so responses produced by many
+      // resolved promises of one read still leave together.
+      process.nextTick(this.flushBound);
+    }
+  }
+
+  /** Writes whatever is queued now (also used before a graceful end). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.blocked || this.closed || this.queue.length === 0) return;
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) {
+      this.discard();
+      return;
+    }
+    const queue = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    let ok: boolean;
+    if (queue.length === 1) {
+      ok = stream.write(queue[0]);
+    } else {
+      stream.cork();
+      ok = true;
+      for (const chunk of queue) ok = stream.write(chunk);
+      stream.uncork();
+    }
+    if (!ok) {
+      this.blocked = true;
+      stream.once('drain', this.onDrain);
+    }
+  }
+
+  /** Drops everything queued; used when the stream is gone. */
+  discard(): void {
+    this.closed = true;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.stream.removeListener('drain', this.onDrain);
+  }
+}

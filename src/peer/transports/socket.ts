@@ -1,0 +1,141 @@
+/**
+ * Peers over net sockets (Unix domain and TCP): a server that makes a Peer per connection and
+ * a client that resolves once connected.
+ */
+import { existsSync, unlinkSync } from 'node:fs';
+import { connect, createConnection, createServer, type Server, type Socket } from 'node:net';
+import { PeerClosedError, WarrenError } from '../../errors.js';
+import { Peer, type PeerOptions } from '../peer.js';
+
+export interface PeerServer {
+  /** The connected peers. */
+  readonly peers: ReadonlySet<Peer>;
+  readonly server: Server;
+  /** Stops listening and closes every peer gracefully (pending requests are answered first). */
+  close(): Promise<void>;
+}
+
+export interface ListenUnixOptions extends PeerOptions {
+  /** Remove a socket file left behind by a dead process (default true). A live one is never taken. */
+  removeStale?: boolean;
+}
+
+function serve(onPeer: (peer: Peer) => void, options: PeerOptions): { server: Server; peers: Set<Peer> } {
+  const peers = new Set<Peer>();
+  const server = createServer({ noDelay: true }, (socket: Socket) => {
+    const peer = new Peer(socket, options);
+    peers.add(peer);
+    peer.on('close', () => peers.delete(peer));
+    try {
+      onPeer(peer);
+    } catch (error) {
+      peer.destroy(error as Error);
+    }
+  });
+  return { server, peers };
+}
+
+function closer(server: Server, peers: Set<Peer>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => {
+    closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const peer of peers) void peer.close();
+    });
+    return closing;
+  };
+}
+
+/** Is something listening on this Unix socket path? */
+function isSocketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Listens on a Unix domain socket and makes a Peer for each connection.
+ * @example
+ * const server = await listenUnix('/tmp/echo.sock', (peer) => peer.onRequest('echo', (p) => p));
+ */
+export async function listenUnix(path: string, onPeer: (peer: Peer) => void, options: ListenUnixOptions = {}): Promise<PeerServer> {
+  const { removeStale = true, ...peerOptions } = options;
+  const { server, peers } = serve(onPeer, { name: `unix:${path}`, ...peerOptions });
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !removeStale) throw error;
+    if (await isSocketAlive(path)) {
+      throw new WarrenError('WARREN_INVALID_ARGUMENT', `a live server already listens on ${path}; it is not taken over`, { cause: error });
+    }
+    if (existsSync(path)) unlinkSync(path);
+    await listen();
+  }
+  const close = closer(server, peers);
+  return { peers, server, close };
+}
+
+export async function listenTcp(
+  port: number,
+  host: string,
+  onPeer: (peer: Peer) => void,
+  options: PeerOptions = {},
+): Promise<PeerServer & { port: number }> {
+  const { server, peers } = serve(onPeer, { name: `tcp:${host}:${port}`, ...options });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const close = closer(server, peers);
+  return { peers, server, close, port: typeof address === 'object' && address ? address.port : port };
+}
+
+export interface ConnectOptions extends PeerOptions {
+  /** Give up connecting after this many ms (default 5 s). */
+  connectTimeout?: number;
+}
+
+function connectSocket(socket: Socket, label: string, options: ConnectOptions): Promise<Peer> {
+  const { connectTimeout = 5_000, ...peerOptions } = options;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new PeerClosedError(`could not connect to ${label} within ${connectTimeout} ms`));
+    }, connectTimeout);
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new PeerClosedError(`could not connect to ${label}: ${error.message}`, { cause: error }));
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.setNoDelay(true);
+      resolve(new Peer(socket, { name: label, ...peerOptions }));
+    });
+  });
+}
+
+export function connectUnix(path: string, options: ConnectOptions = {}): Promise<Peer> {
+  return connectSocket(createConnection(path), `unix:${path}`, options);
+}
+
+export function connectTcp(port: number, host = '127.0.0.1', options: ConnectOptions = {}): Promise<Peer> {
+  return connectSocket(createConnection(port, host), `tcp:${host}:${port}`, options);
+}

@@ -1,0 +1,102 @@
+/**
+ * Payload codecs. The codec id travels in every frame header, so each side may write with its
+ * own codec and read whatever arrives. Ids 0-127 are Warren's; 128-255 are free for users.
+ * Decoding builds plain data only: no codec here instantiates user classes.
+ */
+import { deserialize, serialize } from 'node:v8';
+import { Packr, Unpackr } from 'msgpackr';
+import { CodecError, invalidArgument } from '../errors.js';
+
+export interface Codec {
+  readonly id: number;
+  readonly name: string;
+  /**
+   * Encodes a value. Text codecs may return a string, which the framing writes as UTF-8
+   * straight into its output buffer. `undefined` is always sent as an empty payload, so
+   * encode is never called with it.
+   */
+  encode(value: unknown): Uint8Array | string;
+  /** Decodes a non-empty payload; throws anything, the framing turns it into CodecError. */
+  decode(bytes: Buffer): unknown;
+}
+
+export const CodecId = { raw: 0, json: 1, msgpack: 2, v8: 3 } as const;
+export type CodecName = keyof typeof CodecId;
+
+export const rawCodec: Codec = {
+  id: CodecId.raw,
+  name: 'raw',
+  encode(value) {
+    if (value instanceof Uint8Array) return value;
+    if (typeof value === 'string') return value;
+    throw new CodecError(`the raw codec sends bytes or strings, not ${typeof value}`);
+  },
+  decode: (bytes) => bytes,
+};
+
+export const jsonCodec: Codec = {
+  id: CodecId.json,
+  name: 'json',
+  encode(value) {
+    const text = JSON.stringify(value);
+    // JSON.stringify answers undefined for functions and symbols: say so instead of sending nothing.
+    if (text === undefined) throw new CodecError(`a ${typeof value} cannot be encoded as JSON`);
+    return text;
+  },
+  decode: (bytes) => JSON.parse(bytes.toString('utf8')),
+};
+
+// Records (msgpackr's shared-structure extension) are off so that any MessagePack library can
+// read what Warren writes; msgpackr renames a `__proto__` key when it decodes, so a payload
+// cannot change an object's prototype.
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export const msgpackCodec: Codec = {
+  id: CodecId.msgpack,
+  name: 'msgpack',
+  encode: (value) => packr.pack(value),
+  decode: (bytes) => unpackr.unpack(bytes),
+};
+
+/** Node's structured clone serialisation: Maps, Sets, Dates, typed arrays, bigints, cycles. */
+export const v8Codec: Codec = {
+  id: CodecId.v8,
+  name: 'v8',
+  encode: (value) => serialize(value),
+  decode: (bytes) => deserialize(bytes),
+};
+
+const registry: (Codec | undefined)[] = [];
+const byName = new Map<string, Codec>();
+
+/** Adds a codec for ids 128-255 (or replaces one of those). */
+export function registerCodec(codec: Codec): void {
+  if (!Number.isInteger(codec.id) || codec.id < 0 || codec.id > 255) {
+    throw invalidArgument(`codec id must be an integer from 0 to 255, got ${codec.id}`);
+  }
+  const existing = registry[codec.id];
+  if (existing && codec.id < 128 && existing !== codec) {
+    throw invalidArgument(`codec id ${codec.id} is reserved for Warren's '${existing.name}' codec; use 128-255`);
+  }
+  registry[codec.id] = codec;
+  byName.set(codec.name, codec);
+}
+
+for (const codec of [rawCodec, jsonCodec, msgpackCodec, v8Codec]) registerCodec(codec);
+
+export function codecById(id: number): Codec | undefined {
+  return registry[id];
+}
+
+/** Resolves a codec option given as a name, an id or a codec object. */
+export function resolveCodec(option: CodecName | string | number | Codec | undefined, fallback: Codec = msgpackCodec): Codec {
+  if (option === undefined) return fallback;
+  if (typeof option === 'object') {
+    if (registry[option.id] !== option) registerCodec(option);
+    return option;
+  }
+  const codec = typeof option === 'number' ? registry[option] : byName.get(option);
+  if (!codec) throw invalidArgument(`unknown codec ${JSON.stringify(option)}; known: ${[...byName.keys()].join(', ')}`);
+  return codec;
+}
