@@ -144,9 +144,7 @@ export async function server(path, _payloadInfo) {
 }
 
 export async function client(path) {
-  const onread = process.env.RAW_ONREAD ? { buffer: Buffer.allocUnsafe(Number(process.env.RAW_ONREAD)), callback: (n, buf) => { decode(buf.subarray(0, n)); } } : undefined;
-  let decode;
-  const socket = net.connect({ path, onread });
+  const socket = net.connect(path);
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
@@ -158,7 +156,7 @@ export async function client(path) {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  decode = makeDecoder((id, str) => {
+  socket.on('data', makeDecoder((id, str) => {
     const p = pending.get(id);
     if (p === undefined) return;
     pending.delete(id);
@@ -166,8 +164,7 @@ export async function client(path) {
   }, (err) => {
     failAll(err);
     socket.destroy();
-  });
-  if (!onread) socket.on('data', decode);
+  }));
   socket.on('error', (err) => failAll(err));
   socket.on('close', () => failAll(new Error('raw-node: connection closed')));
 
