@@ -10,6 +10,9 @@ import type { ByteSink } from '../wire/framing.js';
 export class Outbox implements ByteSink {
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  private runBuffer: ArrayBufferLike | undefined = undefined;
+  private runStart = 0;
+  private runEnd = 0;
   private scheduled = false;
   private blocked = false;
   private closed = false;
@@ -31,12 +34,15 @@ export class Outbox implements ByteSink {
 
   push(bytes: Uint8Array): void {
     if (this.closed) return;
-    const queue = this.queue;
-    const last = queue.length > 0 ? (queue[queue.length - 1] as Uint8Array) : undefined;
-    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
-      queue[queue.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+    // Extend the current run when the frame starts where the last one ended in the same
+    // memory; the view is only made at flush time.
+    if (bytes.buffer === this.runBuffer && bytes.byteOffset === this.runEnd) {
+      this.runEnd += bytes.length;
     } else {
-      queue.push(bytes);
+      this.endRun();
+      this.runBuffer = bytes.buffer;
+      this.runStart = bytes.byteOffset;
+      this.runEnd = bytes.byteOffset + bytes.length;
     }
     this.queuedBytes += bytes.length;
     if (!this.scheduled && !this.blocked) {
@@ -47,10 +53,22 @@ export class Outbox implements ByteSink {
     }
   }
 
-  /** Writes whatever is queued now (also used before a graceful end). */
-  flush(): void {
+  private endRun(): void {
+    if (this.runBuffer !== undefined && this.runEnd > this.runStart) {
+      this.queue.push(Buffer.from(this.runBuffer, this.runStart, this.runEnd - this.runStart));
+    }
+    this.runBuffer = undefined;
+  }
+
+  /**
+   * Writes whatever is queued now. `force` writes even while waiting for 'drain': used before
+   * a graceful end, when the stream's own buffer may hold the rest.
+   */
+  flush(force = false): void {
     this.scheduled = false;
-    if (this.blocked || this.closed || this.queue.length === 0) return;
+    if ((this.blocked && !force) || this.closed) return;
+    this.endRun();
+    if (this.queue.length === 0) return;
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) {
       this.discard();
@@ -68,7 +86,7 @@ export class Outbox implements ByteSink {
       for (const chunk of queue) ok = stream.write(chunk);
       stream.uncork();
     }
-    if (!ok) {
+    if (!ok && !this.blocked) {
       this.blocked = true;
       stream.once('drain', this.onDrain);
     }
@@ -78,6 +96,7 @@ export class Outbox implements ByteSink {
   discard(): void {
     this.closed = true;
     this.queue = [];
+    this.runBuffer = undefined;
     this.queuedBytes = 0;
     this.stream.removeListener('drain', this.onDrain);
   }

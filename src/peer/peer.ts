@@ -222,6 +222,8 @@ export class Peer implements MessageSink {
   private readonly incoming = new Map<RequestId, Incoming>();
   private readonly streamsIn = new Map<number, IncomingStream>();
   private readonly creditWaiters = new Map<RequestId, (credit: number) => void>();
+  /** Credit that arrived while its producer still had some: kept, never dropped. */
+  private readonly creditBank = new Map<RequestId, number>();
   private readonly waiting: [RequestId, string, unknown, number][] = [];
   private running = 0;
   private nextId = 0;
@@ -308,7 +310,13 @@ export class Peer implements MessageSink {
     if (this.outbox.bufferedBytes > this.options.maxOutboundBytes) return Promise.reject(this.queueFull());
     const timeout = options?.timeout ?? this.options.timeout;
     if (!(timeout >= 0)) return Promise.reject(invalidArgument(`timeout must be a non-negative number of ms, got ${timeout}`));
-    const id = this.newId();
+    let id: number;
+    try {
+      id = this.newId();
+    } catch (error) {
+      // request() always answers with a promise, even when the idGenerator fails.
+      return Promise.reject(error);
+    }
     let codecId = this.options.codec.id;
     if (options?.codec !== undefined) {
       try {
@@ -362,7 +370,8 @@ export class Peer implements MessageSink {
   }
 
   /** Handles requests for `method` ('*' for any). Returning undefined passes to the next handler. */
-  onRequest<P, R>(method: MethodDescriptor<P, R>, handler: RequestHandler<P, R | AsyncIterable<unknown>>): () => void;
+  /** A stream method declares its result as AsyncIterable<T>: method<P, AsyncIterable<T>>(). */
+  onRequest<P, R>(method: MethodDescriptor<P, R>, handler: RequestHandler<P, R>): () => void;
   onRequest(method: string, handler: RequestHandler): () => void;
   onRequest(method: string | MethodDescriptor<unknown, unknown>, handler: RequestHandler): () => void {
     const reg = { method: typeof method === 'string' ? method : method.method, handler };
@@ -399,16 +408,31 @@ export class Peer implements MessageSink {
     this.state = 'closing';
     const timeout = options?.timeout ?? this.options.closeTimeout;
     this.closePromise = new Promise<void>((resolve) => {
-      const finish = () => {
+      let ending = false;
+      const done = () => {
         clearTimeout(timer);
-        this.outbox.flush();
-        if (!this.writable.writableEnded && !this.writable.destroyed) this.writable.end();
         this.destroy(new PeerClosedError(`${this.options.name}: closed`));
         resolve();
       };
-      const timer = setTimeout(finish, timeout);
+      // Writes what is queued (even while waiting for 'drain') and ends the stream; the stream
+      // is destroyed once those bytes have left, so that the last answers are not cut off.
+      const finish = () => {
+        if (ending) return;
+        ending = true;
+        this.outbox.flush(true);
+        const writable = this.writable;
+        if (writable.destroyed || writable.writableFinished) return done();
+        writable.once('finish', done);
+        writable.once('close', done);
+        if (!writable.writableEnded) writable.end();
+      };
+      const timer = setTimeout(() => {
+        finish();
+        done();
+      }, timeout);
       timer.unref?.();
-      this.whenIdle(finish);
+      // Deferred: whatever made the peer idle (a handler's release) writes its answer first.
+      this.whenIdle(() => queueMicrotask(finish));
     });
     return this.closePromise;
   }
@@ -434,6 +458,7 @@ export class Peer implements MessageSink {
     this.waiting.length = 0;
     for (const wake of this.creditWaiters.values()) wake(0);
     this.creditWaiters.clear();
+    this.creditBank.clear();
     this.outbox.discard();
     if (!this.readable.destroyed) this.readable.destroy();
     if ((this.writable as unknown) !== this.readable && !this.writable.destroyed) this.writable.destroy();
@@ -499,6 +524,7 @@ export class Peer implements MessageSink {
         cancel: () => {
           this.streamsIn.delete(out.id);
           if (this.state !== 'closed') this.framing.writeCancel(out.id);
+          if (this.state === 'closing') this.notifyIdle();
         },
       });
       this.streamsIn.set(out.id, incoming);
@@ -519,6 +545,7 @@ export class Peer implements MessageSink {
     if (stream) {
       this.streamsIn.delete(key);
       stream.fail(remote);
+      if (this.state === 'closing') this.notifyIdle();
       return;
     }
     const out = this.pending.get(key);
@@ -559,6 +586,7 @@ export class Peer implements MessageSink {
       this.streamsIn.delete(id as number);
       stream.fail(new WarrenError('WARREN_PROTOCOL', 'stream producer sent more items than its credit allowed'));
       this.framing.writeCancel(id);
+      if (this.state === 'closing') this.notifyIdle();
     }
   }
 
@@ -567,11 +595,15 @@ export class Peer implements MessageSink {
     if (stream) {
       this.streamsIn.delete(id as number);
       stream.end();
+      // A graceful close may have been waiting for this stream to finish.
+      if (this.state === 'closing') this.notifyIdle();
     }
   }
 
   onCredit(id: RequestId, credit: number): void {
-    this.creditWaiters.get(id)?.(credit);
+    const wake = this.creditWaiters.get(id);
+    if (wake) wake(credit);
+    else if (this.incoming.has(id)) this.creditBank.set(id, (this.creditBank.get(id) ?? 0) + credit);
   }
 
   onBadRequest(id: RequestId, error: WarrenError): void {
@@ -657,7 +689,12 @@ export class Peer implements MessageSink {
   }
 
   private finish(inc: Incoming, result: unknown, error: unknown): void {
-    if (this.state === 'closed' || inc.done) return;
+    if (inc.done) return;
+    if (this.state === 'closed') {
+      // Nothing can be sent any more, but the handler is no longer running.
+      this.release(inc);
+      return;
+    }
     if (inc.cancelled) {
       this.release(inc);
       // JSON-RPC (LSP) expects an answer even to a cancelled request; Warren frames do not.
@@ -686,13 +723,19 @@ export class Peer implements MessageSink {
       void pumpStream(result, {
         window: this.options.streamWindow,
         isCancelled: () => inc.cancelled || this.state === 'closed',
-        waitForCredit: () =>
-          new Promise<number>((resolve) => {
+        waitForCredit: () => {
+          const banked = this.creditBank.get(inc.id);
+          if (banked !== undefined) {
+            this.creditBank.delete(inc.id);
+            return Promise.resolve(banked);
+          }
+          return new Promise<number>((resolve) => {
             this.creditWaiters.set(inc.id, (n) => {
               this.creditWaiters.delete(inc.id);
               resolve(n);
             });
-          }),
+          });
+        },
         item: (value) => this.framing.writeStreamItem(inc.id, value, inc.codec),
         end: () => this.framing.writeStreamEnd(inc.id),
         fail: (err) => this.sendError(inc.id, err, inc.codec),
@@ -710,6 +753,7 @@ export class Peer implements MessageSink {
   private release(inc: Incoming): void {
     inc.done = true;
     this.incoming.delete(inc.id);
+    this.creditBank.delete(inc.id);
     this.running--;
     while (this.running < this.options.maxConcurrent && this.waiting.length > 0) {
       const [id, method, params, codec] = this.waiting.shift() as [RequestId, string, unknown, number];

@@ -65,7 +65,9 @@ export class WorkerPool {
 
   async request<R = unknown>(method: string, params?: unknown, options: PoolRequestOptions = {}): Promise<R> {
     const { idempotent = false, ...requestOptions } = options;
-    const first = await this.pick(options);
+    // Picked in the same tick when a child is live: an await here would let a burst of calls
+    // all see the same idle child before any of them is pending on it.
+    const first = (this.closing ? undefined : this.leastBusy()) ?? (await this.pick(options));
     try {
       return await first.request<R>(method, params, requestOptions);
     } catch (error) {
@@ -97,11 +99,7 @@ export class WorkerPool {
     const deadline = Date.now() + (options.timeout ?? 30_000);
     for (;;) {
       if (this.closing) throw new PeerClosedError('worker pool is closed');
-      let best: ChildPeer | undefined;
-      for (const w of this.workers) {
-        if (w === undefined || w.closed || w === avoid) continue;
-        if (best === undefined || w.pendingCount < best.pendingCount) best = w;
-      }
+      const best = this.leastBusy(avoid);
       if (best) return best;
       if (avoid && this.peers.length > 0) return avoid; // only one child: retry on it once replaced
       const left = deadline - Date.now();
@@ -115,6 +113,15 @@ export class WorkerPool {
       });
       avoid = undefined;
     }
+  }
+
+  private leastBusy(avoid?: ChildPeer): ChildPeer | undefined {
+    let best: ChildPeer | undefined;
+    for (const w of this.workers) {
+      if (w === undefined || w.closed || w === avoid) continue;
+      if (best === undefined || w.pendingCount < best.pendingCount) best = w;
+    }
+    return best;
   }
 
   private async spawnInto(slot: number): Promise<void> {

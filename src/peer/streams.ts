@@ -120,7 +120,13 @@ export async function pumpStream(source: AsyncIterable<unknown>, link: StreamPum
         link.end();
         return;
       }
-      link.item(step.value);
+      try {
+        link.item(step.value);
+      } catch (error) {
+        // This side could not send the item (e.g. not encodable): stop the source as for-of would.
+        await iterator.return?.().catch(() => {});
+        throw error;
+      }
       credit--;
     }
   } catch (error) {

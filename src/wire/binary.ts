@@ -203,6 +203,12 @@ export class BinaryFraming implements Framing {
           sink.onBadRequest(type === FrameType.REQUEST ? id : 0, new CodecError('request frame without a complete method name'));
           return;
         }
+        // A request is answered in its own codec: one in a codec this side lacks cannot be served
+        // (answering it would throw), even when it has no params to decode.
+        if (codecById(codecId) === undefined) {
+          sink.onBadRequest(type === FrameType.REQUEST ? id : 0, new CodecError(`unknown codec id ${codecId}`));
+          return;
+        }
         const method = payload.toString('utf8', 1, 1 + methodLength);
         let params: unknown;
         try {

@@ -79,6 +79,14 @@ export function registerCodec(codec: Codec): void {
   if (existing && codec.id < 128 && existing !== codec) {
     throw invalidArgument(`codec id ${codec.id} is reserved for Warren's '${existing.name}' codec; use 128-255`);
   }
+  // A name resolves to one id: taking the name of a codec registered under another id would
+  // silently redirect `codec: 'json'` (say) to a different codec.
+  const named = byName.get(codec.name);
+  if (named && named.id !== codec.id && registry[named.id] === named) {
+    throw invalidArgument(`codec name '${codec.name}' is already used by codec id ${named.id}`);
+  }
+  // A replaced codec's name no longer resolves to the id it gave up.
+  if (existing && existing !== codec && byName.get(existing.name) === existing) byName.delete(existing.name);
   registry[codec.id] = codec;
   byName.set(codec.name, codec);
 }

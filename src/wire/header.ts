@@ -1,6 +1,6 @@
 /**
  * The Warren frame header: 16 bytes, big-endian (network order). docs/protocol.md describes
- * it byte by byte; test/wire/vectors.test.ts checks the vectors printed there.
+ * it byte by byte; test/wire/protocol-doc.test.ts checks the vectors printed there.
  *
  *   0  magic 0x57 ('W')
  *   1  magic 0xAE (a UTF-8 continuation byte: text written by console.log never holds "W\xAE")

@@ -8,6 +8,9 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { WarrenError } from '../../errors.js';
 import { Peer, type PeerOptions } from '../peer.js';
 
+/** How long a child may take to exit after close() ended its stdin before it is sent SIGTERM. */
+const CHILD_EXIT_GRACE_MS = 2_000;
+
 export interface SpawnPeerOptions extends PeerOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
@@ -27,6 +30,7 @@ export class ChildPeer extends Peer {
   /** Resolves when the child has exited. */
   readonly exited: Promise<ChildExit>;
   private stderrChunks: Buffer[] = [];
+  private closedGracefully = false;
   private stderrBytes = 0;
 
   constructor(child: ChildProcess, options: SpawnPeerOptions) {
@@ -34,6 +38,12 @@ export class ChildPeer extends Peer {
     if (!stdin || !stdout) throw new WarrenError('WARREN_SPAWN', 'child has no stdin/stdout pipes');
     super({ readable: stdout, writable: stdin }, { lenient: true, ...options });
     this.child = child;
+    // The child ending its stdout is the child closing its peer or exiting: give it the same
+    // grace as after close() instead of signalling a process that is shutting down normally.
+    // Prepended so that it runs before the peer's own 'end' listener emits 'close'.
+    stdout.prependListener('end', () => {
+      this.closedGracefully = true;
+    });
     const limit = options.stderrLimit ?? 64 * 1024;
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrChunks.push(chunk);
@@ -47,8 +57,21 @@ export class ChildPeer extends Peer {
       else child.once('exit', (code, signal) => resolve({ code, signal }));
     });
     this.on('close', () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (!this.closedGracefully) {
+        child.kill('SIGTERM');
+        return;
+      }
+      // After close() the child sees its stdin end and should exit by itself (code 0, its own
+      // cleanup run); only one that lingers is sent SIGTERM.
+      const timer = setTimeout(() => child.kill('SIGTERM'), CHILD_EXIT_GRACE_MS);
+      child.once('exit', () => clearTimeout(timer));
     });
+  }
+
+  override close(options?: { timeout?: number }): Promise<void> {
+    this.closedGracefully = true;
+    return super.close(options);
   }
 
   get pid(): number | undefined {

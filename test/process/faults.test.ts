@@ -1,0 +1,234 @@
+/**
+ * Faults with real processes: peers killed with SIGKILL mid-request (over stdio and over a Unix
+ * socket) and servers that break the protocol (bad magic, a 1 GiB frame, a truncated frame).
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameTooLargeError, PeerClosedError, ProtocolError, type WarrenError } from '../../src/errors.js';
+import type { Peer } from '../../src/peer/peer.js';
+import { type ChildPeer, spawnPeer } from '../../src/peer/transports/child.js';
+import { connectUnix } from '../../src/peer/transports/socket.js';
+
+const CHILD = fileURLToPath(new URL('../fixtures/child-peer.mjs', import.meta.url));
+const UNIX_SERVER = fileURLToPath(new URL('../fixtures/unix-server.mjs', import.meta.url));
+const BAD_SERVER = fileURLToPath(new URL('../fixtures/bad-server.mjs', import.meta.url));
+
+/** The one timing promise the issue makes: a dead peer's pending requests fail within 100 ms. */
+const REJECT_WITHIN_MS = 100;
+
+const childPeers = new Set<ChildPeer>();
+const processes = new Set<ChildProcessWithoutNullStreams>();
+const clients = new Set<Peer>();
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const client of clients) client.destroy();
+  clients.clear();
+  for (const child of childPeers) {
+    if (child.child.exitCode === null && child.child.signalCode === null) child.kill('SIGKILL');
+    await child.exited;
+    expect(isGone(child.pid as number)).toBe(true);
+  }
+  childPeers.clear();
+  for (const proc of processes) {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    expect(isGone(proc.pid as number)).toBe(true);
+  }
+  processes.clear();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function socketPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-test-'));
+  dirs.push(dir);
+  return join(dir, 'server.sock');
+}
+
+/** Starts a fixture server process and resolves once it printed its ready line. */
+async function startServer(script: string, args: string[]): Promise<ChildProcessWithoutNullStreams> {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  processes.add(proc);
+  let out = '';
+  let err = '';
+  proc.stderr.setEncoding('utf8').on('data', (s: string) => {
+    err += s;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onData = (s: string) => {
+      out += s;
+      if (out.includes('\n')) {
+        proc.stdout.off('data', onData);
+        proc.off('exit', onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) => reject(new Error(`${script} exited with ${code} before it was ready: ${err}`));
+    proc.stdout.setEncoding('utf8').on('data', onData);
+    proc.once('exit', onExit);
+  });
+  expect(out).toMatch(/^ready/);
+  return proc;
+}
+
+/** Resolves once a 'started' notification arrived for every tag. */
+function allStarted(peer: Peer, tags: string[]): Promise<void> {
+  const waiting = new Set(tags);
+  return new Promise((resolve) => {
+    const off = peer.onNotify('started', (params) => {
+      waiting.delete((params as { tag: string }).tag);
+      if (waiting.size === 0) {
+        off();
+        resolve();
+      }
+      return undefined;
+    });
+  });
+}
+
+/** Sends `hang` requests and records when and how each one fails. */
+function hangMany(peer: Peer, tags: string[]) {
+  return tags.map((tag) =>
+    peer.request('hang', { tag }).then(
+      (value) => ({ value, error: undefined, at: performance.now() }),
+      (error: unknown) => ({ value: undefined, error: error as WarrenError, at: performance.now() }),
+    ),
+  );
+}
+
+function expectClosedWithin(results: { error: WarrenError | undefined; at: number }[], killedAt: number): void {
+  for (const { error, at } of results) {
+    expect(error).toBeInstanceOf(PeerClosedError);
+    expect(error?.code).toBe('WARREN_PEER_CLOSED');
+    expect(at - killedAt).toBeLessThan(REJECT_WITHIN_MS);
+  }
+}
+
+describe('a peer killed with SIGKILL mid-request', () => {
+  it('a child: every pending request rejects with WARREN_PEER_CLOSED within 100 ms of the kill', async () => {
+    const child = await spawnPeer(process.execPath, [CHILD, '--keep-alive'], { stderr: 'pipe' });
+    childPeers.add(child);
+    const tags = ['a', 'b', 'c', 'd', 'e'];
+    const started = allStarted(child, tags);
+    const pending = hangMany(child, tags);
+    await started;
+    expect(child.pendingCount).toBe(tags.length);
+
+    const killedAt = performance.now();
+    process.kill(child.pid as number, 'SIGKILL');
+    const results = await Promise.all(pending);
+    expectClosedWithin(results, killedAt);
+    expect(child.pendingCount).toBe(0);
+    expect(child.closed).toBe(true);
+    await expect(child.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
+  });
+
+  it('a Unix socket server process: every pending request of its client rejects with WARREN_PEER_CLOSED within 100 ms', async () => {
+    const path = socketPath();
+    const server = await startServer(UNIX_SERVER, [path]);
+    const client = await connectUnix(path);
+    clients.add(client);
+    await expect(client.request('pid')).resolves.toBe(server.pid);
+    const closed = new Promise<Error | undefined>((resolve) => client.on('close', resolve));
+
+    const tags = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const started = allStarted(client, tags);
+    const pending = hangMany(client, tags);
+    await started;
+    expect(client.pendingCount).toBe(tags.length);
+
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => server.once('exit', (c, s) => resolve([c, s])));
+    const killedAt = performance.now();
+    process.kill(server.pid as number, 'SIGKILL');
+    const results = await Promise.all(pending);
+    expectClosedWithin(results, killedAt);
+    // A PeerClosedError is the normal way to close: 'close' reports no error.
+    await expect(closed).resolves.toBeUndefined();
+    await expect(exited).resolves.toEqual([null, 'SIGKILL']);
+    const late = await client.request('pid').catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(PeerClosedError);
+  });
+});
+
+describe('a server that breaks the protocol', () => {
+  async function connectTo(mode: string): Promise<{ client: Peer; closed: Promise<Error | undefined> }> {
+    const path = socketPath();
+    await startServer(BAD_SERVER, [path, mode]);
+    const client = await connectUnix(path);
+    clients.add(client);
+    const closed = new Promise<Error | undefined>((resolve) => client.on('close', resolve));
+    return { client, closed };
+  }
+
+  it('bad magic: the client closes with WARREN_PROTOCOL and rejects its pending requests', async () => {
+    const { client, closed } = await connectTo('garbage');
+    const pending = [1, 2, 3].map((n) => client.request('echo', n).catch((e: unknown) => e));
+    const errors = await Promise.all(pending);
+    const closeError = await closed;
+    expect(closeError).toBeInstanceOf(ProtocolError);
+    expect(closeError).toMatchObject({ code: 'WARREN_PROTOCOL', message: 'invalid frame header: bad magic' });
+    // The header bytes that failed are kept for diagnosis: "HTTP/1.1 400 Ba".
+    expect((closeError as ProtocolError).data).toEqual({ header: Buffer.from('HTTP/1.1 400 Bad').toString('hex') });
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(ProtocolError);
+      expect(error).toMatchObject({ code: 'WARREN_PROTOCOL', message: 'invalid frame header: bad magic' });
+    }
+    expect(client.closed).toBe(true);
+    expect(client.pendingCount).toBe(0);
+  });
+
+  it('a header announcing 1 GiB: WARREN_FRAME_TOO_LARGE from the header alone, nothing buffered', async () => {
+    const { client, closed } = await connectTo('huge');
+    const before = process.memoryUsage().arrayBuffers;
+    // The server sends only the header and keeps the socket open: waiting for the payload
+    // would hang this request, so the error can only come from the header.
+    const error = await client.request('echo', 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FrameTooLargeError);
+    expect(error).toMatchObject({
+      code: 'WARREN_FRAME_TOO_LARGE',
+      size: 1024 * 1024 * 1024,
+      limit: 16 * 1024 * 1024,
+      message: 'frame payload of 1073741824 bytes is over the limit of 16777216 bytes',
+    });
+    const closeError = await closed;
+    expect(closeError).toBe(error);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('a truncated frame and then the end of the stream: WARREN_PROTOCOL', async () => {
+    const { client, closed } = await connectTo('truncated');
+    const error = await client.request('echo', 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect(error).toMatchObject({ code: 'WARREN_PROTOCOL', message: 'stream ended inside a frame: 10 of 100 payload bytes received' });
+    await expect(closed).resolves.toBe(error);
+    expect(client.closed).toBe(true);
+  });
+});
+
+describe('socket files', () => {
+  it('a server killed with SIGKILL leaves its socket file behind', async () => {
+    const path = socketPath();
+    const server = await startServer(UNIX_SERVER, [path]);
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    process.kill(server.pid as number, 'SIGKILL');
+    await exited;
+    // This is the stale file that listenUnix must clean up (test/process/unix.test.ts).
+    expect(existsSync(path)).toBe(true);
+  });
+});

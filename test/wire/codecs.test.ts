@@ -1,0 +1,351 @@
+import { describe, expect, it } from 'vitest';
+import { CodecError, isWarrenError, type WarrenError } from '../../src/errors.js';
+import { BinaryFraming } from '../../src/wire/binary.js';
+import {
+  type Codec,
+  CodecId,
+  codecById,
+  jsonCodec,
+  msgpackCodec,
+  rawCodec,
+  registerCodec,
+  resolveCodec,
+  v8Codec,
+} from '../../src/wire/codecs.js';
+import type { MessageSink } from '../../src/wire/framing.js';
+import { crc16, HEADER_SIZE, parseHeader } from '../../src/wire/header.js';
+
+type Call = [string, ...unknown[]];
+
+function recordingSink(calls: Call[]): MessageSink {
+  return {
+    receiveRequest: (id, method, params, codec) => calls.push(['request', id, method, params, codec]),
+    receiveNotify: (method, params) => calls.push(['notify', method, params]),
+    onResponse: (id, result, stream) => calls.push(['response', id, result, stream]),
+    onError: (id, error) => calls.push(['error', id, error]),
+    onCancel: (id) => calls.push(['cancel', id]),
+    onProgress: (id, value) => calls.push(['progress', id, value]),
+    onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
+    onStreamEnd: (id) => calls.push(['streamEnd', id]),
+    onCredit: (id, credit) => calls.push(['credit', id, credit]),
+    onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
+    onJunk: (bytes) => calls.push(['junk', bytes]),
+    onFatal: (error) => calls.push(['fatal', error]),
+  };
+}
+
+/** Encodes with a codec and decodes the result from a Buffer, as the framing does. */
+function roundTrip(codec: Codec, value: unknown): unknown {
+  const encoded = codec.encode(value);
+  const bytes = typeof encoded === 'string' ? Buffer.from(encoded, 'utf8') : Buffer.from(encoded);
+  return codec.decode(bytes);
+}
+
+function thrown(fn: () => unknown): WarrenError {
+  try {
+    fn();
+  } catch (error) {
+    if (isWarrenError(error)) return error;
+    throw new Error(`expected a WarrenError, got ${String(error)}`);
+  }
+  throw new Error('expected a throw');
+}
+
+const PLAIN = {
+  text: 'héllo ☃ 𝄞',
+  int: 42,
+  negative: -7,
+  big: 2 ** 53 - 1,
+  float: 0.1,
+  flags: [true, false, null],
+  nested: { list: [1, [2, [3]], { deep: 'yes' }], empty: {} },
+  emptyList: [],
+};
+
+describe('built-in codecs round-trip their values', () => {
+  it('json: plain JSON data, written as a string for the framing to put in place', () => {
+    expect(typeof jsonCodec.encode(PLAIN)).toBe('string');
+    expect(roundTrip(jsonCodec, PLAIN)).toEqual(PLAIN);
+    expect(roundTrip(jsonCodec, 'just a string')).toBe('just a string');
+    expect(roundTrip(jsonCodec, null)).toBeNull();
+    expect(roundTrip(jsonCodec, 0)).toBe(0);
+  });
+
+  it('msgpack: plain data, bytes and bigints', () => {
+    expect(roundTrip(msgpackCodec, PLAIN)).toEqual(PLAIN);
+    expect(roundTrip(msgpackCodec, null)).toBeNull();
+    const bytes = roundTrip(msgpackCodec, { blob: Buffer.from([0, 1, 2, 255]) }) as { blob: Uint8Array };
+    expect(Buffer.from(bytes.blob).toString('hex')).toBe('000102ff');
+    expect(roundTrip(msgpackCodec, 2n ** 63n - 1n)).toBe(2n ** 63n - 1n);
+  });
+
+  it('msgpack writes plain MessagePack that any reader understands (no record extension)', () => {
+    // {"a":1} as map16 with one key: no 0xd4..0xd8 or 0xc7..0xc9 extension types.
+    expect(Buffer.from(msgpackCodec.encode({ a: 1 }) as Uint8Array).toString('hex')).toBe('de0001a16101');
+    // A fixmap written by another MessagePack library reads the same.
+    expect(msgpackCodec.decode(Buffer.from('81a161a162', 'hex'))).toEqual({ a: 'b' });
+  });
+
+  it('v8: Map, Set, Date, bigint, typed arrays and cycles', () => {
+    const cyclic: { self?: unknown; name: string } = { name: 'loop' };
+    cyclic.self = cyclic;
+    const value = {
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, { b: true }],
+      ]),
+      set: new Set(['x', 'y']),
+      date: new Date('2024-02-29T12:34:56.789Z'),
+      big: -(2n ** 100n),
+      typed: new Float64Array([1.5, -2.25]),
+      cyclic,
+    };
+    const out = roundTrip(v8Codec, value) as typeof value;
+    expect(out.map).toBeInstanceOf(Map);
+    expect([...out.map]).toEqual([
+      ['a', 1],
+      [2, { b: true }],
+    ]);
+    expect(out.set).toBeInstanceOf(Set);
+    expect([...out.set]).toEqual(['x', 'y']);
+    expect(out.date).toBeInstanceOf(Date);
+    expect(out.date.toISOString()).toBe('2024-02-29T12:34:56.789Z');
+    expect(out.big).toBe(-(2n ** 100n));
+    expect(out.typed).toBeInstanceOf(Float64Array);
+    expect([...out.typed]).toEqual([1.5, -2.25]);
+    expect(out.cyclic.self).toBe(out.cyclic);
+  });
+
+  it('raw: bytes pass through untouched, strings as UTF-8, anything else is refused', () => {
+    const bytes = new Uint8Array([0x57, 0xae, 0, 255]);
+    expect(rawCodec.encode(bytes)).toBe(bytes);
+    expect(rawCodec.encode('é')).toBe('é');
+    const payload = Buffer.from([1, 2, 3]);
+    expect(rawCodec.decode(payload)).toBe(payload);
+    for (const bad of [42, { a: 1 }, null, true]) {
+      const error = thrown(() => rawCodec.encode(bad));
+      expect(error).toBeInstanceOf(CodecError);
+      expect(error.code).toBe('WARREN_CODEC');
+      expect(error.message).toBe(`the raw codec sends bytes or strings, not ${typeof bad}`);
+    }
+  });
+
+  it('json refuses values that JSON.stringify would silently drop', () => {
+    for (const [value, kind] of [
+      [() => 1, 'function'],
+      [Symbol('s'), 'symbol'],
+    ] as const) {
+      const error = thrown(() => jsonCodec.encode(value));
+      expect(error).toBeInstanceOf(CodecError);
+      expect(error.code).toBe('WARREN_CODEC');
+      expect(error.message).toBe(`a ${kind} cannot be encoded as JSON`);
+    }
+    // A BigInt makes JSON.stringify throw; the framing turns that into a CodecError (binary.test.ts).
+    expect(() => jsonCodec.encode(1n)).toThrow(TypeError);
+  });
+});
+
+describe('decoding never builds application objects', () => {
+  it('a msgpack "__proto__" key does not change any prototype', () => {
+    // {"__proto__": {"polluted": true}}, written by hand.
+    const payload = Buffer.from('81a95f5f70726f746f5f5f81a8706f6c6c75746564c3', 'hex');
+    const out = msgpackCodec.decode(payload) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out.polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);
+    // The key is kept as data under another name, not dropped silently.
+    expect(Object.values(out)).toEqual([{ polluted: true }]);
+  });
+
+  it('a JSON "__proto__" key is an own data property, not a prototype', () => {
+    const out = jsonCodec.decode(Buffer.from('{"__proto__":{"polluted":true}}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out.polluted).toBeUndefined();
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+    expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);
+  });
+
+  it('a class instance sent with v8 comes back as a plain object with its data', () => {
+    class Point {
+      constructor(
+        public x: number,
+        public y: number,
+      ) {}
+      norm(): number {
+        return Math.hypot(this.x, this.y);
+      }
+    }
+    const out = roundTrip(v8Codec, new Point(3, 4)) as Record<string, unknown>;
+    expect(out).not.toBeInstanceOf(Point);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out).toEqual({ x: 3, y: 4 });
+    expect(out.norm).toBeUndefined();
+  });
+
+  it('a class instance sent with msgpack comes back as a plain object with its data', () => {
+    class Box {
+      kind = 'box';
+      size = 2;
+    }
+    const out = roundTrip(msgpackCodec, new Box()) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out).toEqual({ kind: 'box', size: 2 });
+  });
+});
+
+describe('resolveCodec and codecById', () => {
+  it('has the documented ids', () => {
+    expect(CodecId).toEqual({ raw: 0, json: 1, msgpack: 2, v8: 3 });
+    expect([rawCodec, jsonCodec, msgpackCodec, v8Codec].map((c) => [c.id, c.name])).toEqual([
+      [0, 'raw'],
+      [1, 'json'],
+      [2, 'msgpack'],
+      [3, 'v8'],
+    ]);
+    for (const codec of [rawCodec, jsonCodec, msgpackCodec, v8Codec]) expect(codecById(codec.id)).toBe(codec);
+    expect(codecById(4)).toBeUndefined();
+    expect(codecById(127)).toBeUndefined();
+  });
+
+  it('resolves names, ids and codec objects, and falls back when nothing is given', () => {
+    expect(resolveCodec('json')).toBe(jsonCodec);
+    expect(resolveCodec('v8')).toBe(v8Codec);
+    expect(resolveCodec(0)).toBe(rawCodec);
+    expect(resolveCodec(2)).toBe(msgpackCodec);
+    expect(resolveCodec(jsonCodec)).toBe(jsonCodec);
+    expect(resolveCodec(undefined)).toBe(msgpackCodec);
+    expect(resolveCodec(undefined, jsonCodec)).toBe(jsonCodec);
+  });
+
+  it('refuses unknown names and ids with WARREN_INVALID_ARGUMENT naming the known codecs', () => {
+    for (const [option, shown] of [
+      ['yaml', '"yaml"'],
+      ['JSON', '"JSON"'],
+      [99, '99'],
+      [-1, '-1'],
+    ] as const) {
+      const error = thrown(() => resolveCodec(option));
+      expect(error.code).toBe('WARREN_INVALID_ARGUMENT');
+      expect(error.message).toContain(`unknown codec ${shown}`);
+      expect(error.message).toContain('known: raw, json, msgpack, v8');
+    }
+  });
+});
+
+describe('registerCodec', () => {
+  const impostor = (id: number, name: string): Codec => ({ id, name, encode: () => 'x', decode: () => 'x' });
+
+  it("refuses to replace one of Warren's reserved codecs", () => {
+    for (const builtin of [rawCodec, jsonCodec, msgpackCodec, v8Codec]) {
+      const error = thrown(() => registerCodec(impostor(builtin.id, 'mine')));
+      expect(error.code).toBe('WARREN_INVALID_ARGUMENT');
+      expect(error.message).toBe(`codec id ${builtin.id} is reserved for Warren's '${builtin.name}' codec; use 128-255`);
+      expect(codecById(builtin.id)).toBe(builtin);
+      expect(() => resolveCodec('mine')).toThrow(/unknown codec/);
+    }
+    // Registering the same built-in again is harmless.
+    registerCodec(jsonCodec);
+    expect(codecById(1)).toBe(jsonCodec);
+  });
+
+  it('refuses ids outside 0-255', () => {
+    for (const id of [256, -1, 1.5, Number.NaN]) {
+      const error = thrown(() => registerCodec(impostor(id, `bad-${id}`)));
+      expect(error.code).toBe('WARREN_INVALID_ARGUMENT');
+      expect(error.message).toBe(`codec id must be an integer from 0 to 255, got ${id}`);
+    }
+  });
+
+  it("refuses a user codec that takes a built-in codec's name", () => {
+    const error = thrown(() => registerCodec(impostor(201, 'json')));
+    expect(error.code).toBe('WARREN_INVALID_ARGUMENT');
+    expect(error.message).toContain("'json'");
+    expect(resolveCodec('json')).toBe(jsonCodec);
+    expect(codecById(201)).toBeUndefined();
+  });
+
+  it('lets a user codec at 128-255 be replaced, and its old name then no longer resolves', () => {
+    const first = impostor(202, 'first-202');
+    const second = impostor(202, 'second-202');
+    registerCodec(first);
+    expect(resolveCodec('first-202')).toBe(first);
+    registerCodec(second);
+    expect(codecById(202)).toBe(second);
+    expect(resolveCodec('second-202')).toBe(second);
+    expect(resolveCodec(202)).toBe(second);
+    expect(() => resolveCodec('first-202')).toThrow(/unknown codec "first-202"/);
+  });
+});
+
+describe('a custom codec (id 200) end to end', () => {
+  // Lines of "key=value", a format no built-in codec reads.
+  const kv: Codec = {
+    id: 200,
+    name: 'kv',
+    encode(value) {
+      if (typeof value !== 'object' || value === null) throw new CodecError('kv encodes flat objects only');
+      return Object.entries(value)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join('\n');
+    },
+    decode(bytes) {
+      const text = bytes.toString('utf8');
+      if (!text.includes('=')) throw new Error('not key=value lines');
+      return Object.fromEntries(text.split('\n').map((line) => line.split('=', 2)));
+    },
+  };
+
+  it('is registered by resolveCodec(object), then found by name and id', () => {
+    expect(resolveCodec(kv)).toBe(kv);
+    expect(resolveCodec('kv')).toBe(kv);
+    expect(resolveCodec(200)).toBe(kv);
+    expect(codecById(200)).toBe(kv);
+  });
+
+  it('carries requests and responses through BinaryFraming with codec byte 200', () => {
+    resolveCodec(kv);
+    const pushed: Buffer[] = [];
+    const calls: Call[] = [];
+    const writer = new BinaryFraming({ sink: recordingSink([]), out: { push: (b) => pushed.push(Buffer.from(b)) }, codec: 200 });
+    const reader = new BinaryFraming({ sink: recordingSink(calls), out: { push: () => {} } });
+    writer.writeRequest(5, 'set', { user: 'ann', role: 'admin' });
+    writer.writeResponse(5, { ok: 'yes' }, false, 200);
+    writer.writeStreamItem(6, { n: '1' });
+    expect(pushed.map((b) => parseHeader(b).codec)).toEqual([200, 200, 200]);
+    expect(pushed[0]?.subarray(HEADER_SIZE).toString('latin1')).toBe('\x03setuser=ann\nrole=admin');
+    for (const b of pushed) reader.feed(b);
+    expect(calls).toEqual([
+      ['request', 5, 'set', { user: 'ann', role: 'admin' }, 200],
+      ['response', 5, { ok: 'yes' }, false],
+      ['streamItem', 6, { n: '1' }],
+    ]);
+  });
+
+  it('reports its decode failures as CodecError and its encode failures to the writer', () => {
+    resolveCodec(kv);
+    const calls: Call[] = [];
+    const pushed: Buffer[] = [];
+    const framing = new BinaryFraming({ sink: recordingSink(calls), out: { push: (b) => pushed.push(Buffer.from(b)) }, codec: 200 });
+    const error = thrown(() => framing.writeRequest(1, 'set', 'not an object'));
+    expect(error).toBeInstanceOf(CodecError);
+    expect(error.message).toBe('kv encodes flat objects only');
+    expect(pushed).toEqual([]);
+
+    const raw = new BinaryFraming({ sink: recordingSink([]), out: { push: (b) => pushed.push(Buffer.from(b)) } });
+    raw.writeRequest(2, 'set', 'no equals sign', CodecId.raw);
+    // Claim the kv codec for a payload it cannot read, with a fixed-up header check.
+    const fixed = Buffer.from(pushed[0] as Buffer);
+    fixed[4] = 200;
+    const crc = crc16(fixed, 0, 14);
+    fixed[14] = crc >>> 8;
+    fixed[15] = crc & 0xff;
+    framing.feed(fixed);
+    expect(calls).toHaveLength(1);
+    const [kind, id, err] = calls[0] as [string, number, WarrenError];
+    expect([kind, id]).toEqual(['badRequest', 2]);
+    expect(err).toBeInstanceOf(CodecError);
+    expect(err.code).toBe('WARREN_CODEC');
+    expect(err.message).toBe('cannot decode a kv payload: not key=value lines');
+  });
+});
