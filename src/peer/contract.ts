@@ -26,7 +26,11 @@ export interface NotificationDescriptor<P> {
   readonly [paramsType]?: P;
 }
 
-export function method<P = void, R = void>(name: string): MethodDescriptor<P, R> {
+/**
+ * A request method. A method without a result answers `null`: `undefined` from a handler
+ * means "not mine, ask the next handler".
+ */
+export function method<P = void, R = null>(name: string): MethodDescriptor<P, R> {
   return Object.freeze({ kind: 'request', method: name }) as MethodDescriptor<P, R>;
 }
 

@@ -6,19 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import {
-  CancelledError,
-  CodecError,
-  invalidArgument,
-  isWarrenError,
-  PeerClosedError,
-  RemoteError,
-  TimeoutError,
-  WarrenError,
-} from '../errors.js';
+import { CancelledError, invalidArgument, isWarrenError, PeerClosedError, RemoteError, TimeoutError, WarrenError } from '../errors.js';
 import { createBinaryFraming } from '../wire/binary.js';
 import { type Codec, type CodecName, resolveCodec } from '../wire/codecs.js';
 import type { Framing, FramingFactory, MessageSink, RequestId, WireError } from '../wire/framing.js';
+import { INITIAL_STREAM_CREDIT } from '../wire/header.js';
 import { createJsonRpcFraming } from '../wire/jsonrpc.js';
 import type { MethodDescriptor, NotificationDescriptor } from './contract.js';
 import { Outbox } from './outbox.js';
@@ -111,7 +103,7 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Receives the handler's ctx.progress() values while the request runs. */
   onProgress?: (value: unknown) => void;
-  /** Codec for this request's params (the response comes back in the handler side's choice). */
+  /** Codec for this request's params; the answer comes back in the same codec (raw requests with non-byte answers: the answering side's default). */
   codec?: CodecName | Codec;
 }
 
@@ -154,6 +146,8 @@ type Settle = 'resolve' | 'reject';
 class Outgoing {
   timer: NodeJS.Timeout | undefined = undefined;
   abortCleanup: (() => void) | undefined = undefined;
+  /** A progress token the caller chose itself (JSON-RPC workDoneToken). */
+  progressToken: RequestId | undefined = undefined;
   constructor(
     readonly id: number,
     readonly method: string,
@@ -224,6 +218,8 @@ export class Peer implements MessageSink {
   private readonly creditWaiters = new Map<RequestId, (credit: number) => void>();
   /** Credit that arrived while its producer still had some: kept, never dropped. */
   private readonly creditBank = new Map<RequestId, number>();
+  /** JSON-RPC progress tokens the callers chose themselves, to their request ids. */
+  private readonly progressTokens = new Map<RequestId, number>();
   private readonly waiting: [RequestId, string, unknown, number][] = [];
   private running = 0;
   private nextId = 0;
@@ -288,6 +284,11 @@ export class Peer implements MessageSink {
   }
 
   /** Handlers running or queued. */
+  /** Bytes waiting to be written: this peer's queue plus the stream's own buffer. */
+  get bufferedBytes(): number {
+    return this.outbox.bufferedBytes;
+  }
+
   get activeHandlers(): number {
     return this.running + this.waiting.length;
   }
@@ -329,13 +330,20 @@ export class Peer implements MessageSink {
     const onShared = timeout === this.options.timeout && timeout > 0;
     const deadline = onShared ? performance.now() + timeout : 0;
     // LSP convention: progress for a JSON-RPC request is addressed by a token in its params.
-    const sentParams =
-      onProgress && this.framing.name === 'jsonrpc' && isPlainObject(params) && params.workDoneToken === undefined
-        ? { ...params, workDoneToken: id }
-        : params;
+    let sentParams = params;
+    let progressToken: RequestId | undefined;
+    if (onProgress && this.framing.name === 'jsonrpc' && isPlainObject(params)) {
+      const token = params.workDoneToken;
+      if (token === undefined) sentParams = { ...params, workDoneToken: id };
+      else if (typeof token === 'string' || typeof token === 'number') progressToken = token;
+    }
 
     return new Promise((resolve, reject) => {
       const out = new Outgoing(id, name, resolve, reject, deadline, onProgress);
+      if (progressToken !== undefined) {
+        out.progressToken = progressToken;
+        this.progressTokens.set(progressToken, id);
+      }
       // Registered before the write so that a response on the same tick finds it.
       this.pending.set(id, out);
       try {
@@ -528,6 +536,8 @@ export class Peer implements MessageSink {
         },
       });
       this.streamsIn.set(out.id, incoming);
+      const rest = this.options.streamWindow - INITIAL_STREAM_CREDIT;
+      if (rest > 0) this.framing.writeCredit(out.id, rest);
       this.settle(out, 'resolve', incoming);
       return;
     }
@@ -570,7 +580,8 @@ export class Peer implements MessageSink {
   }
 
   onProgress(id: RequestId, value: unknown): void {
-    const out = this.pending.get(typeof id === 'number' ? id : Number(id));
+    const byToken = this.progressTokens.size > 0 ? this.progressTokens.get(id) : undefined;
+    const out = this.pending.get(byToken ?? (typeof id === 'number' ? id : Number(id)));
     if (out?.onProgress === undefined) return;
     try {
       out.onProgress(value);
@@ -721,7 +732,7 @@ export class Peer implements MessageSink {
       }
       this.framing.writeResponse(inc.id, undefined, true, inc.codec);
       void pumpStream(result, {
-        window: this.options.streamWindow,
+        window: INITIAL_STREAM_CREDIT,
         isCancelled: () => inc.cancelled || this.state === 'closed',
         waitForCredit: () => {
           const banked = this.creditBank.get(inc.id);
@@ -746,7 +757,10 @@ export class Peer implements MessageSink {
     try {
       this.framing.writeResponse(inc.id, result, false, inc.codec);
     } catch (cause) {
-      this.sendError(inc.id, new CodecError(`the result of '${inc.method}' could not be sent: ${(cause as Error).message}`), inc.codec);
+      // A coded failure (a result over the size limit, a CodecError) keeps its code.
+      const code = isWarrenError(cause) ? cause.code : 'WARREN_CODEC';
+      const message = `the result of '${inc.method}' could not be sent: ${(cause as Error).message}`;
+      this.sendError(inc.id, new WarrenError(code, message, { data: isWarrenError(cause) ? cause.data : undefined }), inc.codec);
     }
   }
 
@@ -771,11 +785,17 @@ export class Peer implements MessageSink {
     };
     if (e?.data !== undefined) wire.data = e.data;
     if (this.options.debug && typeof e?.stack === 'string') wire.stack = e.stack;
-    this.framing.writeError(id, wire, codec);
+    try {
+      this.framing.writeError(id, wire, codec);
+    } catch {
+      // The framing could not write even a bare error (e.g. an id JSON-RPC cannot carry):
+      // dropping this one answer is better than throwing into the read loop.
+    }
   }
 
   private settle(out: Outgoing, how: Settle, value: unknown): void {
     if (out.timer) clearTimeout(out.timer);
+    if (out.progressToken !== undefined) this.progressTokens.delete(out.progressToken);
     out.abortCleanup?.();
     if (how === 'resolve') out.resolve(value);
     else out.reject(value as Error);

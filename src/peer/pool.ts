@@ -95,23 +95,23 @@ export class WorkerPool {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
+  /** The least busy live child other than `avoid`, waiting for a replacement (up to the request's timeout) when none is live. */
   private async pick(options: RequestOptions, avoid?: ChildPeer): Promise<ChildPeer> {
-    const deadline = Date.now() + (options.timeout ?? 30_000);
+    const timeout = options.timeout ?? this.options.timeout ?? 30_000;
+    const deadline = timeout === 0 ? Number.POSITIVE_INFINITY : Date.now() + timeout;
     for (;;) {
       if (this.closing) throw new PeerClosedError('worker pool is closed');
       const best = this.leastBusy(avoid);
       if (best) return best;
-      if (avoid && this.peers.length > 0) return avoid; // only one child: retry on it once replaced
       const left = deadline - Date.now();
-      if (left <= 0) throw new WarrenError('WARREN_TIMEOUT', 'no live worker in the pool');
+      if (left <= 0) throw new WarrenError('WARREN_TIMEOUT', `no live worker in the pool within ${timeout} ms`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
+        const timer = Number.isFinite(left) ? setTimeout(resolve, left) : undefined;
         this.waiters.push(() => {
           clearTimeout(timer);
           resolve();
         });
       });
-      avoid = undefined;
     }
   }
 

@@ -1,8 +1,8 @@
 /**
- * Streams with credit-based flow control. The consumer grants the producer `window` items
- * up front (implicitly, so the first items need no round trip) and more as it reads them, in
- * batches of half a window; the producer waits when its credit runs out. A fast producer can
- * therefore never hold more than `window` items in the consumer's memory.
+ * Streams with credit-based flow control. The producer may send one item unasked
+ * (INITIAL_STREAM_CREDIT); the consumer grants the rest of its window as the stream opens and
+ * more as it reads, in batches of half a window; the producer waits when its credit runs out.
+ * A fast producer can therefore never hold more than `window` items in the consumer's memory.
  */
 import { CancelledError } from '../errors.js';
 
@@ -94,6 +94,7 @@ export class IncomingStream<T = unknown> implements AsyncIterableIterator<T> {
 }
 
 export interface StreamPumpLink {
+  /** Credit the producer starts with. */
   window: number;
   isCancelled(): boolean;
   /** Resolves with newly granted credit; 0 means give up (cancelled or closed). */

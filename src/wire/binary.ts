@@ -15,7 +15,7 @@
  * without copying them again.
  */
 import { CodecError, FrameTooLargeError, invalidArgument, type WarrenError } from '../errors.js';
-import { type Codec, codecById, msgpackCodec } from './codecs.js';
+import { type Codec, CodecId, codecById, msgpackCodec } from './codecs.js';
 import { FrameDecoder } from './decoder.js';
 import {
   type ByteSink,
@@ -78,7 +78,7 @@ export class BinaryFraming implements Framing {
   }
 
   writeResponse(id: RequestId, result: unknown, stream: boolean, codec?: number): void {
-    this.write(FrameType.RESPONSE, this.codec(codec), stream ? FLAG_STREAM : 0, id, null, result);
+    this.write(FrameType.RESPONSE, this.replyCodec(codec, result), stream ? FLAG_STREAM : 0, id, null, result);
   }
 
   writeError(id: RequestId, error: WireError, codec?: number): void {
@@ -103,11 +103,11 @@ export class BinaryFraming implements Framing {
   }
 
   writeProgress(id: RequestId, value: unknown, codec?: number): void {
-    this.write(FrameType.PROGRESS, this.codec(codec), 0, id, null, value);
+    this.write(FrameType.PROGRESS, this.replyCodec(codec, value), 0, id, null, value);
   }
 
   writeStreamItem(id: RequestId, value: unknown, codec?: number): void {
-    this.write(FrameType.STREAM_ITEM, this.codec(codec), 0, id, null, value);
+    this.write(FrameType.STREAM_ITEM, this.replyCodec(codec, value), 0, id, null, value);
   }
 
   writeStreamEnd(id: RequestId): void {
@@ -118,6 +118,16 @@ export class BinaryFraming implements Framing {
     const bytes = Buffer.allocUnsafe(4);
     bytes.writeUInt32BE(credit >>> 0, 0);
     this.write(FrameType.CREDIT, codecById(0) as Codec, 0, id, null, bytes);
+  }
+
+  /**
+   * Answers go out in the request's codec, so the caller can read them; a raw request whose
+   * answer is not bytes is answered in this side's default codec instead (or msgpack).
+   */
+  private replyCodec(id: number | undefined, value: unknown): Codec {
+    const codec = this.codec(id);
+    if (codec.id !== CodecId.raw || value === undefined || value instanceof Uint8Array || typeof value === 'string') return codec;
+    return this.defaultCodec.id === CodecId.raw ? msgpackCodec : this.defaultCodec;
   }
 
   private codec(id: number | undefined): Codec {

@@ -32,6 +32,13 @@ export const FrameType = {
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export const MAX_FRAME_TYPE = 9;
 
+/**
+ * Items a stream's producer may send before the consumer's first CREDIT: one, so the first
+ * item needs no round trip; the consumer grants the rest of its window as the stream opens,
+ * which lets each consumer choose its own window.
+ */
+export const INITIAL_STREAM_CREDIT = 1;
+
 /** Flag bit on a RESPONSE: the result opens a stream of STREAM_ITEM frames. */
 export const FLAG_STREAM = 0x01;
 export const KNOWN_FLAGS = FLAG_STREAM;

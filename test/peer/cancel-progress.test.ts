@@ -91,6 +91,26 @@ describe('progress', () => {
   });
 });
 
+describe('progress over JSON-RPC framing', () => {
+  it('follows the LSP workDoneToken: one Warren adds, and one the caller chose itself', async () => {
+    const [a, b] = cleanup.pair({ framing: 'jsonrpc' });
+    const tokens: unknown[] = [];
+    b.onRequest('work', (params, ctx) => {
+      tokens.push((params as { workDoneToken?: unknown }).workDoneToken);
+      ctx.progress('half');
+      ctx.progress('all');
+      return 'done';
+    });
+    const added: unknown[] = [];
+    expect(await a.request('work', { job: 1 }, { onProgress: (v) => added.push(v) })).toBe('done');
+    const chosen: unknown[] = [];
+    expect(await a.request('work', { job: 2, workDoneToken: 'mine' }, { onProgress: (v) => chosen.push(v) })).toBe('done');
+    expect(added).toEqual(['half', 'all']);
+    expect(chosen).toEqual(['half', 'all']);
+    expect(tokens).toEqual([expect.any(Number), 'mine']);
+  });
+});
+
 describe('cancellation', () => {
   it('aborting the signal rejects at once with CancelledError, aborts the handler, and no late answer arrives', async () => {
     const [a, b] = cleanup.pair({ timeout: 0 });

@@ -115,7 +115,6 @@ describe('values that cannot be encoded', () => {
     { codec: 'json', label: 'a BigInt', make: () => 10n },
     { codec: 'json', label: 'an object holding a BigInt', make: () => ({ n: 10n }) },
     { codec: 'v8', label: 'a function', make: () => ({ f: () => 1 }) },
-    { codec: 'raw', label: 'an object', make: () => ({ not: 'bytes' }) },
   ];
   for (const { codec, label, make } of results) {
     it(`a handler returning ${label} with the ${codec} codec → WARREN_CODEC for the caller, not a hang`, async () => {
@@ -135,6 +134,12 @@ describe('values that cannot be encoded', () => {
       expect(codec === 'raw' ? String(fine) : fine).toBe('ok');
     });
   }
+
+  it("a raw request answered with an object gets it in the answering side's default codec", async () => {
+    const [a, b] = cleanup.pair({ codec: 'raw', timeout: 0 }, { codec: 'json' });
+    b.onRequest('describe', (bytes) => ({ length: (bytes as Buffer).length }));
+    expect(await a.request('describe', Buffer.from('four'))).toEqual({ length: 4 });
+  });
 
   it('params that cannot be encoded reject at once with CodecError and nothing is sent', async () => {
     const [a, b] = cleanup.pair({ codec: 'json', timeout: 0 });
@@ -179,7 +184,14 @@ describe('values that cannot be encoded', () => {
   it('a result over the handler side maxFrameSize → an error for the caller, not a hang', async () => {
     const [a, b] = cleanup.pair({ timeout: 0 }, { maxFrameSize: 1024 });
     b.onRequest('big', () => Buffer.alloc(4096));
-    await expectRejection(a.request('big'), RemoteError, 'WARREN_CODEC', /'big' could not be sent: .*over the limit of 1024 bytes/);
+    const error = await expectRejection(
+      a.request('big'),
+      RemoteError,
+      'WARREN_FRAME_TOO_LARGE',
+      /'big' could not be sent: .*over the limit of 1024 bytes/,
+    );
+    // 4096 bytes plus msgpack's 3-byte bin16 header.
+    expect(error.data).toEqual({ size: 4099, limit: 1024 });
   });
 
   it('a frame over the receiver maxFrameSize closes that connection with FrameTooLargeError', async () => {

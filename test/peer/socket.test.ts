@@ -142,3 +142,16 @@ describe('over a Unix socket', () => {
     await expectRejection(client.request('slow', 4), PeerClosedError, 'WARREN_PEER_CLOSED');
   });
 });
+
+describe('socket file permissions', () => {
+  it('creates the socket 0600 by default, or with the mode asked for', async () => {
+    const { statSync } = await import('node:fs');
+    const dir = cleanup.tmpDir();
+    const privatePath = join(dir, 'private.sock');
+    cleanup.peerServer(await listenUnix(privatePath, () => {}));
+    expect(statSync(privatePath).mode & 0o777).toBe(0o600);
+    const groupPath = join(dir, 'group.sock');
+    cleanup.peerServer(await listenUnix(groupPath, () => {}, { socketMode: 0o660 }));
+    expect(statSync(groupPath).mode & 0o777).toBe(0o660);
+  });
+});

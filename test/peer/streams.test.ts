@@ -126,6 +126,25 @@ describe('streams in memory', () => {
     expect(maxAhead).toBeGreaterThanOrEqual(window - 1);
   });
 
+  for (const [consumerWindow, producerWindow] of [
+    [4, 64],
+    [100, 3],
+  ] as const) {
+    it(`the consumer alone sets the window (consumer ${consumerWindow}, producer side configured ${producerWindow})`, async () => {
+      const [a, b] = cleanup.pair({ streamWindow: consumerWindow }, { streamWindow: producerWindow });
+      const total = 300;
+      const { state, gen } = counter(total);
+      b.onRequest('fast', () => gen());
+      const got: number[] = [];
+      for await (const item of (await a.request('fast')) as AsyncIterable<number>) {
+        got.push(item);
+        expect(state.yielded - got.length).toBeLessThanOrEqual(consumerWindow);
+        if (got.length % 7 === 0) await roundTrip(a, b);
+      }
+      expect(got).toEqual(Array.from({ length: total }, (_, i) => i));
+    });
+  }
+
   for (const window of [1, 5, 7, 8]) {
     it(`a slow producer never stalls (window ${window}): credit that arrives while it still has some is kept`, async () => {
       const [a, b] = cleanup.pair({ streamWindow: window });

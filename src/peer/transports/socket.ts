@@ -2,7 +2,7 @@
  * Peers over net sockets (Unix domain and TCP): a server that makes a Peer per connection and
  * a client that resolves once connected.
  */
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createConnection, createServer, type Server, type Socket } from 'node:net';
 import { PeerClosedError, WarrenError } from '../../errors.js';
 import { Peer, type PeerOptions } from '../peer.js';
@@ -18,6 +18,8 @@ export interface PeerServer {
 export interface ListenUnixOptions extends PeerOptions {
   /** Remove a socket file left behind by a dead process (default true). A live one is never taken. */
   removeStale?: boolean;
+  /** File mode of the socket (0o600: only this user may connect). */
+  socketMode?: number;
 }
 
 function serve(onPeer: (peer: Peer) => void, options: PeerOptions): { server: Server; peers: Set<Peer> } {
@@ -64,7 +66,7 @@ function isSocketAlive(path: string): Promise<boolean> {
  * const server = await listenUnix('/tmp/echo.sock', (peer) => peer.onRequest('echo', (p) => p));
  */
 export async function listenUnix(path: string, onPeer: (peer: Peer) => void, options: ListenUnixOptions = {}): Promise<PeerServer> {
-  const { removeStale = true, ...peerOptions } = options;
+  const { removeStale = true, socketMode = 0o600, ...peerOptions } = options;
   const { server, peers } = serve(onPeer, { name: `unix:${path}`, ...peerOptions });
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -84,6 +86,7 @@ export async function listenUnix(path: string, onPeer: (peer: Peer) => void, opt
     if (existsSync(path)) unlinkSync(path);
     await listen();
   }
+  chmodSync(path, socketMode);
   const close = closer(server, peers);
   return { peers, server, close };
 }
