@@ -13,10 +13,18 @@ const seconds = Number(args.seconds ?? process.env.BENCH_SECONDS ?? 5);
 const warmupSeconds = Number(args.warmup ?? 0.5);
 
 // Watchdog: never outlive the run by much, whatever the system under test does.
-setTimeout(() => {
-  process.stderr.write(`client-proc ${args.system}: watchdog fired, exiting\n`);
-  process.exit(3);
-}, (seconds + warmupSeconds + 30) * 1000).unref();
+setTimeout(
+  () => {
+    process.stderr.write(`client-proc ${args.system}: watchdog fired, exiting\n`);
+    process.exit(3);
+  },
+  (seconds + warmupSeconds + 30) * 1000,
+).unref();
+
+// Die with the orchestrator: it holds our stdin open.
+process.stdin.on('end', () => process.exit(4));
+process.stdin.on('error', () => process.exit(4));
+process.stdin.resume();
 
 let conn = null;
 try {
@@ -32,10 +40,10 @@ try {
   await Promise.race([conn.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   process.exit(0);
 } catch (err) {
-  if (err && err.skip) {
+  if (err?.skip) {
     process.stdout.write(`${JSON.stringify({ system: args.system, skip: String(err.message) })}\n`);
     process.exit(0);
   }
-  process.stderr.write(`client-proc ${args.system}: ${err && err.stack ? err.stack : err}\n`);
+  process.stderr.write(`client-proc ${args.system}: ${err?.stack ? err.stack : err}\n`);
   process.exit(1);
 }

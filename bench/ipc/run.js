@@ -4,10 +4,19 @@
 // write bench/results/ipc-latest.json (a JSON array of results).
 //
 //   node bench/ipc/run.js [--systems raw-node,warren-msgpack] [--modes seq,pipe64]
-//                         [--payloads 64B,4KiB] [--seconds 5] [--warmup 0.5] [--out FILE]
+//                         [--payloads 64B,4KiB] [--seconds 5] [--warmup 0.5] [--runs 1]
+//                         [--no-pin] [--out FILE]
 //   BENCH_SECONDS=1 node bench/ipc/run.js        (duration of each measurement, default 5)
+//
+// --runs N  repeats every case N times (rounds interleaved) and reports medians.
+// Pinning: by default (when taskset works and there are >= 2 CPUs) the server runs on CPU 0
+// and the client on CPU 1. Unpinned (--no-pin), the scheduler puts both on one CPU in some
+// cases and not in others, which moves a figure more than the systems differ: on one CPU a
+// sequential round trip is often 1.5-2.5x faster and 64 B pipelining up to ~1.8x faster,
+// while 4 KiB pipelining gets slower. Pinned, every system is measured in the same (cross-CPU)
+// situation, the one ANCHORS.md describes.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +35,10 @@ const READY_TIMEOUT_MS = 15_000;
 
 function list(value, known, what) {
   if (value === undefined) return [...known];
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const it of items) {
     if (!known.includes(it)) throw new Error(`unknown ${what} "${it}" (known: ${known.join(', ')})`);
   }
@@ -41,6 +53,7 @@ const tempDirs = new Set();
 
 function track(child) {
   children.add(child);
+  child.on('error', () => {}); // reported through exit codes / firstLine / runClient
   child.once('exit', () => children.delete(child));
   return child;
 }
@@ -99,6 +112,7 @@ function firstLine(child, ms) {
       clearTimeout(timer);
       child.stdout.off('data', onData);
       child.off('exit', onExit);
+      child.off('error', onError);
       fn(v);
     };
     const onData = (d) => {
@@ -107,17 +121,19 @@ function firstLine(child, ms) {
       if (nl !== -1) done(resolve, buf.slice(0, nl).trim());
     };
     const onExit = (code, sig) => done(reject, new Error(`server exited before ready (code ${code}, signal ${sig})`));
+    const onError = (err) => done(reject, new Error(`server could not start: ${err.message}`));
     const timer = setTimeout(() => done(reject, new Error(`server not ready after ${ms} ms`)), ms);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', onData);
     child.once('exit', onExit);
+    child.once('error', onError);
   });
 }
 
 /** Runs the client to completion and returns its parsed last JSON line. */
-function runClient(args, ms) {
+function runClient([cmd, argv], ms) {
   return new Promise((resolve, reject) => {
-    const child = track(spawn(process.execPath, [CLIENT_PROC, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const child = track(spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] }));
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
@@ -133,7 +149,11 @@ function runClient(args, ms) {
     });
     child.once('exit', (code, sig) => {
       clearTimeout(timer);
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      const line = out
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop();
       if (code !== 0 || !line) return reject(new Error(`client exited with code ${code}, signal ${sig}`));
       try {
         resolve(JSON.parse(line));
@@ -144,20 +164,38 @@ function runClient(args, ms) {
   });
 }
 
-async function runCase({ system, mode, payload, seconds, warmup }) {
+/** node argv, prefixed with taskset when pinning to one CPU. */
+function nodeCommand(script, args, cpu) {
+  if (cpu === null) return [process.execPath, [script, ...args]];
+  return ['taskset', ['-c', String(cpu), process.execPath, script, ...args]];
+}
+
+async function runCase({ system, mode, payload, seconds, warmup, pin }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
   tempDirs.add(dir);
   const sock = path.join(dir, 'bench.sock');
   let server = null;
   try {
-    server = track(spawn(process.execPath, [SERVER_PROC, '--system', system, '--path', sock, '--payload', payload], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }));
+    const [cmd, argv] = nodeCommand(SERVER_PROC, ['--system', system, '--path', sock, '--payload', payload], pin ? 0 : null);
+    server = track(spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] }));
     const line = await firstLine(server, READY_TIMEOUT_MS);
     if (line.startsWith('skip')) return { skip: line.slice(4).trim() || 'skipped by server' };
     if (line !== 'ready') throw new Error(`server printed "${line}" instead of "ready"`);
-    const clientArgs = ['--system', system, '--path', sock, '--mode', mode, '--payload', payload, '--seconds', String(seconds), '--warmup', String(warmup)];
-    const res = await runClient(clientArgs, (seconds + warmup + 45) * 1000);
+    const clientArgs = [
+      '--system',
+      system,
+      '--path',
+      sock,
+      '--mode',
+      mode,
+      '--payload',
+      payload,
+      '--seconds',
+      String(seconds),
+      '--warmup',
+      String(warmup),
+    ];
+    const res = await runClient(nodeCommand(CLIENT_PROC, clientArgs, pin ? 1 : null), (seconds + warmup + 45) * 1000);
     if (res.skip) return { skip: res.skip };
     return { result: res };
   } finally {
@@ -169,6 +207,21 @@ async function runCase({ system, mode, payload, seconds, warmup }) {
 
 const round1 = (v) => Math.round(v * 10) / 10;
 
+/** Pinning is on by default when taskset works and there are 2 CPUs or more. */
+function choosePin(args) {
+  if (args['no-pin'] === 'true') return false;
+  const canPin = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' }).status === 0;
+  if (args.pin === 'true' && !canPin) throw new Error('--pin needs taskset and at least 2 CPUs');
+  if (!canPin) console.log('note: not pinning (taskset missing or fewer than 2 CPUs)');
+  return canPin;
+}
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const systems = list(args.systems, SYSTEMS, 'system');
@@ -178,41 +231,67 @@ async function main() {
   const warmup = Number(args.warmup ?? 0.5);
   const out = path.resolve(args.out ?? DEFAULT_OUT);
   if (!(seconds > 0) || !(warmup >= 0)) throw new Error(`bad duration: seconds=${seconds} warmup=${warmup}`);
+  const pin = choosePin(args);
+  const runs = Number(args.runs ?? 1);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 99) throw new Error(`bad --runs ${args.runs} (1..99)`);
 
-  console.log(`IPC bench: node ${process.version}, ${os.cpus().length} CPUs, ${seconds} s per case (+${warmup} s warm-up)`);
+  console.log(
+    `IPC bench: node ${process.version}, ${os.cpus().length} CPUs, ${seconds} s per case (+${warmup} s warm-up)` +
+      `${runs > 1 ? `, median of ${runs} runs` : ''}${pin ? ', server pinned to CPU 0 and client to CPU 1' : ', unpinned'}`,
+  );
   console.log(`systems: ${systems.join(', ')}; modes: ${modes.join(', ')}; payloads: ${payloads.join(', ')}\n`);
+  const load = os.loadavg()[0];
+  if (load > 0.7) {
+    console.log(`warning: the machine is busy (1-min load average ${load.toFixed(2)}); other work skews these figures, ratios included\n`);
+  }
 
-  const results = [];
-  const skipped = new Map(); // system -> reason
-  const failures = [];
+  const cases = [];
   for (const payload of payloads) {
     for (const mode of modes) {
-      for (const system of systems) {
-        if (skipped.has(system)) continue;
-        const label = `${system.padEnd(15)} ${mode.padEnd(7)} ${payload.padEnd(5)}`;
-        try {
-          const r = await runCase({ system, mode, payload, seconds, warmup });
-          if (r.skip) {
-            skipped.set(system, r.skip);
-            console.log(`${label} SKIPPED: ${r.skip}`);
-            continue;
-          }
-          const row = {
-            system,
-            mode,
-            payload,
-            p50_us: round1(r.result.p50_us),
-            p99_us: round1(r.result.p99_us),
-            ops_per_s: Math.round(r.result.ops_per_s),
-          };
-          results.push(row);
-          console.log(`${label} p50 ${row.p50_us} µs  p99 ${row.p99_us} µs  ${row.ops_per_s.toLocaleString('en-US')} ops/s  (${r.result.ops} ops)`);
-        } catch (err) {
-          failures.push({ system, mode, payload, error: err.message });
-          console.log(`${label} FAILED: ${err.message}`);
+      for (const system of systems) cases.push({ system, mode, payload, samples: [] });
+    }
+  }
+  const skipped = new Map(); // system -> reason
+  const failures = [];
+  // With --runs N every case runs N times, the rounds interleaved so that a slow spell of
+  // the machine hits all systems alike; each figure reported is the median over the runs.
+  for (let round = 1; round <= runs; round++) {
+    if (runs > 1) console.log(`-- run ${round} of ${runs}`);
+    for (const c of cases) {
+      const { system, mode, payload } = c;
+      if (skipped.has(system) || c.failed) continue;
+      const label = `${system.padEnd(15)} ${mode.padEnd(7)} ${payload.padEnd(5)}`;
+      try {
+        const r = await runCase({ system, mode, payload, seconds, warmup, pin });
+        if (r.skip) {
+          skipped.set(system, r.skip);
+          console.log(`${label} SKIPPED: ${r.skip}`);
+          continue;
         }
+        c.samples.push(r.result);
+        const x = r.result;
+        console.log(
+          `${label} p50 ${round1(x.p50_us)} µs  p99 ${round1(x.p99_us)} µs  ${Math.round(x.ops_per_s).toLocaleString('en-US')} ops/s  (${x.ops} ops)`,
+        );
+      } catch (err) {
+        c.failed = true;
+        failures.push({ system, mode, payload, error: err.message });
+        console.log(`${label} FAILED: ${err.message}`);
       }
     }
+  }
+
+  const results = [];
+  for (const c of cases) {
+    if (c.failed || c.samples.length === 0) continue;
+    results.push({
+      system: c.system,
+      mode: c.mode,
+      payload: c.payload,
+      p50_us: round1(median(c.samples.map((x) => x.p50_us))),
+      p99_us: round1(median(c.samples.map((x) => x.p99_us))),
+      ops_per_s: Math.round(median(c.samples.map((x) => x.ops_per_s))),
+    });
   }
 
   console.log(`\n${formatTable(results)}\n`);
@@ -226,6 +305,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err && err.stack ? err.stack : err);
+  console.error(err?.stack ? err.stack : err);
   process.exitCode = 1;
 });

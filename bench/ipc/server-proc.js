@@ -36,11 +36,11 @@ try {
   close = await sys.server(args.path, { name: args.payload, size: PAYLOAD_SIZES[args.payload] });
   process.stdout.write('ready\n');
 } catch (err) {
-  if (err && err.skip) {
+  if (err?.skip) {
     process.stdout.write(`skip ${String(err.message).replace(/\n/g, ' ')}\n`);
     shutdown(0);
   } else {
-    process.stderr.write(`server-proc ${args.system}: ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(`server-proc ${args.system}: ${err?.stack ? err.stack : err}\n`);
     shutdown(1);
   }
 }

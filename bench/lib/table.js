@@ -20,7 +20,9 @@ export function formatTable(rows, { baseline = 'raw-node' } = {}) {
   for (const r of rows) {
     const ratio = ratioAgainst(r, baseOf(r));
     const ratioText = Number.isFinite(ratio) ? `${ratio.toFixed(2)}×${r.mode === 'seq' ? ' (p50)' : ' (ops)'}` : '–';
-    lines.push(`| ${r.system} | ${r.mode} | ${r.payload} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${fmtOps(r.ops_per_s)} | ${ratioText} |`);
+    lines.push(
+      `| ${r.system} | ${r.mode} | ${r.payload} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${fmtOps(r.ops_per_s)} | ${ratioText} |`,
+    );
   }
   return lines.join('\n');
 }

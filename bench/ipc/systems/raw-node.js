@@ -128,19 +128,23 @@ export async function server(path, _payloadInfo) {
     socket.on('error', () => {});
     const writer = new BatchWriter(socket);
     const handler = (params) => params; // 'echo'
-    socket.on('data', makeDecoder(
-      (id, str) => writer.push(id, handler(str)),
-      (err) => socket.destroy(err),
-    ));
+    socket.on(
+      'data',
+      makeDecoder(
+        (id, str) => writer.push(id, handler(str)),
+        (err) => socket.destroy(err),
+      ),
+    );
   });
   await new Promise((resolve, reject) => {
     srv.once('error', reject);
     srv.listen(path, resolve);
   });
-  return () => new Promise((resolve) => {
-    for (const s of sockets) s.destroy();
-    srv.close(() => resolve());
-  });
+  return () =>
+    new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      srv.close(() => resolve());
+    });
 }
 
 export async function client(path) {
@@ -156,15 +160,21 @@ export async function client(path) {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  socket.on('data', makeDecoder((id, str) => {
-    const p = pending.get(id);
-    if (p === undefined) return;
-    pending.delete(id);
-    p.resolve(str);
-  }, (err) => {
-    failAll(err);
-    socket.destroy();
-  }));
+  socket.on(
+    'data',
+    makeDecoder(
+      (id, str) => {
+        const p = pending.get(id);
+        if (p === undefined) return;
+        pending.delete(id);
+        p.resolve(str);
+      },
+      (err) => {
+        failAll(err);
+        socket.destroy();
+      },
+    ),
+  );
   socket.on('error', (err) => failAll(err));
   socket.on('close', () => failAll(new Error('raw-node: connection closed')));
 

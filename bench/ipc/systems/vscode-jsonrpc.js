@@ -18,10 +18,11 @@ export async function server(path, _payloadInfo) {
     srv.once('error', reject);
     srv.listen(path, resolve);
   });
-  return () => new Promise((resolve) => {
-    for (const c of conns) c.dispose();
-    srv.close(() => resolve());
-  });
+  return () =>
+    new Promise((resolve) => {
+      for (const c of conns) c.dispose();
+      srv.close(() => resolve());
+    });
 }
 
 export async function client(path) {

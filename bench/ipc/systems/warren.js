@@ -24,9 +24,13 @@ export function makeWarrenSystem(codec) {
   return {
     async server(path, _payloadInfo) {
       const { listenUnix } = await loadWarrenPeer();
-      const srv = await listenUnix(path, (peer) => {
-        peer.onRequest('echo', (params) => params);
-      }, { codec });
+      const srv = await listenUnix(
+        path,
+        (peer) => {
+          peer.onRequest('echo', (params) => params);
+        },
+        { codec },
+      );
       return () => srv.close();
     },
     async client(path) {
