@@ -10,7 +10,11 @@ const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 function encode(write: (framing: BinaryFraming) => void): string {
   const out: Buffer[] = [];
-  const framing = new BinaryFraming({ sink: {} as MessageSink, out: { push: (b) => out.push(Buffer.from(b)) }, codec: 1 });
+  const framing = new BinaryFraming({
+    sink: {} as MessageSink,
+    out: { push: (b, s, e) => out.push(Buffer.from(b.subarray(s, e))) },
+    codec: 1,
+  });
   write(framing);
   return Buffer.concat(out).toString('hex');
 }

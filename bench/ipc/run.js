@@ -164,10 +164,13 @@ function runClient([cmd, argv], ms) {
   });
 }
 
+// Extra node flags for the server and client processes, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 /** node argv, prefixed with taskset when pinning to one CPU. */
 function nodeCommand(script, args, cpu) {
-  if (cpu === null) return [process.execPath, [script, ...args]];
-  return ['taskset', ['-c', String(cpu), process.execPath, script, ...args]];
+  if (cpu === null) return [process.execPath, [...nodeFlags, script, ...args]];
+  return ['taskset', ['-c', String(cpu), process.execPath, ...nodeFlags, script, ...args]];
 }
 
 async function runCase({ system, mode, payload, seconds, warmup, pin }) {

@@ -1,15 +1,24 @@
 /**
- * Batches the frames of one tick into as few writes as possible and respects the stream's
- * backpressure. Frames from the binary framing share a slab, so consecutive ones are merged
- * into one view without copying; the batch goes out with one write (several under cork(),
- * which Node turns into one writev).
+ * Batches the frames of one tick into few writes and respects the stream's backpressure.
+ * Frames from the binary framing share a slab, so consecutive ones are merged into one view
+ * without copying; a batch goes out with one write (several under cork(), which Node turns
+ * into one writev) at the end of the tick or as soon as it holds EARLY_WRITE_FRAMES frames.
  */
 import type { Writable } from 'node:stream';
 import type { ByteSink } from '../wire/framing.js';
 
+/**
+ * A batch is written once it holds this many frames, without waiting for the end of the tick.
+ * With many requests in flight this lets the other side start on the first ones while this
+ * side still produces the rest, instead of both sides taking turns on one big batch: on two
+ * CPUs that more than doubles the throughput of small messages (bench/ipc), while a tick's
+ * frames still leave in a few writes rather than one each.
+ */
+const EARLY_WRITE_FRAMES = 16;
 export class Outbox implements ByteSink {
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  private queuedFrames = 0;
   private runBuffer: ArrayBufferLike | undefined = undefined;
   private runStart = 0;
   private runEnd = 0;
@@ -32,19 +41,21 @@ export class Outbox implements ByteSink {
     return this.queuedBytes + this.stream.writableLength;
   }
 
-  push(bytes: Uint8Array): void {
+  push(bytes: Uint8Array, start = 0, end = bytes.length): void {
     if (this.closed) return;
     // Extend the current run when the frame starts where the last one ended in the same
     // memory; the view is only made at flush time.
-    if (bytes.buffer === this.runBuffer && bytes.byteOffset === this.runEnd) {
-      this.runEnd += bytes.length;
+    const from = bytes.byteOffset + start;
+    if (bytes.buffer === this.runBuffer && from === this.runEnd) {
+      this.runEnd += end - start;
     } else {
       this.endRun();
       this.runBuffer = bytes.buffer;
-      this.runStart = bytes.byteOffset;
-      this.runEnd = bytes.byteOffset + bytes.length;
+      this.runStart = from;
+      this.runEnd = from + (end - start);
     }
-    this.queuedBytes += bytes.length;
+    this.queuedBytes += end - start;
+    if (++this.queuedFrames >= EARLY_WRITE_FRAMES && !this.blocked) this.write();
     if (!this.scheduled && !this.blocked) {
       this.scheduled = true;
       // nextTick runs after the current microtask cascade, so responses produced by many
@@ -67,6 +78,10 @@ export class Outbox implements ByteSink {
   flush(force = false): void {
     this.scheduled = false;
     if ((this.blocked && !force) || this.closed) return;
+    this.write();
+  }
+
+  private write(): void {
     this.endRun();
     if (this.queue.length === 0) return;
     const stream = this.stream;
@@ -77,6 +92,7 @@ export class Outbox implements ByteSink {
     const queue = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
+    this.queuedFrames = 0;
     let ok: boolean;
     if (queue.length === 1) {
       ok = stream.write(queue[0]);

@@ -27,6 +27,7 @@ import {
   type WireError,
 } from './framing.js';
 import { FLAG_STREAM, FrameType, HEADER_SIZE, readU32, writeHeader } from './header.js';
+import { MethodNames } from './method-names.js';
 
 const SLAB_SIZE = 256 * 1024;
 /** Frames larger than this get a buffer of their own instead of a slab's space. */
@@ -42,6 +43,7 @@ export class BinaryFraming implements Framing {
   private readonly maxFrameSize: number;
   private readonly defaultCodec: Codec;
   private slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
+  private readonly methodNames = new MethodNames();
   private slabPos = 0;
 
   constructor(options: FramingOptions) {
@@ -53,7 +55,7 @@ export class BinaryFraming implements Framing {
     this.decoder = new FrameDecoder({
       maxFrameSize: this.maxFrameSize,
       lenient: options.lenient ?? false,
-      onFrame: (type, codec, flags, id, payload) => this.dispatch(type, codec, flags, id, payload),
+      onFrameRange: (type, codec, flags, id, buf, start, end) => this.dispatch(type, codec, flags, id, buf, start, end),
       onError: (error) => sink.onFatal(error),
       onJunk: (bytes) => sink.onJunk(bytes),
     });
@@ -151,12 +153,14 @@ export class BinaryFraming implements Framing {
         throw new CodecError(`cannot encode with the ${codec.name} codec: ${(cause as Error).message}`, { cause });
       }
     }
-    let methodBytes = 0;
+    let methodBytes: Buffer | undefined;
     if (method !== null) {
-      methodBytes = Buffer.byteLength(method);
-      if (methodBytes > MAX_METHOD_BYTES) throw invalidArgument(`method names are at most ${MAX_METHOD_BYTES} bytes, got ${methodBytes}`);
+      methodBytes = this.methodNames.encode(method);
+      if (methodBytes.length > MAX_METHOD_BYTES) {
+        throw invalidArgument(`method names are at most ${MAX_METHOD_BYTES} bytes, got ${methodBytes.length}`);
+      }
     }
-    const prefix = method === null ? 0 : 1 + methodBytes;
+    const prefix = methodBytes === undefined ? 0 : 1 + methodBytes.length;
     // A string is written as UTF-8 in place: reserve its worst case, three bytes per UTF-16 unit.
     const payloadMax = encoded === undefined ? 0 : typeof encoded === 'string' ? encoded.length * 3 : encoded.length;
     const reserve = HEADER_SIZE + prefix + payloadMax;
@@ -178,10 +182,11 @@ export class BinaryFraming implements Framing {
     }
 
     let p = start + HEADER_SIZE;
-    if (method !== null) {
-      buf[p] = methodBytes;
-      p += 1;
-      p += buf.write(method, p, 'utf8');
+    if (methodBytes !== undefined) {
+      const n = methodBytes.length;
+      buf[p++] = n;
+      // Names are short: a loop beats a native copy's call overhead.
+      for (let i = 0; i < n; i++) buf[p++] = methodBytes[i] as number;
     }
     if (encoded !== undefined) {
       if (typeof encoded === 'string') p += buf.write(encoded, p, 'utf8');
@@ -194,7 +199,7 @@ export class BinaryFraming implements Framing {
     this.checkSize(length);
     writeHeader(buf, start, type, codec.id, flags, id, length);
     if (buf === this.slab) this.slabPos = p;
-    this.out.push(buf.subarray(start, p));
+    this.out.push(buf, start, p);
   }
 
   private checkSize(length: number): void {
@@ -203,28 +208,29 @@ export class BinaryFraming implements Framing {
 
   // ---- decoding -------------------------------------------------------------------------
 
-  private dispatch(type: number, codecId: number, flags: number, id: number, payload: Buffer): void {
+  private dispatch(type: number, codecId: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
     const sink = this.sink;
     switch (type) {
       case FrameType.REQUEST:
       case FrameType.NOTIFY: {
-        const methodLength = payload.length > 0 ? (payload[0] as number) : -1;
-        if (methodLength < 0 || payload.length < 1 + methodLength) {
-          sink.onBadRequest(type === FrameType.REQUEST ? id : 0, new CodecError('request frame without a complete method name'));
+        const replyId = type === FrameType.REQUEST ? id : 0;
+        const methodLength = end > start ? (buf[start] as number) : -1;
+        if (methodLength < 0 || end - start < 1 + methodLength) {
+          sink.onBadRequest(replyId, new CodecError('request frame without a complete method name'));
           return;
         }
         // A request is answered in its own codec: one in a codec this side lacks cannot be served
         // (answering it would throw), even when it has no params to decode.
         if (codecById(codecId) === undefined) {
-          sink.onBadRequest(type === FrameType.REQUEST ? id : 0, new CodecError(`unknown codec id ${codecId}`));
+          sink.onBadRequest(replyId, new CodecError(`unknown codec id ${codecId}`));
           return;
         }
-        const method = payload.toString('utf8', 1, 1 + methodLength);
+        const method = this.methodNames.decode(buf, start + 1, start + 1 + methodLength);
         let params: unknown;
         try {
-          params = this.decode(codecId, payload.subarray(1 + methodLength));
+          params = this.decode(codecId, buf, start + 1 + methodLength, end);
         } catch (error) {
-          sink.onBadRequest(type === FrameType.REQUEST ? id : 0, error as WarrenError);
+          sink.onBadRequest(replyId, error as WarrenError);
           return;
         }
         if (type === FrameType.REQUEST) sink.receiveRequest(id, method, params, codecId);
@@ -234,7 +240,7 @@ export class BinaryFraming implements Framing {
       case FrameType.RESPONSE: {
         let result: unknown;
         try {
-          result = this.decode(codecId, payload);
+          result = this.decode(codecId, buf, start, end);
         } catch (error) {
           sink.onError(id, { code: 'WARREN_CODEC', message: (error as Error).message });
           return;
@@ -245,7 +251,7 @@ export class BinaryFraming implements Framing {
       case FrameType.ERROR: {
         let body: unknown;
         try {
-          body = this.decode(codecId, payload);
+          body = this.decode(codecId, buf, start, end);
         } catch (error) {
           sink.onError(id, { code: 'WARREN_CODEC', message: `undecodable error response: ${(error as Error).message}` });
           return;
@@ -260,7 +266,7 @@ export class BinaryFraming implements Framing {
       case FrameType.STREAM_ITEM: {
         let value: unknown;
         try {
-          value = this.decode(codecId, payload);
+          value = this.decode(codecId, buf, start, end);
         } catch (error) {
           sink.onError(id, { code: 'WARREN_CODEC', message: (error as Error).message });
           return;
@@ -273,21 +279,21 @@ export class BinaryFraming implements Framing {
         sink.onStreamEnd(id);
         return;
       case FrameType.CREDIT:
-        if (payload.length !== 4) {
-          sink.onError(id, { code: 'WARREN_PROTOCOL', message: `credit frame with a ${payload.length}-byte payload` });
+        if (end - start !== 4) {
+          sink.onError(id, { code: 'WARREN_PROTOCOL', message: `credit frame with a ${end - start}-byte payload` });
           return;
         }
-        sink.onCredit(id, readU32(payload, 0));
+        sink.onCredit(id, readU32(buf, start));
         return;
     }
   }
 
-  private decode(codecId: number, bytes: Buffer): unknown {
-    if (bytes.length === 0) return undefined;
+  private decode(codecId: number, buf: Buffer, start: number, end: number): unknown {
+    if (end === start) return undefined;
     const codec = codecById(codecId);
     if (!codec) throw new CodecError(`unknown codec id ${codecId}`);
     try {
-      return codec.decode(bytes);
+      return codec.decodeRange ? codec.decodeRange(buf, start, end) : codec.decode(buf.subarray(start, end));
     } catch (cause) {
       throw new CodecError(`cannot decode a ${codec.name} payload: ${(cause as Error).message}`, { cause });
     }

@@ -18,6 +18,8 @@ export interface Codec {
   encode(value: unknown): Uint8Array | string;
   /** Decodes a non-empty payload; throws anything, the framing turns it into CodecError. */
   decode(bytes: Buffer): unknown;
+  /** Optional: decodes bytes[start, end) without a view being made first (the hot path). */
+  decodeRange?(bytes: Buffer, start: number, end: number): unknown;
 }
 
 export const CodecId = { raw: 0, json: 1, msgpack: 2, v8: 3 } as const;
@@ -44,6 +46,7 @@ export const jsonCodec: Codec = {
     return text;
   },
   decode: (bytes) => JSON.parse(bytes.toString('utf8')),
+  decodeRange: (bytes, start, end) => JSON.parse(bytes.toString('utf8', start, end)),
 };
 
 // Records (msgpackr's shared-structure extension) are off so that any MessagePack library can
@@ -52,11 +55,26 @@ export const jsonCodec: Codec = {
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
+// msgpackr caches a DataView on the buffer it reads: decoding frames in place from the chunk
+// they arrived in makes one DataView per chunk instead of one per frame.
+const range = { start: 0, end: 0 };
+
 export const msgpackCodec: Codec = {
   id: CodecId.msgpack,
   name: 'msgpack',
   encode: (value) => packr.pack(value),
   decode: (bytes) => unpackr.unpack(bytes),
+  decodeRange(bytes, start, end) {
+    range.start = start;
+    range.end = end;
+    try {
+      return unpackr.unpack(bytes, range);
+    } catch {
+      // msgpackr words a truncated value differently when more bytes follow in the buffer:
+      // decode the payload alone so that the error does not depend on how bytes were chunked.
+      return unpackr.unpack(bytes.subarray(start, end));
+    }
+  },
 };
 
 /** Node's structured clone serialisation: Maps, Sets, Dates, typed arrays, bigints, cycles. */

@@ -10,9 +10,24 @@ import { DEFAULT_MAX_FRAME_SIZE } from './framing.js';
 import { HEADER_SIZE, headerProblem, MAGIC_0, MAGIC_1, readU32 } from './header.js';
 
 export type FrameHandler = (type: number, codec: number, flags: number, id: number, payload: Buffer) => void;
+/**
+ * The same, with the payload given as a range of a buffer: the framing's hot path uses it to
+ * decode straight from the chunk without making a view per frame.
+ */
+export type FrameRangeHandler = (
+  type: number,
+  codec: number,
+  flags: number,
+  id: number,
+  buffer: Buffer,
+  start: number,
+  end: number,
+) => void;
 
 export interface FrameDecoderOptions {
-  onFrame: FrameHandler;
+  /** Receives each frame (give this or onFrameRange). */
+  onFrame?: FrameHandler;
+  onFrameRange?: FrameRangeHandler;
   /** Called once; the decoder then ignores further input. */
   onError: (error: WarrenError) => void;
   /** Bytes skipped before a valid header; only called in lenient mode. */
@@ -43,14 +58,19 @@ export class FrameDecoder {
   private payload: Buffer = EMPTY;
   private payloadFill = 0;
 
-  private readonly onFrame: FrameHandler;
+  private readonly onFrame: FrameRangeHandler;
   private readonly onError: (error: WarrenError) => void;
   private readonly onJunk: (bytes: Buffer) => void;
   private readonly maxFrameSize: number;
   private readonly lenient: boolean;
 
   constructor(options: FrameDecoderOptions) {
-    this.onFrame = options.onFrame;
+    const { onFrame, onFrameRange } = options;
+    if (onFrameRange) this.onFrame = onFrameRange;
+    else if (onFrame)
+      this.onFrame = (type, codec, flags, id, buffer, start, end) =>
+        onFrame(type, codec, flags, id, start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
+    else throw new TypeError('FrameDecoder needs onFrame or onFrameRange');
     this.onError = options.onError;
     this.onJunk = options.onJunk ?? (() => {});
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
@@ -75,7 +95,7 @@ export class FrameDecoder {
           const payload = this.payload;
           this.payload = EMPTY;
           this.state = State.HEADER;
-          this.onFrame(this.type, this.codec, this.flags, this.id, payload);
+          this.onFrame(this.type, this.codec, this.flags, this.id, payload, 0, payload.length);
         }
         continue;
       }
@@ -137,12 +157,11 @@ export class FrameDecoder {
         return;
       }
       if (this.length === 0) {
-        this.onFrame(this.type, this.codec, this.flags, this.id, EMPTY);
+        this.onFrame(this.type, this.codec, this.flags, this.id, EMPTY, 0, 0);
       } else if (n - pos >= this.length) {
-        const end = pos + this.length;
-        const payload = chunk.subarray(pos, end);
-        pos = end;
-        this.onFrame(this.type, this.codec, this.flags, this.id, payload);
+        const start = pos;
+        pos += this.length;
+        this.onFrame(this.type, this.codec, this.flags, this.id, chunk, start, pos);
       } else {
         this.payload = Buffer.allocUnsafe(this.length);
         this.payloadFill = 0;

@@ -47,8 +47,11 @@ export interface MessageSink {
 
 /** Where a framing puts encoded bytes. Implemented by the Peer's outbox. */
 export interface ByteSink {
-  /** Appends bytes; they are flushed to the stream once per tick. */
-  push(bytes: Uint8Array): void;
+  /**
+   * Appends bytes[start, end) (all of them by default); they are flushed to the stream once
+   * per tick. The sink may keep a reference: the caller must never change them afterwards.
+   */
+  push(bytes: Uint8Array, start?: number, end?: number): void;
 }
 
 export interface Framing {

@@ -92,11 +92,12 @@ describe('outbound byte limit', () => {
     const { path, accepted } = await pausedServer();
     const socket = await connect(path);
     await until(() => accepted() !== undefined);
-    const limit = 16 * 1024;
+    const limit = 4 * 1024;
     const client = cleanup.peer(new Peer(socket, { maxOutboundBytes: limit, timeout: 0 }));
     const payload = Buffer.alloc(1024);
-    // Nothing is written before the next tick, so only the peer's own queue can refuse these.
-    const burst = Array.from({ length: 64 }, () => track(client.request('x', payload)));
+    // Fewer frames than the outbox writes early (16): nothing is written before the next
+    // tick, so only the peer's own queue can refuse these.
+    const burst = Array.from({ length: 12 }, () => track(client.request('x', payload)));
     const queued = outboundBytes(client);
     await Promise.resolve();
     const refused = burst.filter((o) => o.status === 'rejected');
@@ -207,7 +208,10 @@ describe('responses nobody waits for', () => {
     const peer = cleanup.peer(new Peer(s, { name: 'peer', timeout: 0 }));
     cleanup.defer(() => raw.destroy());
     const calls: unknown[][] = [];
-    const framing = new BinaryFraming({ sink: recordingSink(calls), out: { push: (bytes) => raw.write(bytes) } });
+    const framing = new BinaryFraming({
+      sink: recordingSink(calls),
+      out: { push: (bytes, start, end) => raw.write(bytes.subarray(start, end)) },
+    });
     raw.on('data', (chunk: Buffer) => framing.feed(chunk));
     peer.onRequest('echo', (p) => p);
 
@@ -244,7 +248,10 @@ describe('responses nobody waits for', () => {
     const peer = cleanup.peer(new Peer(s, { timeout: 20 }));
     cleanup.defer(() => raw.destroy());
     const calls: unknown[][] = [];
-    const framing = new BinaryFraming({ sink: recordingSink(calls), out: { push: (bytes) => raw.write(bytes) } });
+    const framing = new BinaryFraming({
+      sink: recordingSink(calls),
+      out: { push: (bytes, start, end) => raw.write(bytes.subarray(start, end)) },
+    });
     raw.on('data', (chunk: Buffer) => framing.feed(chunk));
     const events: unknown[] = [];
     const pending = peer.request('slow', null, { onProgress: (v) => events.push(v) });

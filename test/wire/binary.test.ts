@@ -29,7 +29,7 @@ function recordingSink(calls: Call[]): MessageSink {
 function harness(options: Partial<Omit<FramingOptions, 'sink' | 'out'>> = {}) {
   const calls: Call[] = [];
   const pushed: Uint8Array[] = [];
-  const framing = new BinaryFraming({ ...options, sink: recordingSink(calls), out: { push: (b) => pushed.push(b) } });
+  const framing = new BinaryFraming({ ...options, sink: recordingSink(calls), out: { push: (b, s, e) => pushed.push(b.subarray(s, e)) } });
   const bytes = () => Buffer.concat(pushed);
   return { calls, pushed, framing, bytes };
 }

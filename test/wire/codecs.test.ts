@@ -307,7 +307,11 @@ describe('a custom codec (id 200) end to end', () => {
     resolveCodec(kv);
     const pushed: Buffer[] = [];
     const calls: Call[] = [];
-    const writer = new BinaryFraming({ sink: recordingSink([]), out: { push: (b) => pushed.push(Buffer.from(b)) }, codec: 200 });
+    const writer = new BinaryFraming({
+      sink: recordingSink([]),
+      out: { push: (b, s, e) => pushed.push(Buffer.from(b.subarray(s, e))) },
+      codec: 200,
+    });
     const reader = new BinaryFraming({ sink: recordingSink(calls), out: { push: () => {} } });
     writer.writeRequest(5, 'set', { user: 'ann', role: 'admin' });
     writer.writeResponse(5, { ok: 'yes' }, false, 200);
@@ -326,13 +330,17 @@ describe('a custom codec (id 200) end to end', () => {
     resolveCodec(kv);
     const calls: Call[] = [];
     const pushed: Buffer[] = [];
-    const framing = new BinaryFraming({ sink: recordingSink(calls), out: { push: (b) => pushed.push(Buffer.from(b)) }, codec: 200 });
+    const framing = new BinaryFraming({
+      sink: recordingSink(calls),
+      out: { push: (b, s, e) => pushed.push(Buffer.from(b.subarray(s, e))) },
+      codec: 200,
+    });
     const error = thrown(() => framing.writeRequest(1, 'set', 'not an object'));
     expect(error).toBeInstanceOf(CodecError);
     expect(error.message).toBe('kv encodes flat objects only');
     expect(pushed).toEqual([]);
 
-    const raw = new BinaryFraming({ sink: recordingSink([]), out: { push: (b) => pushed.push(Buffer.from(b)) } });
+    const raw = new BinaryFraming({ sink: recordingSink([]), out: { push: (b, s, e) => pushed.push(Buffer.from(b.subarray(s, e))) } });
     raw.writeRequest(2, 'set', 'no equals sign', CodecId.raw);
     // Claim the kv codec for a payload it cannot read, with a fixed-up header check.
     const fixed = Buffer.from(pushed[0] as Buffer);

@@ -311,7 +311,7 @@ function recordingSink(calls: Call[]): MessageSink {
 /** Encodes messages with one framing (so they share slabs, as on a live connection). */
 function encodeAll(messages: Message[]): Buffer {
   const pushed: Uint8Array[] = [];
-  const framing = new BinaryFraming({ sink: recordingSink([]), out: { push: (b) => pushed.push(b) } });
+  const framing = new BinaryFraming({ sink: recordingSink([]), out: { push: (b, s, e) => pushed.push(b.subarray(s, e)) } });
   for (const m of messages) write(framing, m);
   return Buffer.concat(pushed);
 }

@@ -79,7 +79,11 @@ function encode(f: FrameDescription): Buffer {
   const pushed: Buffer[] = [];
   const codec = codecOf(f);
   // The default codec is the described one, so frames without a codec argument (CANCEL, STREAM_END) carry it too.
-  const framing = new BinaryFraming({ sink: recordingSink([]), out: { push: (b) => pushed.push(Buffer.from(b)) }, codec });
+  const framing = new BinaryFraming({
+    sink: recordingSink([]),
+    out: { push: (b, s, e) => pushed.push(Buffer.from(b.subarray(s, e))) },
+    codec,
+  });
   switch (f.type) {
     case 'REQUEST':
       framing.writeRequest(f.id, f.method as string, f.params, codec);
