@@ -297,7 +297,19 @@ async function main() {
     });
   }
 
-  console.log(`\n${formatTable(results)}\n`);
+  // Ratios are paired: each run's figure against raw-node's in the same run, then the median,
+  // so that a slow spell of the machine does not land on one side of a ratio only.
+  const ratios = new Map();
+  for (const c of cases) {
+    const base = cases.find((b) => b.system === 'raw-node' && b.mode === c.mode && b.payload === c.payload);
+    if (!base || c.failed || base.failed || c.samples.length === 0 || c.samples.length !== base.samples.length) continue;
+    const perRun = c.samples.map((x, i) =>
+      c.mode === 'seq' ? x.p50_us / base.samples[i].p50_us : x.ops_per_s / base.samples[i].ops_per_s,
+    );
+    ratios.set(`${c.system}/${c.mode}/${c.payload}`, median(perRun));
+  }
+
+  console.log(`\n${formatTable(results, { ratios })}\n`);
   for (const [system, reason] of skipped) console.log(`note: ${system} skipped: ${reason}`);
   for (const f of failures) console.log(`note: ${f.system} ${f.mode} ${f.payload} failed: ${f.error}`);
 

@@ -11,14 +11,16 @@ export function ratioAgainst(row, base) {
   return row.mode === 'seq' ? row.p50_us / base.p50_us : row.ops_per_s / base.ops_per_s;
 }
 
-export function formatTable(rows, { baseline = 'raw-node' } = {}) {
+// `ratios` (optional): a Map from "system/mode/payload" to a ratio measured pairwise, used
+// instead of the ratio of the rows' own figures.
+export function formatTable(rows, { baseline = 'raw-node', ratios } = {}) {
   const baseOf = (r) => rows.find((b) => b.system === baseline && b.mode === r.mode && b.payload === r.payload);
   const lines = [
     `| system | mode | payload | p50 µs | p99 µs | ops/s | ratio vs ${baseline} |`,
     '| --- | --- | --- | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
-    const ratio = ratioAgainst(r, baseOf(r));
+    const ratio = ratios?.get(`${r.system}/${r.mode}/${r.payload}`) ?? ratioAgainst(r, baseOf(r));
     const ratioText = Number.isFinite(ratio) ? `${ratio.toFixed(2)}×${r.mode === 'seq' ? ' (p50)' : ' (ops)'}` : '–';
     lines.push(
       `| ${r.system} | ${r.mode} | ${r.payload} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${fmtOps(r.ops_per_s)} | ${ratioText} |`,

@@ -7,94 +7,15 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { CancelledError, invalidArgument, isWarrenError, PeerClosedError, RemoteError, TimeoutError, WarrenError } from '../errors.js';
-import { createBinaryFraming } from '../wire/binary.js';
 import { type Codec, type CodecName, resolveCodec } from '../wire/codecs.js';
-import type { Framing, FramingFactory, MessageSink, RequestId, WireError } from '../wire/framing.js';
+import type { Framing, MessageSink, RequestId, WireError } from '../wire/framing.js';
 import { INITIAL_STREAM_CREDIT } from '../wire/header.js';
-import { createJsonRpcFraming } from '../wire/jsonrpc.js';
 import type { MethodDescriptor, NotificationDescriptor } from './contract.js';
+import { type PeerOptions, type ResolvedPeerOptions, resolvePeerOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import { IncomingStream, pumpStream } from './streams.js';
 
-export interface PeerOptions {
-  /** 'warren' binary frames (default) or 'jsonrpc' (Content-Length framed JSON-RPC 2.0). */
-  framing?: 'warren' | 'jsonrpc' | FramingFactory;
-  /** Codec for what this side writes: 'msgpack' (default), 'json', 'v8', 'raw' or a Codec. */
-  codec?: CodecName | Codec;
-  /** Default request timeout in ms (30 s); 0 waits forever. */
-  timeout?: number;
-  /** Largest frame payload accepted or sent, in bytes (16 MiB). */
-  maxFrameSize?: number;
-  /** Requests and notifications are refused with WARREN_QUEUE_FULL while more than this many bytes wait to be written (64 MiB). */
-  maxOutboundBytes?: number;
-  /** Handlers running at once (1024); more requests wait in a queue. */
-  maxConcurrent?: number;
-  /** Requests waiting for a handler slot (65536); more are refused with WARREN_OVERLOADED. */
-  maxQueued?: number;
-  /** Items a stream consumer accepts ahead of reading them (64). */
-  streamWindow?: number;
-  /** How long close() waits for pending requests and running handlers (5 s). */
-  closeTimeout?: number;
-  /** Skip and report junk bytes before valid frames (used on a child's stdout). */
-  lenient?: boolean;
-  /** Makes request ids; must return integers from 1 to 2^32-1 not in use. */
-  idGenerator?: () => number;
-  /** Send handler stacks with errors (never on by default). */
-  debug?: boolean;
-  /** A name for logs and errors. */
-  name?: string;
-}
-
-interface ResolvedPeerOptions {
-  readonly framing: FramingFactory;
-  readonly codec: Codec;
-  readonly timeout: number;
-  readonly maxFrameSize: number;
-  readonly maxOutboundBytes: number;
-  readonly maxConcurrent: number;
-  readonly maxQueued: number;
-  readonly streamWindow: number;
-  readonly closeTimeout: number;
-  readonly lenient: boolean;
-  readonly idGenerator: (() => number) | undefined;
-  readonly debug: boolean;
-  readonly name: string;
-}
-
-function positiveInt(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < (allowZero ? 0 : 1) || Math.floor(value) !== value) {
-    throw invalidArgument(`option '${name}' must be a${allowZero ? ' non-negative' : ' positive'} integer, got ${value}`);
-  }
-  return value;
-}
-
-export function resolvePeerOptions(options: PeerOptions = {}): ResolvedPeerOptions {
-  const framing =
-    options.framing === undefined || options.framing === 'warren'
-      ? createBinaryFraming
-      : options.framing === 'jsonrpc'
-        ? createJsonRpcFraming
-        : typeof options.framing === 'function'
-          ? options.framing
-          : undefined;
-  if (!framing) throw invalidArgument(`option 'framing' must be 'warren', 'jsonrpc' or a factory, got ${String(options.framing)}`);
-  return Object.freeze({
-    framing,
-    codec: resolveCodec(options.codec),
-    timeout: positiveInt('timeout', options.timeout, 30_000, true),
-    maxFrameSize: positiveInt('maxFrameSize', options.maxFrameSize, 16 * 1024 * 1024),
-    maxOutboundBytes: positiveInt('maxOutboundBytes', options.maxOutboundBytes, 64 * 1024 * 1024),
-    maxConcurrent: positiveInt('maxConcurrent', options.maxConcurrent, 1024),
-    maxQueued: positiveInt('maxQueued', options.maxQueued, 65_536, true),
-    streamWindow: positiveInt('streamWindow', options.streamWindow, 64),
-    closeTimeout: positiveInt('closeTimeout', options.closeTimeout, 5_000, true),
-    lenient: options.lenient ?? false,
-    idGenerator: options.idGenerator,
-    debug: options.debug ?? false,
-    name: options.name ?? 'peer',
-  });
-}
+export { type PeerOptions, resolvePeerOptions } from './options.js';
 
 export interface RequestOptions {
   /** Overrides the peer's default timeout (ms); 0 waits forever. */
@@ -283,12 +204,12 @@ export class Peer implements MessageSink {
     return this.pending.size;
   }
 
-  /** Handlers running or queued. */
   /** Bytes waiting to be written: this peer's queue plus the stream's own buffer. */
   get bufferedBytes(): number {
     return this.outbox.bufferedBytes;
   }
 
+  /** Handlers running or queued. */
   get activeHandlers(): number {
     return this.running + this.waiting.length;
   }
@@ -377,8 +298,10 @@ export class Peer implements MessageSink {
     this.stats.notificationsSent++;
   }
 
-  /** Handles requests for `method` ('*' for any). Returning undefined passes to the next handler. */
-  /** A stream method declares its result as AsyncIterable<T>: method<P, AsyncIterable<T>>(). */
+  /**
+   * Handles requests for `method` ('*' for any). Returning undefined passes to the next
+   * handler. A stream method declares its result as AsyncIterable<T>: method<P, AsyncIterable<T>>().
+   */
   onRequest<P, R>(method: MethodDescriptor<P, R>, handler: RequestHandler<P, R>): () => void;
   onRequest(method: string, handler: RequestHandler): () => void;
   onRequest(method: string | MethodDescriptor<unknown, unknown>, handler: RequestHandler): () => void {

@@ -1,0 +1,17 @@
+// `npm run bench`: every benchmark, one after another. Each writes bench/results/<name>-latest.json
+// and prints its table with ratios. Later layers add theirs to the list.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const benches = [{ name: 'ipc', script: fileURLToPath(new URL('./ipc/run.js', import.meta.url)) }];
+
+let failed = 0;
+for (const { name, script } of benches) {
+  console.log(`\n## ${name}\n`);
+  const result = spawnSync(process.execPath, [script, ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`bench ${name} failed (exit ${result.status ?? result.signal})`);
+    failed++;
+  }
+}
+process.exitCode = failed === 0 ? 0 : 1;
