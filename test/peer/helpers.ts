@@ -11,7 +11,6 @@ import { isWarrenError } from '../../src/errors.js';
 import type { Peer, PeerOptions } from '../../src/peer/peer.js';
 import { memoryPair } from '../../src/peer/transports/memory.js';
 import type { PeerServer } from '../../src/peer/transports/socket.js';
-import type { MessageSink } from '../../src/wire/framing.js';
 
 /**
  * Polls `condition` (first on every setImmediate turn, then every 2 ms) until it is true;
@@ -139,23 +138,7 @@ export async function roundTrip(caller: Peer, callee: Peer): Promise<void> {
   }
 }
 
-/** A MessageSink that records every call, for driving a peer with a raw framing. */
-export function recordingSink(calls: unknown[][]): MessageSink {
-  return {
-    receiveRequest: (id, method, params, codec) => calls.push(['request', id, method, params, codec]),
-    receiveNotify: (method, params) => calls.push(['notify', method, params]),
-    onResponse: (id, result, stream) => calls.push(['response', id, result, stream]),
-    onError: (id, error) => calls.push(['error', id, error]),
-    onCancel: (id) => calls.push(['cancel', id]),
-    onProgress: (id, value) => calls.push(['progress', id, value]),
-    onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
-    onStreamEnd: (id) => calls.push(['streamEnd', id]),
-    onCredit: (id, credit) => calls.push(['credit', id, credit]),
-    onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
-    onJunk: (bytes) => calls.push(['junk', bytes]),
-    onFatal: (error) => calls.push(['fatal', error]),
-  };
-}
+export { recordingSink } from '../support/recording-sink.js';
 
 /**
  * Registers an afterEach that tears down everything the test made, last made first: peers

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PeerClosedError, RemoteError, WarrenError } from '../../src/errors.js';
 import type { Peer } from '../../src/peer/peer.js';
 import { type ChildPeer, type SpawnPeerOptions, spawnPeer } from '../../src/peer/transports/child.js';
+import { isGone } from '../support/processes.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/child-peer.mjs', import.meta.url));
 const STDERR_INHERIT = fileURLToPath(new URL('../fixtures/stderr-inherit.mjs', import.meta.url));
@@ -32,15 +33,6 @@ function nextNotify<T = unknown>(peer: Peer, method: string, accept: (params: T)
       return undefined;
     });
   });
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
 }
 
 afterEach(async () => {

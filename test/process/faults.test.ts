@@ -2,16 +2,15 @@
  * Faults with real processes: peers killed with SIGKILL mid-request (over stdio and over a Unix
  * socket) and servers that break the protocol (bad magic, a 1 GiB frame, a truncated frame).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameTooLargeError, PeerClosedError, ProtocolError, type WarrenError } from '../../src/errors.js';
 import type { Peer } from '../../src/peer/peer.js';
 import { type ChildPeer, spawnPeer } from '../../src/peer/transports/child.js';
 import { connectUnix } from '../../src/peer/transports/socket.js';
+import { isGone, useProcesses } from '../support/processes.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/child-peer.mjs', import.meta.url));
 const UNIX_SERVER = fileURLToPath(new URL('../fixtures/unix-server.mjs', import.meta.url));
@@ -21,9 +20,8 @@ const BAD_SERVER = fileURLToPath(new URL('../fixtures/bad-server.mjs', import.me
 const REJECT_WITHIN_MS = 100;
 
 const childPeers = new Set<ChildPeer>();
-const processes = new Set<ChildProcessWithoutNullStreams>();
 const clients = new Set<Peer>();
-const dirs: string[] = [];
+const { socketPath, startServer: start } = useProcesses();
 
 afterEach(async () => {
   for (const client of clients) client.destroy();
@@ -34,56 +32,12 @@ afterEach(async () => {
     expect(isGone(child.pid as number)).toBe(true);
   }
   childPeers.clear();
-  for (const proc of processes) {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGKILL');
-      await exited;
-    }
-    expect(isGone(proc.pid as number)).toBe(true);
-  }
-  processes.clear();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function socketPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'warren-test-'));
-  dirs.push(dir);
-  return join(dir, 'server.sock');
-}
 
 /** Starts a fixture server process and resolves once it printed its ready line. */
 async function startServer(script: string, args: string[]): Promise<ChildProcessWithoutNullStreams> {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  processes.add(proc);
-  let out = '';
-  let err = '';
-  proc.stderr.setEncoding('utf8').on('data', (s: string) => {
-    err += s;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const onData = (s: string) => {
-      out += s;
-      if (out.includes('\n')) {
-        proc.stdout.off('data', onData);
-        proc.off('exit', onExit);
-        resolve();
-      }
-    };
-    const onExit = (code: number | null) => reject(new Error(`${script} exited with ${code} before it was ready: ${err}`));
-    proc.stdout.setEncoding('utf8').on('data', onData);
-    proc.once('exit', onExit);
-  });
-  expect(out).toMatch(/^ready/);
+  const { proc, line } = await start(script, args);
+  expect(line).toMatch(/^ready/);
   return proc;
 }
 

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PeerClosedError } from '../../src/errors.js';
 import { type PoolOptions, spawnPool, type WorkerPool } from '../../src/peer/pool.js';
 import type { ChildExit, ChildPeer } from '../../src/peer/transports/child.js';
+import { isGone } from '../support/processes.js';
 
 const WORKER = fileURLToPath(new URL('../fixtures/pool-worker.mjs', import.meta.url));
 
@@ -40,15 +41,6 @@ afterEach(async () => {
     }
   }
 });
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
 
 async function startPool(options: PoolOptions = {}): Promise<Harness> {
   const bus = new EventEmitter();

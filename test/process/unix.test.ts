@@ -2,78 +2,36 @@
  * Unix socket and TCP transports with a real server process: many clients at once, stale and
  * live socket files, and TCP on an ephemeral port.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WarrenError } from '../../src/errors.js';
 import type { Peer } from '../../src/peer/peer.js';
 import { connectTcp, connectUnix, listenTcp, listenUnix, type PeerServer } from '../../src/peer/transports/socket.js';
+import { useProcesses } from '../support/processes.js';
 
 const UNIX_SERVER = fileURLToPath(new URL('../fixtures/unix-server.mjs', import.meta.url));
 
-const processes = new Set<ChildProcessWithoutNullStreams>();
 const clients = new Set<Peer>();
 const servers = new Set<PeerServer>();
-const dirs: string[] = [];
+const { socketPath: makeSocketPath, startServer: start } = useProcesses();
 
 afterEach(async () => {
   for (const client of clients) client.destroy();
   clients.clear();
   await Promise.all([...servers].map((server) => server.close()));
   servers.clear();
-  for (const proc of processes) {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGKILL');
-      await exited;
-    }
-    expect(isGone(proc.pid as number)).toBe(true);
-  }
-  processes.clear();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
 function socketPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'warren-test-'));
-  dirs.push(dir);
-  return join(dir, 'echo.sock');
+  return makeSocketPath('echo.sock');
 }
 
 /** Starts unix-server.mjs on `path` and resolves once it prints its ready line. */
 async function startServer(path: string): Promise<ChildProcessWithoutNullStreams> {
-  const proc = spawn(process.execPath, [UNIX_SERVER, path], { stdio: ['pipe', 'pipe', 'pipe'] });
-  processes.add(proc);
-  let out = '';
-  let err = '';
-  proc.stderr.setEncoding('utf8').on('data', (s: string) => {
-    err += s;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const onData = (s: string) => {
-      out += s;
-      if (out.includes('\n')) {
-        proc.stdout.off('data', onData);
-        proc.off('exit', onExit);
-        resolve();
-      }
-    };
-    const onExit = (code: number | null) => reject(new Error(`server exited with ${code} before it was ready: ${err}`));
-    proc.stdout.setEncoding('utf8').on('data', onData);
-    proc.once('exit', onExit);
-  });
-  expect(out).toBe(`ready ${proc.pid}\n`);
+  const { proc, line } = await start(UNIX_SERVER, [path]);
+  expect(line).toBe(`ready ${proc.pid}\n`);
   return proc;
 }
 

@@ -2,28 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CodecError, FrameTooLargeError, isWarrenError, ProtocolError, type WarrenError } from '../../src/errors.js';
 import { BinaryFraming } from '../../src/wire/binary.js';
 import { CodecId, msgpackCodec } from '../../src/wire/codecs.js';
-import type { FramingOptions, MessageSink, WireError } from '../../src/wire/framing.js';
+import type { FramingOptions, WireError } from '../../src/wire/framing.js';
 import { FLAG_STREAM, FrameType, HEADER_SIZE, parseHeader, writeHeader } from '../../src/wire/header.js';
-
-type Call = [string, ...unknown[]];
-
-/** Records every sink call, in order. */
-function recordingSink(calls: Call[]): MessageSink {
-  return {
-    receiveRequest: (id, method, params, codec) => calls.push(['request', id, method, params, codec]),
-    receiveNotify: (method, params) => calls.push(['notify', method, params]),
-    onResponse: (id, result, stream) => calls.push(['response', id, result, stream]),
-    onError: (id, error) => calls.push(['error', id, error]),
-    onCancel: (id) => calls.push(['cancel', id]),
-    onProgress: (id, value) => calls.push(['progress', id, value]),
-    onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
-    onStreamEnd: (id) => calls.push(['streamEnd', id]),
-    onCredit: (id, credit) => calls.push(['credit', id, credit]),
-    onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
-    onJunk: (bytes) => calls.push(['junk', Buffer.from(bytes)]),
-    onFatal: (error) => calls.push(['fatal', error]),
-  };
-}
+import { type Call, recordingSink } from '../support/recording-sink.js';
 
 /** A framing whose pushed buffers are kept as they are (not copied), and whose sink records calls. */
 function harness(options: Partial<Omit<FramingOptions, 'sink' | 'out'>> = {}) {

@@ -12,27 +12,8 @@ import {
   resolveCodec,
   v8Codec,
 } from '../../src/wire/codecs.js';
-import type { MessageSink } from '../../src/wire/framing.js';
 import { crc16, HEADER_SIZE, parseHeader } from '../../src/wire/header.js';
-
-type Call = [string, ...unknown[]];
-
-function recordingSink(calls: Call[]): MessageSink {
-  return {
-    receiveRequest: (id, method, params, codec) => calls.push(['request', id, method, params, codec]),
-    receiveNotify: (method, params) => calls.push(['notify', method, params]),
-    onResponse: (id, result, stream) => calls.push(['response', id, result, stream]),
-    onError: (id, error) => calls.push(['error', id, error]),
-    onCancel: (id) => calls.push(['cancel', id]),
-    onProgress: (id, value) => calls.push(['progress', id, value]),
-    onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
-    onStreamEnd: (id) => calls.push(['streamEnd', id]),
-    onCredit: (id, credit) => calls.push(['credit', id, credit]),
-    onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
-    onJunk: (bytes) => calls.push(['junk', bytes]),
-    onFatal: (error) => calls.push(['fatal', error]),
-  };
-}
+import { type Call, recordingSink } from '../support/recording-sink.js';
 
 /** Encodes with a codec and decodes the result from a Buffer, as the framing does. */
 function roundTrip(codec: Codec, value: unknown): unknown {

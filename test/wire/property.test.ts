@@ -9,8 +9,9 @@ import { isWarrenError, WarrenError } from '../../src/errors.js';
 import { BinaryFraming } from '../../src/wire/binary.js';
 import { CodecId } from '../../src/wire/codecs.js';
 import { FrameDecoder } from '../../src/wire/decoder.js';
-import type { MessageSink, WireError } from '../../src/wire/framing.js';
+import type { WireError } from '../../src/wire/framing.js';
 import { crc16, FrameType, HEADER_SIZE, writeHeader } from '../../src/wire/header.js';
+import { type Call, recordingSink } from '../support/recording-sink.js';
 
 const MAX = 4096;
 const RUNS = 300;
@@ -266,8 +267,6 @@ function plain(value: unknown): unknown {
   return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
 }
 
-type Call = [string, ...unknown[]];
-
 function expected(m: Message): Call {
   switch (m.type) {
     case 'REQUEST':
@@ -289,23 +288,6 @@ function expected(m: Message): Call {
     case 'CREDIT':
       return ['credit', m.id, m.credit];
   }
-}
-
-function recordingSink(calls: Call[]): MessageSink {
-  return {
-    receiveRequest: (id, method, params, codec) => calls.push(['request', id, method, params, codec]),
-    receiveNotify: (method, params) => calls.push(['notify', method, params]),
-    onResponse: (id, result, stream) => calls.push(['response', id, result, stream]),
-    onError: (id, error) => calls.push(['error', id, error]),
-    onCancel: (id) => calls.push(['cancel', id]),
-    onProgress: (id, value) => calls.push(['progress', id, value]),
-    onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
-    onStreamEnd: (id) => calls.push(['streamEnd', id]),
-    onCredit: (id, credit) => calls.push(['credit', id, credit]),
-    onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
-    onJunk: (bytes) => calls.push(['junk', Buffer.from(bytes)]),
-    onFatal: (error) => calls.push(['fatal', error]),
-  };
 }
 
 /** Encodes messages with one framing (so they share slabs, as on a live connection). */

@@ -8,13 +8,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BinaryFraming } from '../../src/wire/binary.js';
 import { CodecId } from '../../src/wire/codecs.js';
-import { DEFAULT_MAX_FRAME_SIZE, type MessageSink, type WireError } from '../../src/wire/framing.js';
+import { DEFAULT_MAX_FRAME_SIZE, type WireError } from '../../src/wire/framing.js';
 import { crc16, FLAG_STREAM, FrameType, HEADER_SIZE, MAGIC_0, MAGIC_1, parseHeader, VERSION } from '../../src/wire/header.js';
 import { JSONRPC_ERROR_CODES } from '../../src/wire/jsonrpc.js';
+import { type Call, recordingSink } from '../support/recording-sink.js';
 
 const DOC = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
-
-type Call = [string, ...unknown[]];
 
 interface FrameDescription {
   type: keyof typeof FrameType;
@@ -49,23 +48,6 @@ function parseVectors(doc: string): Vector[] {
     vectors.push({ name, frame: JSON.parse(frameLine[1] as string) as FrameDescription, hex });
   }
   return vectors;
-}
-
-function recordingSink(calls: Call[]): MessageSink {
-  return {
-    receiveRequest: (id, method, params, codec) => calls.push(['request', id, method, params, codec]),
-    receiveNotify: (method, params) => calls.push(['notify', method, params]),
-    onResponse: (id, result, stream) => calls.push(['response', id, result, stream]),
-    onError: (id, error) => calls.push(['error', id, error]),
-    onCancel: (id) => calls.push(['cancel', id]),
-    onProgress: (id, value) => calls.push(['progress', id, value]),
-    onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
-    onStreamEnd: (id) => calls.push(['streamEnd', id]),
-    onCredit: (id, credit) => calls.push(['credit', id, credit]),
-    onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
-    onJunk: (bytes) => calls.push(['junk', bytes]),
-    onFatal: (error) => calls.push(['fatal', error]),
-  };
 }
 
 function codecOf(f: FrameDescription): number {
