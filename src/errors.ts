@@ -17,6 +17,16 @@ export const ERROR_CODES = {
   WARREN_INVALID_ARGUMENT: 'An option or argument is not valid; the message names it.',
   WARREN_SPAWN: 'A child process could not be started.',
   WARREN_UNSUPPORTED: 'The operation is not available on this framing or transport.',
+  WARREN_SOCKET_DIR: 'The socket directory or its token file is missing or has the wrong type, owner, mode or content.',
+  WARREN_UNAUTHORIZED: 'No token or a wrong token was presented.',
+  WARREN_NOT_FOUND: 'No route of the service matches the request path (404).',
+  WARREN_METHOD_NOT_ALLOWED: 'The request path matches routes of other methods only (405, with Allow).',
+  WARREN_BAD_URL: 'The request url is malformed (400) or over the length limit (414).',
+  WARREN_INVALID_ROUTE: 'A route key does not parse or clashes with another route; raised when the routes are defined.',
+  WARREN_VALIDATION: 'The params, query or body of a request do not match the route schema (400, with the failing fields).',
+  WARREN_FORBIDDEN: 'The caller is known but not allowed to do this (403).',
+  WARREN_HANDLER_TIMEOUT: 'A service handler did not answer within its timeout (408).',
+  WARREN_INTERNAL: 'A service handler failed unexpectedly (500); the caller gets the request id, the log gets the error.',
 } as const;
 
 export type WarrenErrorCode = keyof typeof ERROR_CODES;
@@ -112,4 +122,25 @@ export class RemoteError extends WarrenError {
 
 export function invalidArgument(message: string): WarrenError {
   return new WarrenError('WARREN_INVALID_ARGUMENT', message);
+}
+
+/**
+ * The socket directory or the token file in it is missing, is not a directory (or regular file),
+ * has another owner or gives access it should not. `path` names the directory or file.
+ */
+export class SocketDirError extends WarrenError {
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown; data?: unknown }) {
+    super('WARREN_SOCKET_DIR', message, { cause: options?.cause, data: { path, ...(options?.data as object | undefined) } });
+    this.name = 'SocketDirError';
+    this.path = path;
+  }
+}
+
+/** No token, or a wrong one, was presented to a service. */
+export class UnauthorizedError extends WarrenError {
+  constructor(message = 'no token or a wrong token was presented', options?: { data?: unknown }) {
+    super('WARREN_UNAUTHORIZED', message, options);
+    this.name = 'UnauthorizedError';
+  }
 }

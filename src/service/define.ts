@@ -1,0 +1,237 @@
+/**
+ * What a service is, as its author writes it: a name, routes keyed 'GET /users/:id', optional
+ * schemas, hooks in nested scopes, class controllers, and dependencies created once per
+ * process. defineService() checks the definition and flattens it into the route table that
+ * the dispatcher (dispatch.ts) serves; nothing here does I/O.
+ */
+import type { ZodType } from 'zod';
+import { invalidArgument } from '../errors.js';
+import { createRouter, parseRouteKey } from './router.js';
+
+/** Who is calling: set by the server from the connection's hello, null when it presented no valid token. */
+export interface AuthInfo {
+  /** The client's self-reported name, for logs. */
+  client?: string;
+}
+
+/** A request as it reaches a service. */
+export interface ServiceRequest {
+  method: string;
+  /** Path with an optional query string: '/users/42?fields=name'. */
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  requestId?: string;
+}
+
+/** What a service answers. */
+export interface ServiceResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface RouteInput<P = Record<string, string>, Q = Record<string, string | string[]>, B = unknown> {
+  params: P;
+  query: Q;
+  body: B;
+  headers: Record<string, string>;
+  auth: AuthInfo | null;
+  requestId: string;
+}
+
+export interface RouteContext<D> {
+  service: string;
+  /** The route key that matched, e.g. 'GET /users/:id'. */
+  route: string;
+  deps: D;
+  /** Aborts when the request times out or its caller goes away. */
+  signal: AbortSignal;
+}
+
+/** An explicit response: a status other than 200, headers, or both. */
+export class Reply {
+  constructor(
+    readonly status: number,
+    readonly body?: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    if (!Number.isInteger(status) || status < 100 || status > 599) throw invalidArgument(`reply status must be 100-599, got ${status}`);
+  }
+}
+
+/** Returns an explicit response from a handler or hook: `return reply(201, order)`. */
+export function reply(status: number, body?: unknown, headers?: Record<string, string>): Reply {
+  return new Reply(status, body, headers);
+}
+
+export type RouteHandler<D> = (input: RouteInput, ctx: RouteContext<D>) => unknown;
+
+export interface RouteSchemas {
+  params?: ZodType;
+  query?: ZodType;
+  body?: ZodType;
+}
+
+export interface RouteOptions<D> {
+  handler: RouteHandler<D>;
+  /** Callable without a token. */
+  public?: boolean;
+  /** Validated before the handler runs; a failure answers 400 with the failing fields. */
+  schema?: RouteSchemas;
+  /** Overrides the service's handler timeout (ms). */
+  timeoutMs?: number;
+}
+
+export type RouteSpec<D> = RouteHandler<D> | RouteOptions<D>;
+
+/** Per-request hooks. Returning a Reply from onRequest or preHandler answers at once. */
+export interface Hooks<D> {
+  /** After routing, before validation. */
+  onRequest?: (input: RouteInput, ctx: RouteContext<D>) => unknown;
+  /** After validation, right before the handler. */
+  preHandler?: (input: RouteInput, ctx: RouteContext<D>) => unknown;
+  /** After the response is made (errors included); cannot change it. */
+  onResponse?: (input: RouteInput, response: ServiceResponse, ctx: RouteContext<D>) => unknown;
+  /** Sees every error; may turn it into a Reply. */
+  onError?: (error: unknown, input: RouteInput, ctx: RouteContext<D>) => unknown;
+}
+
+/** A scope: routes under a prefix with hooks of their own, on top of (never leaking into) its parent's. */
+export interface ScopeDefinition<D> {
+  prefix?: string;
+  hooks?: Hooks<D>;
+  routes?: Record<string, RouteSpec<D>>;
+  controllers?: ControllerClass<D>[];
+  scopes?: ScopeDefinition<D>[];
+}
+
+/**
+ * A class controller: `static routes` maps route keys to action names; one instance is made
+ * per process with the service's dependencies.
+ * @example
+ * class Users { static routes = { 'GET /users/:id': 'show' }; constructor(deps) {…} show(input) {…} }
+ */
+export interface ControllerClass<D> {
+  new (deps: D): object;
+  routes: Record<string, string | (Omit<RouteOptions<D>, 'handler'> & { action: string })>;
+}
+
+export interface ServiceDefinitionInput<D> extends ScopeDefinition<D> {
+  name: string;
+  /** Creates what handlers need (repositories, clients of other services), once per process. */
+  dependencies?: () => D | Promise<D>;
+  /** Application hooks: after the dependencies exist and the server listens; at shutdown. */
+  onReady?: (deps: D) => unknown;
+  onClose?: (deps: D) => unknown;
+  /** Handler timeout in ms (30 s): past it the caller gets 408 and ctx.signal aborts. */
+  timeoutMs?: number;
+}
+
+/** One servable route after scopes and controllers are flattened. */
+export interface ResolvedRoute<D> {
+  /** 'GET /users/:id' (or 'GET,HEAD /x', '* /x'), with the scope prefixes applied. */
+  key: string;
+  path: string;
+  public: boolean;
+  schema: RouteSchemas | undefined;
+  timeoutMs: number | undefined;
+  /** The scope chain's hooks, outermost first. */
+  hooks: Hooks<D>[];
+  /** Makes the handler once the dependencies exist (controllers need an instance). */
+  bind: (instances: Map<ControllerClass<D>, object>) => RouteHandler<D>;
+}
+
+export interface ServiceDefinition<D> {
+  readonly name: string;
+  readonly routes: readonly ResolvedRoute<D>[];
+  readonly controllers: readonly ControllerClass<D>[];
+  readonly dependencies: () => D | Promise<D>;
+  readonly onReady: ((deps: D) => unknown) | undefined;
+  readonly onClose: ((deps: D) => unknown) | undefined;
+  readonly timeoutMs: number;
+}
+
+const SERVICE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+function joinPath(prefix: string, path: string): string {
+  if (prefix === '' || prefix === '/') return path;
+  const base = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return path === '/' ? base : `${base}${path}`;
+}
+
+/**
+ * Checks a service definition and flattens scopes and controllers into one route list.
+ * @example
+ * export default defineService({
+ *   name: 'users',
+ *   dependencies: () => ({ db: openDb() }),
+ *   routes: { 'GET /users/:id': ({ params }, { deps }) => deps.db.find(params.id) },
+ * });
+ */
+export function defineService<D = undefined>(input: ServiceDefinitionInput<D>): ServiceDefinition<D> {
+  if (typeof input.name !== 'string' || !SERVICE_NAME.test(input.name)) {
+    throw invalidArgument(`service name ${JSON.stringify(input.name)} must match ${SERVICE_NAME} (lowercase letters, digits, - and _)`);
+  }
+  const timeoutMs = input.timeoutMs ?? 30_000;
+  if (!(timeoutMs > 0)) throw invalidArgument(`timeoutMs must be a positive number of ms, got ${timeoutMs}`);
+  const routes: ResolvedRoute<D>[] = [];
+  const controllers: ControllerClass<D>[] = [];
+
+  const add = (scope: ScopeDefinition<D>, prefix: string, parentHooks: Hooks<D>[]) => {
+    const path = joinPath(prefix, scope.prefix ?? '');
+    // Copy, never push into the parent's array: a scope's hooks must not leak upwards or sideways.
+    const hooks = scope.hooks ? [...parentHooks, scope.hooks] : parentHooks;
+    const push = (key: string, options: Omit<RouteOptions<D>, 'handler'>, bind: ResolvedRoute<D>['bind']) => {
+      const parsed = parseRouteKey(key);
+      const fullPath = joinPath(path, parsed.path);
+      const fullKey = `${parsed.key.slice(0, parsed.key.indexOf(' '))} ${fullPath}`;
+      routes.push({
+        key: fullKey,
+        path: fullPath,
+        public: options.public ?? false,
+        schema: options.schema,
+        timeoutMs: options.timeoutMs,
+        hooks,
+        bind,
+      });
+    };
+    for (const [key, spec] of Object.entries(scope.routes ?? {})) {
+      const options = typeof spec === 'function' ? { handler: spec } : spec;
+      if (typeof options?.handler !== 'function') throw invalidArgument(`route '${key}' has no handler function`);
+      push(key, options, () => options.handler);
+    }
+    for (const Controller of scope.controllers ?? []) {
+      if (typeof Controller !== 'function' || typeof Controller.routes !== 'object' || Controller.routes === null) {
+        throw invalidArgument('a controller must be a class with a static routes map');
+      }
+      controllers.push(Controller);
+      for (const [key, target] of Object.entries(Controller.routes)) {
+        const { action, ...options } = typeof target === 'string' ? { action: target } : target;
+        if (typeof Controller.prototype[action as keyof object] !== 'function') {
+          throw invalidArgument(`controller ${Controller.name} has no action '${action}' for route '${key}'`);
+        }
+        push(key, options, (instances) => {
+          const instance = instances.get(Controller) as Record<string, RouteHandler<D>>;
+          const method = instance[action] as RouteHandler<D>;
+          return (routeInput, ctx) => method.call(instance, routeInput, ctx);
+        });
+      }
+    }
+    for (const child of scope.scopes ?? []) add(child, path, hooks);
+  };
+  add(input, '', []);
+  // Building the route table once here reports clashing routes when the service is defined,
+  // not when it first serves.
+  createRouter(Object.fromEntries(routes.map((route) => [route.key, route])));
+
+  return Object.freeze({
+    name: input.name,
+    routes: Object.freeze(routes),
+    controllers: Object.freeze(controllers),
+    dependencies: input.dependencies ?? (() => undefined as D),
+    onReady: input.onReady,
+    onClose: input.onClose,
+    timeoutMs,
+  });
+}

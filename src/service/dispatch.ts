@@ -1,0 +1,211 @@
+/**
+ * Serves one request of a defined service, in process and without I/O: routing, auth,
+ * schema validation, hooks, the handler with its timeout, and the mapping of every outcome
+ * to a status. The socket server (server.ts) puts the wire around it; tests call it directly.
+ */
+import { isWarrenError } from '../errors.js';
+import {
+  type AuthInfo,
+  type ControllerClass,
+  type Hooks,
+  Reply,
+  type ResolvedRoute,
+  type RouteContext,
+  type RouteHandler,
+  type RouteInput,
+  type ServiceDefinition,
+  type ServiceRequest,
+  type ServiceResponse,
+} from './define.js';
+import { createRouter } from './router.js';
+
+/** An error a handler may throw to answer with a status of its choice. */
+export class ServiceError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly data?: unknown;
+  constructor(status: number, code: string, message: string, data?: unknown) {
+    super(message);
+    this.name = 'ServiceError';
+    this.status = status;
+    this.code = code;
+    if (data !== undefined) this.data = data;
+  }
+}
+
+/** Refuses a caller the service knows but does not allow (403). */
+export function forbidden(message = 'forbidden', data?: unknown): ServiceError {
+  return new ServiceError(403, 'WARREN_FORBIDDEN', message, data);
+}
+
+interface Served<D> {
+  route: ResolvedRoute<D>;
+  handler: RouteHandler<D>;
+}
+
+export interface DispatchOptions {
+  /** Called with every error that becomes a 500, with the request id (the caller only sees the id). */
+  onInternalError?: (error: unknown, requestId: string, route: string) => void;
+}
+
+let requestCounter = 0;
+
+export class Dispatcher<D> {
+  private readonly router;
+  readonly name: string;
+
+  constructor(
+    private readonly definition: ServiceDefinition<D>,
+    private readonly deps: D,
+    private readonly options: DispatchOptions = {},
+  ) {
+    this.name = definition.name;
+    const instances = new Map<ControllerClass<D>, object>();
+    for (const Controller of definition.controllers) if (!instances.has(Controller)) instances.set(Controller, new Controller(deps));
+    const table: Record<string, Served<D>> = {};
+    for (const route of definition.routes) table[route.key] = { route, handler: route.bind(instances) };
+    this.router = createRouter(table);
+  }
+
+  async dispatch(request: ServiceRequest, auth: AuthInfo | null, signal?: AbortSignal): Promise<ServiceResponse> {
+    const requestId = request.requestId ?? `${this.name}-${++requestCounter}`;
+    const found = this.router.find(String(request.method).toUpperCase(), request.url);
+    if (found.kind === 'method-not-allowed') {
+      return errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
+        allow: found.allow.join(', '),
+      });
+    }
+    if (found.kind === 'bad-url') return errorResponse(found.status, 'WARREN_BAD_URL', found.reason);
+    if (found.kind !== 'found') {
+      return errorResponse(404, 'WARREN_NOT_FOUND', `no route for ${request.method} ${request.url}`);
+    }
+    const { route, handler } = found.handler as Served<D>;
+    const input: RouteInput = {
+      params: found.params as Record<string, string>,
+      query: found.query as Record<string, string | string[]>,
+      body: request.body,
+      headers: request.headers ?? {},
+      auth,
+      requestId,
+    };
+    const controller = new AbortController();
+    const onOuterAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const ctx: RouteContext<D> = { service: this.name, route: route.key, deps: this.deps, signal: controller.signal };
+    let response: ServiceResponse;
+    try {
+      response = await this.run(route, handler, input, ctx, controller);
+    } catch (error) {
+      response = await this.fail(route.hooks, error, input, ctx);
+    } finally {
+      signal?.removeEventListener('abort', onOuterAbort);
+    }
+    for (const hooks of route.hooks) {
+      try {
+        await hooks.onResponse?.(input, response, ctx);
+      } catch (error) {
+        this.options.onInternalError?.(error, requestId, route.key);
+      }
+    }
+    return response;
+  }
+
+  private async run(
+    route: ResolvedRoute<D>,
+    handler: RouteHandler<D>,
+    input: RouteInput,
+    ctx: RouteContext<D>,
+    controller: AbortController,
+  ): Promise<ServiceResponse> {
+    if (!route.public && input.auth === null) {
+      return errorResponse(401, 'WARREN_UNAUTHORIZED', 'this route needs a valid token');
+    }
+    for (const hooks of route.hooks) {
+      const early = await hooks.onRequest?.(input, ctx);
+      if (early instanceof Reply) return toResponse(early);
+    }
+    const invalid = validate(route, input);
+    if (invalid) return invalid;
+    for (const hooks of route.hooks) {
+      const early = await hooks.preHandler?.(input, ctx);
+      if (early instanceof Reply) return toResponse(early);
+    }
+    const timeoutMs = route.timeoutMs ?? this.definition.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<ServiceResponse>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort(new ServiceError(408, 'WARREN_HANDLER_TIMEOUT', `handler ran past ${timeoutMs} ms`));
+        resolve(errorResponse(408, 'WARREN_HANDLER_TIMEOUT', `${route.key} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      const result = await Promise.race([Promise.resolve(handler(input, ctx)).then(toResponse), timedOut]);
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async fail(hooksChain: Hooks<D>[], error: unknown, input: RouteInput, ctx: RouteContext<D>): Promise<ServiceResponse> {
+    for (const hooks of hooksChain) {
+      try {
+        const replaced = await hooks.onError?.(error, input, ctx);
+        if (replaced instanceof Reply) return toResponse(replaced);
+      } catch (hookError) {
+        this.options.onInternalError?.(hookError, input.requestId, ctx.route);
+      }
+    }
+    if (error instanceof ServiceError) return errorResponse(error.status, error.code, error.message, error.data);
+    if (isWarrenError(error) && error.code === 'WARREN_CODEC') {
+      this.options.onInternalError?.(error, input.requestId, ctx.route);
+      return errorResponse(500, 'WARREN_INTERNAL', `the result could not be sent (request ${input.requestId})`);
+    }
+    // The message of an unexpected error may hold anything (paths, SQL): the caller only gets
+    // the request id to quote; the error itself goes to the log.
+    this.options.onInternalError?.(error, input.requestId, ctx.route);
+    return errorResponse(500, 'WARREN_INTERNAL', `internal error (request ${input.requestId})`);
+  }
+}
+
+function validate<D>(route: ResolvedRoute<D>, input: RouteInput): ServiceResponse | undefined {
+  const schema = route.schema;
+  if (!schema) return undefined;
+  const fields: { in: string; path: string; message: string }[] = [];
+  for (const part of ['params', 'query', 'body'] as const) {
+    const type = schema[part];
+    if (!type) continue;
+    const result = type.safeParse(input[part]);
+    if (result.success) {
+      // Parsed values (coerced numbers, defaults) replace the raw ones.
+      (input as unknown as Record<string, unknown>)[part] = result.data;
+    } else {
+      for (const issue of result.error.issues) fields.push({ in: part, path: issue.path.join('.'), message: issue.message });
+    }
+  }
+  if (fields.length === 0) return undefined;
+  return errorResponse(
+    400,
+    'WARREN_VALIDATION',
+    `invalid request: ${fields.map((f) => `${f.in}${f.path ? `.${f.path}` : ''}: ${f.message}`).join('; ')}`,
+    {
+      fields,
+    },
+  );
+}
+
+function toResponse(result: unknown): ServiceResponse {
+  if (result instanceof Reply) return { status: result.status, headers: { ...result.headers }, body: result.body };
+  return { status: result === undefined ? 204 : 200, headers: {}, body: result ?? null };
+}
+
+export function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  data?: unknown,
+  headers: Record<string, string> = {},
+): ServiceResponse {
+  const error: Record<string, unknown> = { code, message };
+  if (data !== undefined) error.data = data;
+  return { status, headers, body: { error } };
+}
