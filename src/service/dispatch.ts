@@ -50,6 +50,9 @@ export interface DispatchOptions {
 
 let requestCounter = 0;
 
+/** The metrics label of requests that matched no route. */
+export const NO_ROUTE = '(no route)';
+
 export class Dispatcher<D> {
   private readonly router;
   readonly name: string;
@@ -67,18 +70,32 @@ export class Dispatcher<D> {
     this.router = createRouter(table);
   }
 
-  async dispatch(request: ServiceRequest, auth: AuthInfo | null, signal?: AbortSignal): Promise<ServiceResponse> {
+  /**
+   * Serves one request. `observe` is told the matched route key ('(no route)' when none) as
+   * soon as routing is done, and returns what to call with the final status (for metrics).
+   */
+  async dispatch(
+    request: ServiceRequest,
+    auth: AuthInfo | null,
+    signal?: AbortSignal,
+    observe?: (route: string) => (status: number) => void,
+  ): Promise<ServiceResponse> {
     const requestId = request.requestId ?? `${this.name}-${++requestCounter}`;
     const found = this.router.find(String(request.method).toUpperCase(), request.url);
-    if (found.kind === 'method-not-allowed') {
-      return errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
-        allow: found.allow.join(', '),
-      });
-    }
-    if (found.kind === 'bad-url') return errorResponse(found.status, 'WARREN_BAD_URL', found.reason);
     if (found.kind !== 'found') {
-      return errorResponse(404, 'WARREN_NOT_FOUND', `no route for ${request.method} ${request.url}`);
+      const done = observe?.(NO_ROUTE);
+      const response =
+        found.kind === 'method-not-allowed'
+          ? errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
+              allow: found.allow.join(', '),
+            })
+          : found.kind === 'bad-url'
+            ? errorResponse(found.status, 'WARREN_BAD_URL', found.reason)
+            : errorResponse(404, 'WARREN_NOT_FOUND', `no route for ${request.method} ${request.url}`);
+      done?.(response.status);
+      return response;
     }
+    const done = observe?.(found.route);
     const { route, handler } = found.handler as Served<D>;
     const input: RouteInput = {
       params: found.params as Record<string, string>,
@@ -107,6 +124,7 @@ export class Dispatcher<D> {
         this.options.onInternalError?.(error, requestId, route.key);
       }
     }
+    done?.(response.status);
     return response;
   }
 

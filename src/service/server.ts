@@ -1,0 +1,129 @@
+/**
+ * Serves a defined service on `<socketDir>/<service>.<instance>.sock`. Each connection is a
+ * Warren peer that first says `warren.hello` with the token, then sends `warren.call`
+ * requests (a ServiceRequest in, a ServiceResponse out); `warren.metrics` returns the
+ * service's counters. Connections without a valid token may only call public routes.
+ */
+import { WarrenError } from '../errors.js';
+import type { Peer } from '../peer/peer.js';
+import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
+import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
+import type { AuthInfo, ServiceDefinition, ServiceRequest, ServiceResponse } from './define.js';
+import { Dispatcher, errorResponse } from './dispatch.js';
+import { RouteMetrics } from './metrics.js';
+import { ensureSocketDir, resolveSocketDir, socketPathFor } from './socket-dir.js';
+
+/** The peer methods of a service connection. */
+export const SERVICE_METHODS = { hello: 'warren.hello', call: 'warren.call', metrics: 'warren.metrics' } as const;
+
+export interface ServeOptions {
+  /** Socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren, else a folder in the temp dir). */
+  socketDir?: string;
+  /** Instance number, part of the socket name (0). */
+  instance?: number;
+  /** Make the socket 0660 and the directory group-readable, for clients of the same group. */
+  group?: boolean;
+  /** Failed hellos before a connection is closed (3). */
+  maxAuthFailures?: number;
+  /** Called with errors that became 500s (the caller only saw the request id). */
+  onInternalError?: (error: unknown, requestId: string, route: string) => void;
+}
+
+export interface ServiceServer<D> {
+  readonly name: string;
+  readonly instance: number;
+  readonly path: string;
+  readonly deps: D;
+  readonly metrics: RouteMetrics;
+  /** Calls in progress. */
+  readonly inFlight: number;
+  /** Answers new calls with 503 from now on; resolves when the calls in progress are done. */
+  drain(): Promise<void>;
+  /** Drains, stops listening, closes connections and runs onClose. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts serving `definition`; resolves once it listens and onReady has run.
+ * @example
+ * const server = await serveService(users, { instance: 0 });
+ */
+export async function serveService<D>(definition: ServiceDefinition<D>, options: ServeOptions = {}): Promise<ServiceServer<D>> {
+  const instance = options.instance ?? 0;
+  const group = options.group ?? false;
+  const dir = await ensureSocketDir(resolveSocketDir(options.socketDir), { group });
+  await loadOrCreateToken(dir, { group });
+  const verifier = new TokenVerifier(dir, { group });
+  const path = socketPathFor(dir, definition.name, instance);
+  const deps = await definition.dependencies();
+  const dispatcher = new Dispatcher(definition, deps, { onInternalError: options.onInternalError });
+  const metrics = new RouteMetrics();
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+
+  const call = async (request: ServiceRequest, auth: AuthInfo | null, signal: AbortSignal): Promise<ServiceResponse> => {
+    if (draining) return errorResponse(503, 'WARREN_DRAINING', `${definition.name}.${instance} is shutting down; try another instance`);
+    if (typeof request !== 'object' || request === null || typeof request.method !== 'string' || typeof request.url !== 'string') {
+      return errorResponse(400, 'WARREN_BAD_URL', 'a call needs { method, url } strings');
+    }
+    inFlight++;
+    try {
+      return await dispatcher.dispatch(request, auth, signal, (route) => metrics.start(route));
+    } finally {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    }
+  };
+
+  const onConnection = (peer: Peer) => {
+    let auth: AuthInfo | null = null;
+    const failures = new FailureLimiter(options.maxAuthFailures);
+    peer.onRequest(SERVICE_METHODS.hello, (params) => {
+      const { token, client } = (typeof params === 'object' && params !== null ? params : {}) as { token?: unknown; client?: unknown };
+      if (!verifier.verify(token)) {
+        // Answer first, then hang up once the limit is reached: the caller learns why.
+        if (failures.recordFailure()) setImmediate(() => peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', 'too many failed hellos')));
+        throw new WarrenError('WARREN_UNAUTHORIZED', 'wrong or missing token');
+      }
+      auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
+      return { service: definition.name, instance, pid: process.pid };
+    });
+    peer.onRequest(SERVICE_METHODS.call, (params, ctx) => call(params as ServiceRequest, auth, ctx.signal));
+    peer.onRequest(SERVICE_METHODS.metrics, () => {
+      if (auth === null) throw new WarrenError('WARREN_UNAUTHORIZED', 'metrics need a valid token');
+      return metrics.snapshot();
+    });
+  };
+
+  const listener: PeerServer = await listenUnix(path, onConnection, { socketMode: group ? 0o660 : 0o600 });
+  await definition.onReady?.(deps);
+
+  let closing: Promise<void> | undefined;
+  const drain = () => {
+    draining = true;
+    if (inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      idle = resolve;
+    });
+  };
+  return {
+    name: definition.name,
+    instance,
+    path,
+    deps,
+    metrics,
+    get inFlight() {
+      return inFlight;
+    },
+    drain,
+    close() {
+      closing ??= (async () => {
+        await drain();
+        await listener.close();
+        await definition.onClose?.(deps);
+      })();
+      return closing;
+    },
+  };
+}
