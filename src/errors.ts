@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   WARREN_FORBIDDEN: 'The caller is known but not allowed to do this (403).',
   WARREN_HANDLER_TIMEOUT: 'A service handler did not answer within its timeout (408).',
   WARREN_DRAINING: 'The service instance is shutting down and takes no new calls (503); another instance can.',
+  WARREN_UNKNOWN_SERVICE: 'No instance of the named service has a socket in the socket directory.',
   WARREN_INTERNAL: 'A service handler failed unexpectedly (500); the caller gets the request id, the log gets the error.',
 } as const;
 

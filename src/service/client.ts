@@ -1,0 +1,306 @@
+/**
+ * Calls services by name. `client.service('users')` finds every instance's socket in the
+ * socket directory (and watches it), keeps a small pool of authenticated, multiplexed
+ * connections per instance, sends each call to the instance with the fewest calls in flight,
+ * marks an instance that refuses connections down for a while, and retries a call once on
+ * another instance when it is safe: an idempotent call whose connection failed before an
+ * answer, or any call an instance refused because it was draining.
+ */
+import { isWarrenError, WarrenError } from '../errors.js';
+import type { Peer } from '../peer/peer.js';
+import { connectUnix } from '../peer/transports/socket.js';
+import { readToken } from './auth.js';
+import type { ServiceRequest, ServiceResponse } from './define.js';
+import { type Instance, watchInstances } from './discovery.js';
+import { SERVICE_METHODS } from './server.js';
+import { checkSocketDir, resolveSocketDir } from './socket-dir.js';
+
+export interface ClientOptions {
+  /** Socket directory (default: as for serveService). */
+  socketDir?: string;
+  /** The socket directory and token are shared with a group. */
+  group?: boolean;
+  /** Give up connecting to an instance after this many ms (2 s). */
+  connectTimeout?: number;
+  /** Default call timeout in ms (30 s). */
+  timeout?: number;
+  /** Connections kept per instance (1) and opened at most when they are busy (4). */
+  minConnections?: number;
+  maxConnections?: number;
+  /** How long an instance that refused a connection is skipped (1 s). */
+  downForMs?: number;
+  /** This client's name in the services' logs. */
+  name?: string;
+}
+
+interface ResolvedClientOptions {
+  socketDir: string;
+  group: boolean;
+  connectTimeout: number;
+  timeout: number;
+  minConnections: number;
+  maxConnections: number;
+  downForMs: number;
+  name: string;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  timeout?: number;
+  signal?: AbortSignal;
+  /** Safe to send twice (GET, HEAD, PUT, DELETE are by default). */
+  idempotent?: boolean;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  const positive = (name: string, value: number | undefined, fallback: number) => {
+    const v = value ?? fallback;
+    if (!(Number.isFinite(v) && v > 0))
+      throw new WarrenError('WARREN_INVALID_ARGUMENT', `option '${name}' must be a positive number, got ${v}`);
+    return v;
+  };
+  const resolved = {
+    socketDir: resolveSocketDir(options.socketDir),
+    group: options.group ?? false,
+    connectTimeout: positive('connectTimeout', options.connectTimeout, 2_000),
+    timeout: positive('timeout', options.timeout, 30_000),
+    minConnections: positive('minConnections', options.minConnections, 1),
+    maxConnections: positive('maxConnections', options.maxConnections, 4),
+    downForMs: positive('downForMs', options.downForMs, 1_000),
+    name: options.name ?? `pid-${process.pid}`,
+  };
+  if (resolved.minConnections > resolved.maxConnections) {
+    throw new WarrenError(
+      'WARREN_INVALID_ARGUMENT',
+      `minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`,
+    );
+  }
+  return Object.freeze(resolved);
+}
+
+/** The connections to one instance. */
+class InstancePool {
+  readonly peers: Peer[] = [];
+  private connecting = 0;
+  downUntil = 0;
+
+  constructor(
+    readonly instance: Instance,
+    private readonly client: ServiceClient,
+  ) {}
+
+  /**
+   * Calls assigned to this instance and not finished. Counted from the moment of choice, not
+   * from the write, so that a burst of calls made in one tick spreads over the instances.
+   */
+  inFlight = 0;
+
+  /** A connection for one call: an idle one, else a new one while under the limit, else the least busy. */
+  async acquire(): Promise<Peer> {
+    let best: Peer | undefined;
+    for (const peer of this.peers) if (!peer.closed && (best === undefined || peer.pendingCount < best.pendingCount)) best = peer;
+    const opts = this.client.options;
+    const canGrow = this.peers.length + this.connecting < opts.maxConnections;
+    if (best && (best.pendingCount === 0 || !canGrow)) return best;
+    if (best && canGrow) {
+      // Busy: grow the pool in the background and use what we have now.
+      void this.open().catch(() => {});
+      return best;
+    }
+    return this.open();
+  }
+
+  private async open(): Promise<Peer> {
+    this.connecting++;
+    try {
+      const opts = this.client.options;
+      const peer = await connectUnix(this.instance.path, {
+        connectTimeout: opts.connectTimeout,
+        timeout: opts.timeout,
+        name: `${this.instance.service}.${this.instance.instance}`,
+      });
+      try {
+        await peer.request(SERVICE_METHODS.hello, { token: await this.client.token(), client: opts.name });
+      } catch (error) {
+        peer.destroy();
+        throw error;
+      }
+      this.peers.push(peer);
+      peer.on('close', () => {
+        const at = this.peers.indexOf(peer);
+        if (at >= 0) this.peers.splice(at, 1);
+      });
+      return peer;
+    } catch (error) {
+      this.downUntil = Date.now() + this.client.options.downForMs;
+      throw error;
+    } finally {
+      this.connecting--;
+    }
+  }
+
+  close(): void {
+    for (const peer of this.peers.splice(0)) void peer.close();
+  }
+}
+
+/** Calls to one service by name; made by ServiceClient.service(). */
+export class ServiceHandle {
+  private readonly pools = new Map<string, InstancePool>();
+  private readonly watcher;
+
+  constructor(
+    readonly name: string,
+    private readonly client: ServiceClient,
+  ) {
+    this.watcher = watchInstances(client.options.socketDir, name, {
+      onAdd: (instance) => this.pools.set(instance.path, new InstancePool(instance, client)),
+      onRemove: (instance) => {
+        this.pools.get(instance.path)?.close();
+        this.pools.delete(instance.path);
+      },
+    });
+  }
+
+  get(url: string, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
+    return this.request('GET', url, options);
+  }
+  head(url: string, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
+    return this.request('HEAD', url, options);
+  }
+  delete(url: string, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
+    return this.request('DELETE', url, options);
+  }
+  post(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
+    return this.request('POST', url, { ...options, body });
+  }
+  put(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
+    return this.request('PUT', url, { ...options, body });
+  }
+  patch(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
+    return this.request('PATCH', url, { ...options, body });
+  }
+
+  /** Sends one call; resolves with the service's response whatever its status. */
+  async request(method: string, url: string, options: CallOptions = {}): Promise<ServiceResponse> {
+    const upper = method.toUpperCase();
+    const request: ServiceRequest = { method: upper, url };
+    if (options.body !== undefined) request.body = options.body;
+    if (options.headers !== undefined) request.headers = options.headers;
+    const idempotent = options.idempotent ?? IDEMPOTENT.has(upper);
+    const tried = new Set<InstancePool>();
+    let lastError: unknown;
+    let lastResponse: ServiceResponse | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const pool = await this.pick(tried);
+      if (pool === undefined) break;
+      tried.add(pool);
+      try {
+        let peer: Peer;
+        try {
+          peer = await pool.acquire();
+        } catch (error) {
+          // Nothing was sent: any call may go to another instance.
+          lastError = error;
+          continue;
+        }
+        let response: ServiceResponse;
+        try {
+          response = await peer.request<ServiceResponse>(SERVICE_METHODS.call, request, {
+            ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+            ...(options.signal === undefined ? {} : { signal: options.signal }),
+          });
+        } catch (error) {
+          // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
+          if (idempotent && isWarrenError(error) && error.code === 'WARREN_PEER_CLOSED') {
+            lastError = error;
+            continue;
+          }
+          throw error;
+        }
+        // A draining instance did not run the call: another one may, whatever the method.
+        if (response.status === 503 && isDraining(response)) {
+          lastResponse = response;
+          continue;
+        }
+        return response;
+      } finally {
+        pool.inFlight--;
+      }
+    }
+    if (lastResponse) return lastResponse;
+    throw lastError;
+  }
+
+  /** The live instance with the fewest calls in flight, not tried yet for this call; its inFlight is incremented (the caller decrements). */
+  private async pick(tried: Set<InstancePool>): Promise<InstancePool | undefined> {
+    await this.watcher.ready;
+    const now = Date.now();
+    let best: InstancePool | undefined;
+    let fallback: InstancePool | undefined;
+    for (const pool of this.pools.values()) {
+      if (tried.has(pool)) continue;
+      if (pool.downUntil > now) {
+        fallback ??= pool;
+        continue;
+      }
+      if (best === undefined || pool.inFlight < best.inFlight) best = pool;
+    }
+    const chosen = best ?? fallback;
+    // Counted here, in the same turn as the choice: the next call of a burst sees it.
+    if (chosen) chosen.inFlight++;
+    if (chosen || tried.size > 0) return chosen;
+    throw new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${this.client.options.socketDir}`);
+  }
+
+  close(): void {
+    this.watcher.close();
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
+  }
+}
+
+function isDraining(response: ServiceResponse): boolean {
+  const body = response.body as { error?: { code?: unknown } } | null;
+  return body?.error?.code === 'WARREN_DRAINING';
+}
+
+/**
+ * @example
+ * const client = new ServiceClient();
+ * const res = await client.service('users').get('/users/42');   // { status: 200, headers, body }
+ */
+export class ServiceClient {
+  readonly options: ResolvedClientOptions;
+  private readonly handles = new Map<string, ServiceHandle>();
+  private tokenPromise: Promise<string> | undefined;
+
+  constructor(options: ClientOptions = {}) {
+    this.options = resolveClientOptions(options);
+  }
+
+  service(name: string): ServiceHandle {
+    let handle = this.handles.get(name);
+    if (!handle) {
+      handle = new ServiceHandle(name, this);
+      this.handles.set(name, handle);
+    }
+    return handle;
+  }
+
+  /** @internal the shared token, read once */
+  token(): Promise<string> {
+    this.tokenPromise ??= checkSocketDir(this.options.socketDir, { group: this.options.group }).then((dir) =>
+      readToken(dir, { group: this.options.group }),
+    );
+    return this.tokenPromise;
+  }
+
+  close(): void {
+    for (const handle of this.handles.values()) handle.close();
+    this.handles.clear();
+  }
+}

@@ -1,0 +1,29 @@
+export { loadOrCreateToken, readToken, rotateToken, TOKEN_FILE, TokenVerifier } from './auth.js';
+export type { CallOptions, ClientOptions } from './client.js';
+export { ServiceClient, ServiceHandle } from './client.js';
+export type {
+  AuthInfo,
+  ControllerClass,
+  Hooks,
+  RouteContext,
+  RouteHandler,
+  RouteInput,
+  RouteOptions,
+  RouteSchemas,
+  RouteSpec,
+  ScopeDefinition,
+  ServiceDefinition,
+  ServiceDefinitionInput,
+  ServiceRequest,
+  ServiceResponse,
+} from './define.js';
+export { defineService, Reply, reply } from './define.js';
+export type { Instance } from './discovery.js';
+export { InstanceWatcher, listInstances, watchInstances } from './discovery.js';
+export { Dispatcher, forbidden, ServiceError } from './dispatch.js';
+export type { MetricsSnapshot, RouteStats } from './metrics.js';
+export { LatencyHistogram, RouteMetrics } from './metrics.js';
+export { createRouter } from './router.js';
+export type { ServeOptions, ServiceServer } from './server.js';
+export { SERVICE_METHODS, serveService } from './server.js';
+export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';

@@ -1,0 +1,137 @@
+/** The pooled client against real instances on Unix sockets: discovery, balancing, failover, draining, load. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WarrenError } from '../../src/errors.js';
+import { ServiceClient } from '../../src/service/client.js';
+import { defineService } from '../../src/service/define.js';
+import { type ServiceServer, serveService } from '../../src/service/server.js';
+
+const dirs: string[] = [];
+const servers: ServiceServer<unknown>[] = [];
+const clients: ServiceClient[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function socketDir(): string {
+  const base = mkdtempSync(join(tmpdir(), 'warren-test-'));
+  dirs.push(base);
+  return join(base, 'run');
+}
+
+/** A 'products' instance that says which instance answered. */
+function products(instance: number, gate?: Promise<void>) {
+  return defineService({
+    name: 'products',
+    dependencies: () => ({ instance }),
+    routes: {
+      'GET /products': async (_input, { deps }) => {
+        await gate;
+        return { instance: deps.instance, items: ['tea', 'cake'] };
+      },
+      'POST /orders': ({ body }, { deps }) => ({ instance: deps.instance, ordered: body }),
+    },
+  });
+}
+
+async function start(dir: string, instance: number, gate?: Promise<void>) {
+  const server = await serveService(products(instance, gate), { socketDir: dir, instance });
+  servers.push(server as ServiceServer<unknown>);
+  return server;
+}
+
+function client(dir: string): ServiceClient {
+  const c = new ServiceClient({ socketDir: dir, timeout: 10_000 });
+  clients.push(c);
+  return c;
+}
+
+describe('ServiceClient', () => {
+  it('finds instances by name and calls them with the token', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    const res = await client(dir).service('products').get('/products');
+    expect(res).toEqual({ status: 200, headers: {}, body: { instance: 0, items: ['tea', 'cake'] } });
+    const posted = await client(dir).service('products').post('/orders', { sku: 'tea' });
+    expect(posted.body).toEqual({ instance: 0, ordered: { sku: 'tea' } });
+  });
+
+  it('an unknown service name is WARREN_UNKNOWN_SERVICE naming the directory; a missing directory is WARREN_SOCKET_DIR', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    const unknown = await client(dir)
+      .service('nope')
+      .get('/x')
+      .catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(WarrenError);
+    expect((unknown as WarrenError).code).toBe('WARREN_UNKNOWN_SERVICE');
+    expect((unknown as Error).message).toContain(dir);
+    const missing = await client(join(dir, 'absent'))
+      .service('products')
+      .get('/products')
+      .catch((e: unknown) => e);
+    expect((missing as WarrenError).code).toMatch(/WARREN_(SOCKET_DIR|UNKNOWN_SERVICE)/);
+  });
+
+  it('spreads concurrent calls over the instances, least in flight first', async () => {
+    const dir = socketDir();
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    await start(dir, 0, gate);
+    await start(dir, 1, gate);
+    const users = client(dir).service('products');
+    await users.post('/orders', {}); // discovery has settled once a first call is answered
+    const calls = Array.from({ length: 8 }, () => users.get('/products'));
+    open();
+    const answered = (await Promise.all(calls)).map((r) => (r.body as { instance: number }).instance);
+    expect(answered.filter((i) => i === 0).length).toBe(4);
+    expect(answered.filter((i) => i === 1).length).toBe(4);
+  });
+
+  it('a draining instance refuses with 503 and the call is sent to the other instance', async () => {
+    const dir = socketDir();
+    const first = await start(dir, 0);
+    await start(dir, 1);
+    const svc = client(dir).service('products');
+    await svc.get('/products');
+    await first.drain();
+    for (let i = 0; i < 4; i++) {
+      const res = await svc.post('/orders', { n: i });
+      expect(res.status).toBe(200);
+      expect((res.body as { instance: number }).instance).toBe(1);
+    }
+  });
+
+  it('an instance that stops is left out: later calls go to the one still running', async () => {
+    const dir = socketDir();
+    const first = await start(dir, 0);
+    await start(dir, 1);
+    const svc = client(dir).service('products');
+    await svc.post('/orders', {});
+    await first.close();
+    for (let i = 0; i < 6; i++) {
+      const res = await svc.get('/products');
+      expect(res.status).toBe(200);
+      expect((res.body as { instance: number }).instance).toBe(1);
+    }
+  });
+
+  it('1,000 concurrent callers all get their answers', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    await start(dir, 1);
+    const svc = client(dir).service('products');
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => svc.post('/orders', { i })));
+    results.forEach((res, i) => {
+      expect(res.status).toBe(200);
+      expect((res.body as { ordered: { i: number } }).ordered.i).toBe(i);
+    });
+  });
+});
