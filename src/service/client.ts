@@ -6,12 +6,13 @@
  * another instance when it is safe: an idempotent call whose connection failed before an
  * answer, or any call an instance refused because it was draining.
  */
-import { isWarrenError, WarrenError } from '../errors.js';
+import { isWarrenError, RemoteError, WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import { readToken } from './auth.js';
 import type { ServiceRequest, ServiceResponse } from './define.js';
 import { type Instance, watchInstances } from './discovery.js';
+import { errorResponse } from './dispatch.js';
 import { SERVICE_METHODS } from './server.js';
 import { checkSocketDir, resolveSocketDir } from './socket-dir.js';
 
@@ -219,6 +220,8 @@ export class ServiceHandle {
             lastError = error;
             continue;
           }
+          const mapped = statusFor(error);
+          if (mapped) return mapped;
           throw error;
         }
         // A draining instance did not run the call: another one may, whatever the method.
@@ -261,6 +264,22 @@ export class ServiceHandle {
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
   }
+}
+
+/**
+ * Failures that have an HTTP meaning become responses: a request too large to send is 413;
+ * an answer the service could not encode (a function, a result over the size limit) is 500.
+ */
+function statusFor(error: unknown): ServiceResponse | undefined {
+  if (!isWarrenError(error)) return undefined;
+  if (error instanceof RemoteError) {
+    if (error.code === 'WARREN_CODEC' || error.code === 'WARREN_FRAME_TOO_LARGE') {
+      return errorResponse(500, 'WARREN_INTERNAL', `the service could not send its answer: ${error.message}`);
+    }
+    return undefined;
+  }
+  if (error.code === 'WARREN_FRAME_TOO_LARGE') return errorResponse(413, 'WARREN_FRAME_TOO_LARGE', error.message, error.data);
+  return undefined;
 }
 
 function isDraining(response: ServiceResponse): boolean {

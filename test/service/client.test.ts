@@ -123,6 +123,26 @@ describe('ServiceClient', () => {
     }
   });
 
+  it('an answer the service cannot encode is a 500, a request too large to send is a 413', async () => {
+    const dir = socketDir();
+    const server = await serveService(
+      defineService({ name: 'odd', routes: { 'GET /fn': () => ({ s: Symbol('not data') }), 'POST /echo': ({ body }) => body } }),
+      { socketDir: dir },
+    );
+    servers.push(server as ServiceServer<unknown>);
+    const c = new ServiceClient({ socketDir: dir, timeout: 10_000 });
+    clients.push(c);
+    const odd = c.service('odd');
+    const fn = await odd.get('/fn');
+    expect(fn.status).toBe(500);
+    expect(fn.body).toMatchObject({ error: { code: 'WARREN_INTERNAL' } });
+    const big = await odd.post('/echo', 'x'.repeat(17 * 1024 * 1024));
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ error: { code: 'WARREN_FRAME_TOO_LARGE' } });
+    // The connection is still good.
+    expect((await odd.post('/echo', 'small')).body).toBe('small');
+  });
+
   it('1,000 concurrent callers all get their answers', async () => {
     const dir = socketDir();
     await start(dir, 0);
