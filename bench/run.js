@@ -3,7 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = [{ name: 'ipc', script: fileURLToPath(new URL('./ipc/run.js', import.meta.url)) }];
+const benches = [
+  { name: 'ipc', script: fileURLToPath(new URL('./ipc/run.js', import.meta.url)) },
+  { name: 'service', script: fileURLToPath(new URL('./service/run.js', import.meta.url)) },
+];
 
 let failed = 0;
 for (const { name, script } of benches) {

@@ -54,6 +54,7 @@ export interface CallOptions {
   idempotent?: boolean;
 }
 
+const GROW_AT_PENDING = 128;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
@@ -105,7 +106,9 @@ class InstancePool {
     for (const peer of this.peers) if (!peer.closed && (best === undefined || peer.pendingCount < best.pendingCount)) best = peer;
     const opts = this.client.options;
     const canGrow = this.peers.length + this.connecting < opts.maxConnections;
-    if (best && (best.pendingCount === 0 || !canGrow)) return best;
+    // One multiplexed connection carries many calls; another is only worth its cost (smaller
+    // batches on each) once the busiest has many calls waiting.
+    if (best && (best.pendingCount < GROW_AT_PENDING || !canGrow)) return best;
     if (best && canGrow) {
       // Busy: grow the pool in the background and use what we have now.
       void this.open().catch(() => {});

@@ -77,7 +77,8 @@ export class Dispatcher<D> {
   async dispatch(
     request: ServiceRequest,
     auth: AuthInfo | null,
-    signal?: AbortSignal,
+    /** Where the caller's cancellation comes from; read only if the handler looks at ctx.signal. */
+    cancel?: { readonly signal: AbortSignal },
     observe?: (route: string) => (status: number) => void,
   ): Promise<ServiceResponse> {
     const requestId = request.requestId ?? `${this.name}-${++requestCounter}`;
@@ -105,17 +106,12 @@ export class Dispatcher<D> {
       auth,
       requestId,
     };
-    const controller = new AbortController();
-    const onOuterAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const ctx: RouteContext<D> = { service: this.name, route: route.key, deps: this.deps, signal: controller.signal };
+    const ctx = new CallContext<D>(this.name, route.key, this.deps, cancel);
     let response: ServiceResponse;
     try {
-      response = await this.run(route, handler, input, ctx, controller);
+      response = await this.run(route, handler, input, ctx);
     } catch (error) {
       response = await this.fail(route.hooks, error, input, ctx);
-    } finally {
-      signal?.removeEventListener('abort', onOuterAbort);
     }
     for (const hooks of route.hooks) {
       try {
@@ -128,13 +124,7 @@ export class Dispatcher<D> {
     return response;
   }
 
-  private async run(
-    route: ResolvedRoute<D>,
-    handler: RouteHandler<D>,
-    input: RouteInput,
-    ctx: RouteContext<D>,
-    controller: AbortController,
-  ): Promise<ServiceResponse> {
+  private async run(route: ResolvedRoute<D>, handler: RouteHandler<D>, input: RouteInput, ctx: CallContext<D>): Promise<ServiceResponse> {
     if (!route.public && input.auth === null) {
       return errorResponse(401, 'WARREN_UNAUTHORIZED', 'this route needs a valid token');
     }
@@ -148,17 +138,19 @@ export class Dispatcher<D> {
       const early = await hooks.preHandler?.(input, ctx);
       if (early instanceof Reply) return toResponse(early);
     }
+    const result = handler(input, ctx);
+    // A synchronous answer needs no timer; only a pending one races the handler timeout.
+    if (!isPromiseLike(result)) return toResponse(result);
     const timeoutMs = route.timeoutMs ?? this.definition.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ServiceResponse>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort(new ServiceError(408, 'WARREN_HANDLER_TIMEOUT', `handler ran past ${timeoutMs} ms`));
+        ctx.abort(new ServiceError(408, 'WARREN_HANDLER_TIMEOUT', `handler ran past ${timeoutMs} ms`));
         resolve(errorResponse(408, 'WARREN_HANDLER_TIMEOUT', `${route.key} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
     });
     try {
-      const result = await Promise.race([Promise.resolve(handler(input, ctx)).then(toResponse), timedOut]);
-      return result;
+      return await Promise.race([Promise.resolve(result).then(toResponse), timedOut]);
     } finally {
       clearTimeout(timer);
     }
@@ -182,6 +174,42 @@ export class Dispatcher<D> {
     // the request id to quote; the error itself goes to the log.
     this.options.onInternalError?.(error, input.requestId, ctx.route);
     return errorResponse(500, 'WARREN_INTERNAL', `internal error (request ${input.requestId})`);
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * A handler's context. Its AbortSignal is only made when a handler reads it: most never do,
+ * and an AbortController per call was the largest cost of a service call (bench/service).
+ */
+class CallContext<D> implements RouteContext<D> {
+  private controller: AbortController | undefined = undefined;
+  private abortedWith: unknown = undefined;
+  constructor(
+    readonly service: string,
+    readonly route: string,
+    readonly deps: D,
+    private readonly cancel: { readonly signal: AbortSignal } | undefined,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      if (this.abortedWith !== undefined) controller.abort(this.abortedWith);
+      const outer = this.cancel?.signal;
+      if (outer?.aborted) controller.abort(outer.reason);
+      else outer?.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.abortedWith = reason;
+    this.controller?.abort(reason);
   }
 }
 

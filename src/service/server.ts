@@ -62,14 +62,18 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
-  const call = async (request: ServiceRequest, auth: AuthInfo | null, signal: AbortSignal): Promise<ServiceResponse> => {
+  const call = async (
+    request: ServiceRequest,
+    auth: AuthInfo | null,
+    cancel: { readonly signal: AbortSignal },
+  ): Promise<ServiceResponse> => {
     if (draining) return errorResponse(503, 'WARREN_DRAINING', `${definition.name}.${instance} is shutting down; try another instance`);
     if (typeof request !== 'object' || request === null || typeof request.method !== 'string' || typeof request.url !== 'string') {
       return errorResponse(400, 'WARREN_BAD_URL', 'a call needs { method, url } strings');
     }
     inFlight++;
     try {
-      return await dispatcher.dispatch(request, auth, signal, (route) => metrics.start(route));
+      return await dispatcher.dispatch(request, auth, cancel, (route) => metrics.start(route));
     } finally {
       inFlight--;
       if (inFlight === 0) idle?.();
@@ -89,7 +93,8 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
       auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
       return { service: definition.name, instance, pid: process.pid };
     });
-    peer.onRequest(SERVICE_METHODS.call, (params, ctx) => call(params as ServiceRequest, auth, ctx.signal));
+    // The peer's context is passed whole: its signal is only created if a handler asks for it.
+    peer.onRequest(SERVICE_METHODS.call, (params, ctx) => call(params as ServiceRequest, auth, ctx));
     peer.onRequest(SERVICE_METHODS.metrics, () => {
       if (auth === null) throw new WarrenError('WARREN_UNAUTHORIZED', 'metrics need a valid token');
       return metrics.snapshot();
