@@ -100,6 +100,13 @@ class InstancePool {
    */
   inFlight = 0;
 
+  /** A live connection that is not too busy, without waiting; undefined when one must be opened. */
+  idle(): Peer | undefined {
+    let best: Peer | undefined;
+    for (const peer of this.peers) if (!peer.closed && (best === undefined || peer.pendingCount < best.pendingCount)) best = peer;
+    return best !== undefined && best.pendingCount < GROW_AT_PENDING ? best : undefined;
+  }
+
   /** A connection for one call: an idle one, else a new one while under the limit, else the least busy. */
   async acquire(): Promise<Peer> {
     let best: Peer | undefined;
@@ -155,6 +162,8 @@ class InstancePool {
 export class ServiceHandle {
   private readonly pools = new Map<string, InstancePool>();
   private readonly watcher;
+  /** The first scan is done: calls need not wait for it. */
+  private discovered = false;
 
   constructor(
     readonly name: string,
@@ -166,6 +175,9 @@ export class ServiceHandle {
         this.pools.get(instance.path)?.close();
         this.pools.delete(instance.path);
       },
+    });
+    void this.watcher.ready.then(() => {
+      this.discovered = true;
     });
   }
 
@@ -179,13 +191,13 @@ export class ServiceHandle {
     return this.request('DELETE', url, options);
   }
   post(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('POST', url, { ...options, body });
+    return this.request('POST', url, options === undefined ? { body } : { ...options, body });
   }
   put(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('PUT', url, { ...options, body });
+    return this.request('PUT', url, options === undefined ? { body } : { ...options, body });
   }
   patch(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('PATCH', url, { ...options, body });
+    return this.request('PATCH', url, options === undefined ? { body } : { ...options, body });
   }
 
   /** Sends one call; resolves with the service's response whatever its status. */
@@ -195,17 +207,26 @@ export class ServiceHandle {
     if (options.body !== undefined) request.body = options.body;
     if (options.headers !== undefined) request.headers = options.headers;
     const idempotent = options.idempotent ?? IDEMPOTENT.has(upper);
-    const tried = new Set<InstancePool>();
+    // Only what the peer needs: most calls carry neither a timeout nor a signal.
+    const peerOptions =
+      options.timeout === undefined && options.signal === undefined
+        ? undefined
+        : {
+            ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+            ...(options.signal === undefined ? {} : { signal: options.signal }),
+          };
+    let tried: InstancePool | undefined;
     let lastError: unknown;
     let lastResponse: ServiceResponse | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const pool = await this.pick(tried);
+      if (!this.discovered) await this.watcher.ready;
+      const pool = this.pick(tried);
       if (pool === undefined) break;
-      tried.add(pool);
+      tried = pool;
       try {
         let peer: Peer;
         try {
-          peer = await pool.acquire();
+          peer = pool.idle() ?? (await pool.acquire());
         } catch (error) {
           // Nothing was sent: any call may go to another instance.
           lastError = error;
@@ -213,10 +234,7 @@ export class ServiceHandle {
         }
         let response: ServiceResponse;
         try {
-          response = await peer.request<ServiceResponse>(SERVICE_METHODS.call, request, {
-            ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-            ...(options.signal === undefined ? {} : { signal: options.signal }),
-          });
+          response = await peer.request<ServiceResponse>(SERVICE_METHODS.call, request, peerOptions);
         } catch (error) {
           // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
           if (idempotent && isWarrenError(error) && error.code === 'WARREN_PEER_CLOSED') {
@@ -242,13 +260,12 @@ export class ServiceHandle {
   }
 
   /** The live instance with the fewest calls in flight, not tried yet for this call; its inFlight is incremented (the caller decrements). */
-  private async pick(tried: Set<InstancePool>): Promise<InstancePool | undefined> {
-    await this.watcher.ready;
+  private pick(tried: InstancePool | undefined): InstancePool | undefined {
     const now = Date.now();
     let best: InstancePool | undefined;
     let fallback: InstancePool | undefined;
     for (const pool of this.pools.values()) {
-      if (tried.has(pool)) continue;
+      if (pool === tried) continue;
       if (pool.downUntil > now) {
         fallback ??= pool;
         continue;
@@ -258,7 +275,7 @@ export class ServiceHandle {
     const chosen = best ?? fallback;
     // Counted here, in the same turn as the choice: the next call of a burst sees it.
     if (chosen) chosen.inFlight++;
-    if (chosen || tried.size > 0) return chosen;
+    if (chosen || tried !== undefined) return chosen;
     throw new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${this.client.options.socketDir}`);
   }
 

@@ -74,13 +74,13 @@ export class Dispatcher<D> {
    * Serves one request. `observe` is told the matched route key ('(no route)' when none) as
    * soon as routing is done, and returns what to call with the final status (for metrics).
    */
-  async dispatch(
+  dispatch(
     request: ServiceRequest,
     auth: AuthInfo | null,
     /** Where the caller's cancellation comes from; read only if the handler looks at ctx.signal. */
     cancel?: { readonly signal: AbortSignal },
     observe?: (route: string) => (status: number) => void,
-  ): Promise<ServiceResponse> {
+  ): ServiceResponse | Promise<ServiceResponse> {
     const requestId = request.requestId ?? `${this.name}-${++requestCounter}`;
     const found = this.router.find(String(request.method).toUpperCase(), request.url);
     if (found.kind !== 'found') {
@@ -107,9 +107,37 @@ export class Dispatcher<D> {
       requestId,
     };
     const ctx = new CallContext<D>(this.name, route.key, this.deps, cancel);
+    // Fast path, with no promise of its own: no hooks, no schema, allowed, and a handler that
+    // answers synchronously. Anything else takes the general path below.
+    if (route.hooks.length === 0 && route.schema === undefined && (route.public || auth !== null)) {
+      let result: unknown;
+      try {
+        result = handler(input, ctx);
+      } catch (error) {
+        return this.complete(route, input, ctx, done, Promise.reject(error));
+      }
+      if (!isPromiseLike(result)) {
+        const response = toResponse(result);
+        done?.(response.status);
+        return response;
+      }
+      return this.complete(route, input, ctx, done, this.withTimeout(route, result, ctx));
+    }
+    return this.complete(route, input, ctx, done, this.run(route, handler, input, ctx));
+  }
+
+  /** Settles a response: errors through onError, then onResponse hooks, then metrics. */
+  private async complete(
+    route: ResolvedRoute<D>,
+    input: RouteInput,
+    ctx: CallContext<D>,
+    done: ((status: number) => void) | undefined,
+    pending: Promise<ServiceResponse>,
+  ): Promise<ServiceResponse> {
+    const requestId = input.requestId;
     let response: ServiceResponse;
     try {
-      response = await this.run(route, handler, input, ctx);
+      response = await pending;
     } catch (error) {
       response = await this.fail(route.hooks, error, input, ctx);
     }
@@ -141,6 +169,10 @@ export class Dispatcher<D> {
     const result = handler(input, ctx);
     // A synchronous answer needs no timer; only a pending one races the handler timeout.
     if (!isPromiseLike(result)) return toResponse(result);
+    return this.withTimeout(route, result, ctx);
+  }
+
+  private async withTimeout(route: ResolvedRoute<D>, result: PromiseLike<unknown>, ctx: CallContext<D>): Promise<ServiceResponse> {
     const timeoutMs = route.timeoutMs ?? this.definition.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ServiceResponse>((resolve) => {

@@ -62,22 +62,31 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
-  const call = async (
+  const finished = () => {
+    inFlight--;
+    if (inFlight === 0) idle?.();
+  };
+  // Not async: a synchronous handler's answer goes back without a promise of its own.
+  const call = (
     request: ServiceRequest,
     auth: AuthInfo | null,
     cancel: { readonly signal: AbortSignal },
-  ): Promise<ServiceResponse> => {
+  ): ServiceResponse | Promise<ServiceResponse> => {
     if (draining) return errorResponse(503, 'WARREN_DRAINING', `${definition.name}.${instance} is shutting down; try another instance`);
     if (typeof request !== 'object' || request === null || typeof request.method !== 'string' || typeof request.url !== 'string') {
       return errorResponse(400, 'WARREN_BAD_URL', 'a call needs { method, url } strings');
     }
     inFlight++;
+    let response: ServiceResponse | Promise<ServiceResponse>;
     try {
-      return await dispatcher.dispatch(request, auth, cancel, (route) => metrics.start(route));
-    } finally {
-      inFlight--;
-      if (inFlight === 0) idle?.();
+      response = dispatcher.dispatch(request, auth, cancel, (route) => metrics.start(route));
+    } catch (error) {
+      finished();
+      throw error;
     }
+    if (response instanceof Promise) return response.finally(finished);
+    finished();
+    return response;
   };
 
   const onConnection = (peer: Peer) => {

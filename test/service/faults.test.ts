@@ -69,6 +69,8 @@ describe('a service instance killed with SIGKILL', () => {
       expect((outcome as { code?: string }).code).toBe('WARREN_PEER_CLOSED');
     }
     await until(async () => (await held(onB)) === 6, "A's two gets to be retried on B");
+    // The process is gone once Node has reaped it (until then kill(pid, 0) still finds the zombie).
+    if (a.proc.exitCode === null && a.proc.signalCode === null) await new Promise((resolve) => a.proc.once('exit', resolve));
     expect(isGone(pidA)).toBe(true);
 
     // B answers everything it holds: its own two posts and all four gets.
