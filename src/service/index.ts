@@ -27,3 +27,5 @@ export { createRouter } from './router.js';
 export type { ServeOptions, ServiceServer } from './server.js';
 export { SERVICE_METHODS, serveService } from './server.js';
 export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';
+export type { ReadyMessage, RunOptions } from './run.js';
+export { INSTANCE_ENV, instanceFromEnv, runService } from './run.js';
