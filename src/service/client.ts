@@ -10,7 +10,8 @@ import { isWarrenError, RemoteError, WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import { readToken } from './auth.js';
-import type { ServiceRequest, ServiceResponse } from './define.js';
+import { decodeReply, encodeCall } from './call-format.js';
+import type { ServiceResponse } from './define.js';
 import { type Instance, watchInstances } from './discovery.js';
 import { errorResponse } from './dispatch.js';
 import { SERVICE_METHODS } from './server.js';
@@ -201,24 +202,55 @@ export class ServiceHandle {
   }
 
   /** Sends one call; resolves with the service's response whatever its status. */
-  async request(method: string, url: string, options: CallOptions = {}): Promise<ServiceResponse> {
+  request(method: string, url: string, options?: CallOptions): Promise<ServiceResponse> {
     const upper = method.toUpperCase();
-    const request: ServiceRequest = { method: upper, url };
-    if (options.body !== undefined) request.body = options.body;
-    if (options.headers !== undefined) request.headers = options.headers;
-    const idempotent = options.idempotent ?? IDEMPOTENT.has(upper);
-    // Only what the peer needs: most calls carry neither a timeout nor a signal.
-    const peerOptions =
-      options.timeout === undefined && options.signal === undefined
-        ? undefined
-        : {
-            ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-            ...(options.signal === undefined ? {} : { signal: options.signal }),
-          };
-    let tried: InstancePool | undefined;
-    let lastError: unknown;
-    let lastResponse: ServiceResponse | undefined;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const call = options === undefined ? encodeCall(upper, url) : encodeCall(upper, url, options.body, options.headers);
+    const peerOptions = options === undefined ? undefined : peerOptionsOf(options);
+    const idempotent = options?.idempotent ?? IDEMPOTENT.has(upper);
+    // The common case without an async function of its own: discovery done, and the chosen
+    // instance has a connection that is open and not too busy.
+    if (this.discovered) {
+      let pool: InstancePool | undefined;
+      try {
+        pool = this.pick(undefined);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const chosen = pool as InstancePool;
+      const peer = chosen.idle();
+      if (peer !== undefined) {
+        return peer.request(SERVICE_METHODS.call, call, peerOptions).then(
+          (result) => {
+            chosen.inFlight--;
+            const response = decodeReply(result);
+            // A draining instance did not run the call: another one may, whatever the method.
+            if (response.status === 503 && isDraining(response)) return this.attempts(call, peerOptions, idempotent, 1, chosen, response);
+            return response;
+          },
+          (error: unknown) => {
+            chosen.inFlight--;
+            // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
+            if (idempotent && isPeerClosed(error)) return this.attempts(call, peerOptions, idempotent, 1, chosen, undefined, error);
+            return failure(error);
+          },
+        );
+      }
+      chosen.inFlight--;
+    }
+    return this.attempts(call, peerOptions, idempotent, 2);
+  }
+
+  /** The general path: waits for discovery and connections, and sends again when it is safe. */
+  private async attempts(
+    call: unknown[],
+    peerOptions: PeerCallOptions | undefined,
+    idempotent: boolean,
+    left: number,
+    tried?: InstancePool,
+    lastResponse?: ServiceResponse,
+    lastError?: unknown,
+  ): Promise<ServiceResponse> {
+    for (; left > 0; left--) {
       if (!this.discovered) await this.watcher.ready;
       const pool = this.pick(tried);
       if (pool === undefined) break;
@@ -234,18 +266,14 @@ export class ServiceHandle {
         }
         let response: ServiceResponse;
         try {
-          response = await peer.request<ServiceResponse>(SERVICE_METHODS.call, request, peerOptions);
+          response = decodeReply(await peer.request(SERVICE_METHODS.call, call, peerOptions));
         } catch (error) {
-          // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
-          if (idempotent && isWarrenError(error) && error.code === 'WARREN_PEER_CLOSED') {
+          if (idempotent && isPeerClosed(error)) {
             lastError = error;
             continue;
           }
-          const mapped = statusFor(error);
-          if (mapped) return mapped;
-          throw error;
+          return failure(error);
         }
-        // A draining instance did not run the call: another one may, whatever the method.
         if (response.status === 503 && isDraining(response)) {
           lastResponse = response;
           continue;
@@ -284,6 +312,28 @@ export class ServiceHandle {
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
   }
+}
+
+type PeerCallOptions = { timeout?: number; signal?: AbortSignal };
+
+/** Only what the peer needs: most calls carry neither a timeout nor a signal. */
+function peerOptionsOf(options: CallOptions): PeerCallOptions | undefined {
+  if (options.timeout === undefined && options.signal === undefined) return undefined;
+  const peerOptions: PeerCallOptions = {};
+  if (options.timeout !== undefined) peerOptions.timeout = options.timeout;
+  if (options.signal !== undefined) peerOptions.signal = options.signal;
+  return peerOptions;
+}
+
+function isPeerClosed(error: unknown): boolean {
+  return isWarrenError(error) && error.code === 'WARREN_PEER_CLOSED';
+}
+
+/** A failed call as the caller sees it: a response when the failure has an HTTP meaning, else the error. */
+function failure(error: unknown): ServiceResponse {
+  const mapped = statusFor(error);
+  if (mapped) return mapped;
+  throw error;
 }
 
 /**

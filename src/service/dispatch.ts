@@ -48,6 +48,13 @@ export interface DispatchOptions {
   onInternalError?: (error: unknown, requestId: string, route: string) => void;
 }
 
+/** Where the dispatcher reports each request (RouteMetrics does). */
+export interface DispatchMetrics {
+  /** A request matched `route`: returns its start time, handed back to finish(). */
+  begin(route: string): number;
+  finish(route: string, status: number, startedAt: number): void;
+}
+
 let requestCounter = 0;
 
 /** The metrics label of requests that matched no route. */
@@ -71,20 +78,20 @@ export class Dispatcher<D> {
   }
 
   /**
-   * Serves one request. `observe` is told the matched route key ('(no route)' when none) as
-   * soon as routing is done, and returns what to call with the final status (for metrics).
+   * Serves one request. `metrics` is told the matched route key ('(no route)' when none) as
+   * soon as routing is done, and the final status at the end.
    */
   dispatch(
     request: ServiceRequest,
     auth: AuthInfo | null,
     /** Where the caller's cancellation comes from; read only if the handler looks at ctx.signal. */
     cancel?: { readonly signal: AbortSignal },
-    observe?: (route: string) => (status: number) => void,
+    metrics?: DispatchMetrics,
   ): ServiceResponse | Promise<ServiceResponse> {
     const requestId = request.requestId ?? `${this.name}-${++requestCounter}`;
     const found = this.router.find(String(request.method).toUpperCase(), request.url);
     if (found.kind !== 'found') {
-      const done = observe?.(NO_ROUTE);
+      const startedAt = metrics?.begin(NO_ROUTE) ?? 0;
       const response =
         found.kind === 'method-not-allowed'
           ? errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
@@ -93,10 +100,11 @@ export class Dispatcher<D> {
           : found.kind === 'bad-url'
             ? errorResponse(found.status, 'WARREN_BAD_URL', found.reason)
             : errorResponse(404, 'WARREN_NOT_FOUND', `no route for ${request.method} ${request.url}`);
-      done?.(response.status);
+      metrics?.finish(NO_ROUTE, response.status, startedAt);
       return response;
     }
-    const done = observe?.(found.route);
+    const startedAt = metrics?.begin(found.route) ?? 0;
+    const done = metrics === undefined ? undefined : { metrics, startedAt };
     const { route, handler } = found.handler as Served<D>;
     const input: RouteInput = {
       params: found.params as Record<string, string>,
@@ -118,7 +126,7 @@ export class Dispatcher<D> {
       }
       if (!isPromiseLike(result)) {
         const response = toResponse(result);
-        done?.(response.status);
+        metrics?.finish(route.key, response.status, startedAt);
         return response;
       }
       return this.complete(route, input, ctx, done, this.withTimeout(route, result, ctx));
@@ -131,7 +139,7 @@ export class Dispatcher<D> {
     route: ResolvedRoute<D>,
     input: RouteInput,
     ctx: CallContext<D>,
-    done: ((status: number) => void) | undefined,
+    done: { metrics: DispatchMetrics; startedAt: number } | undefined,
     pending: Promise<ServiceResponse>,
   ): Promise<ServiceResponse> {
     const requestId = input.requestId;
@@ -148,7 +156,7 @@ export class Dispatcher<D> {
         this.options.onInternalError?.(error, requestId, route.key);
       }
     }
-    done?.(response.status);
+    done?.metrics.finish(route.key, response.status, done.startedAt);
     return response;
   }
 

@@ -1,4 +1,5 @@
 export { loadOrCreateToken, readToken, rotateToken, TOKEN_FILE, TokenVerifier } from './auth.js';
+export { decodeCall, decodeReply, encodeCall, encodeReply } from './call-format.js';
 export type { CallOptions, ClientOptions } from './client.js';
 export { ServiceClient, ServiceHandle } from './client.js';
 export type {
@@ -24,8 +25,8 @@ export { Dispatcher, forbidden, ServiceError } from './dispatch.js';
 export type { MetricsSnapshot, RouteStats } from './metrics.js';
 export { LatencyHistogram, RouteMetrics } from './metrics.js';
 export { createRouter } from './router.js';
+export type { ReadyMessage, RunOptions } from './run.js';
+export { INSTANCE_ENV, instanceFromEnv, runService } from './run.js';
 export type { ServeOptions, ServiceServer } from './server.js';
 export { SERVICE_METHODS, serveService } from './server.js';
 export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';
-export type { ReadyMessage, RunOptions } from './run.js';
-export { INSTANCE_ENV, instanceFromEnv, runService } from './run.js';

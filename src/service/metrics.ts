@@ -178,10 +178,41 @@ export class RouteMetrics {
     this.service = new Counters(this.options.clock());
   }
 
-  /** Marks a request on `route` as begun (in flight). Pair it with end(). */
-  begin(route: string): void {
+  /**
+   * Marks a request on `route` as begun (in flight) and returns its start time for finish().
+   *
+   * One clock read per request, not two: within one synchronous run (a batch of calls decoded
+   * from one chunk), a request begins at the instant the one before it finished, which is the
+   * last clock read. A reading is only reused until the run ends (a microtask forgets it), so
+   * time spent waiting between runs is never counted. On a 64-byte echo the second read was a
+   * third of the service layer's per-call cost.
+   */
+  begin(route: string): number {
     this.service.inFlight += 1;
     this.counters(route).inFlight += 1;
+    return this.readingValid ? this.lastReading : this.read();
+  }
+
+  /** Ends a request begun with begin(), timing it from `startedAt`. */
+  finish(route: string, status: number, startedAt: number): void {
+    this.end(route, status, this.read() - startedAt);
+  }
+
+  private lastReading = 0;
+  /** lastReading was taken in the current synchronous run. */
+  private readingValid = false;
+  private readonly forget = () => {
+    this.readingValid = false;
+  };
+
+  private read(): number {
+    const now = this.options.now();
+    this.lastReading = now;
+    if (!this.readingValid) {
+      this.readingValid = true;
+      queueMicrotask(this.forget);
+    }
+    return now;
   }
 
   /**
@@ -195,17 +226,18 @@ export class RouteMetrics {
   }
 
   /**
-   * Begins a request and returns the function that ends it, timing it with the monotonic clock.
-   * Calling the returned function again does nothing.
+   * Begins a request and returns the function that ends it. Calling the returned function
+   * again does nothing. (The dispatcher uses begin/finish, which make no closure per request.)
    */
   start(route: string): (status: number) => void {
-    this.begin(route);
+    this.service.inFlight += 1;
+    this.counters(route).inFlight += 1;
     const startedAt = this.options.now();
     let ended = false;
     return (status) => {
       if (ended) return;
       ended = true;
-      this.end(route, status, this.options.now() - startedAt);
+      this.finish(route, status, startedAt);
     };
   }
 

@@ -33,7 +33,8 @@ export interface RunOptions extends ServeOptions {
 export function instanceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[INSTANCE_ENV];
   if (raw === undefined || raw === '') return 0;
-  if (!/^(0|[1-9][0-9]{0,8})$/.test(raw)) throw invalidArgument(`${INSTANCE_ENV} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (!/^(0|[1-9][0-9]{0,8})$/.test(raw))
+    throw invalidArgument(`${INSTANCE_ENV} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 

@@ -1,14 +1,15 @@
 /**
  * Serves a defined service on `<socketDir>/<service>.<instance>.sock`. Each connection is a
  * Warren peer that first says `warren.hello` with the token, then sends `warren.call`
- * requests (a ServiceRequest in, a ServiceResponse out); `warren.metrics` returns the
+ * requests (a call in, an answer out, as compact arrays: see call-format.ts); `warren.metrics` returns the
  * service's counters. Connections without a valid token may only call public routes.
  */
 import { WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
 import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
-import type { AuthInfo, ServiceDefinition, ServiceRequest, ServiceResponse } from './define.js';
+import { decodeCall, encodeReply } from './call-format.js';
+import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
 import { Dispatcher, errorResponse } from './dispatch.js';
 import { RouteMetrics } from './metrics.js';
 import { ensureSocketDir, resolveSocketDir, socketPathFor } from './socket-dir.js';
@@ -67,26 +68,38 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
     if (inFlight === 0) idle?.();
   };
   // Not async: a synchronous handler's answer goes back without a promise of its own.
-  const call = (
-    request: ServiceRequest,
-    auth: AuthInfo | null,
-    cancel: { readonly signal: AbortSignal },
-  ): ServiceResponse | Promise<ServiceResponse> => {
-    if (draining) return errorResponse(503, 'WARREN_DRAINING', `${definition.name}.${instance} is shutting down; try another instance`);
-    if (typeof request !== 'object' || request === null || typeof request.method !== 'string' || typeof request.url !== 'string') {
-      return errorResponse(400, 'WARREN_BAD_URL', 'a call needs { method, url } strings');
+  const call = (params: unknown, auth: AuthInfo | null, cancel: { readonly signal: AbortSignal }): unknown => {
+    if (draining) {
+      return encodeReply(errorResponse(503, 'WARREN_DRAINING', `${definition.name}.${instance} is shutting down; try another instance`));
+    }
+    const request = decodeCall(params);
+    if (request === undefined) {
+      return encodeReply(
+        errorResponse(400, 'WARREN_BAD_URL', 'a call is [method, url, body?, headers?, requestId?] with string method and url'),
+      );
     }
     inFlight++;
     let response: ServiceResponse | Promise<ServiceResponse>;
     try {
-      response = dispatcher.dispatch(request, auth, cancel, (route) => metrics.start(route));
+      response = dispatcher.dispatch(request, auth, cancel, metrics);
     } catch (error) {
       finished();
       throw error;
     }
-    if (response instanceof Promise) return response.finally(finished);
+    if (response instanceof Promise) {
+      return response.then(
+        (done) => {
+          finished();
+          return encodeReply(done);
+        },
+        (error: unknown) => {
+          finished();
+          throw error;
+        },
+      );
+    }
     finished();
-    return response;
+    return encodeReply(response);
   };
 
   const onConnection = (peer: Peer) => {
@@ -103,7 +116,7 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
       return { service: definition.name, instance, pid: process.pid };
     });
     // The peer's context is passed whole: its signal is only created if a handler asks for it.
-    peer.onRequest(SERVICE_METHODS.call, (params, ctx) => call(params as ServiceRequest, auth, ctx));
+    peer.onRequest(SERVICE_METHODS.call, (params, ctx) => call(params, auth, ctx));
     peer.onRequest(SERVICE_METHODS.metrics, () => {
       if (auth === null) throw new WarrenError('WARREN_UNAUTHORIZED', 'metrics need a valid token');
       return metrics.snapshot();

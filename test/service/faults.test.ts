@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Peer } from '../../src/peer/peer.js';
 import { connectUnix } from '../../src/peer/transports/socket.js';
 import { readToken } from '../../src/service/auth.js';
+import { decodeReply } from '../../src/service/call-format.js';
 import { ServiceClient } from '../../src/service/client.js';
 import type { ServiceResponse } from '../../src/service/define.js';
 import { SERVICE_METHODS } from '../../src/service/server.js';
@@ -25,7 +26,7 @@ async function direct(dir: string, instance: number): Promise<(method: string, u
   const peer = await connectUnix(join(dir, `holder.${instance}.sock`));
   peers.push(peer);
   await peer.request(SERVICE_METHODS.hello, { token: await readToken(dir) });
-  return (method, url) => peer.request<ServiceResponse>(SERVICE_METHODS.call, { method, url });
+  return (method, url) => peer.request(SERVICE_METHODS.call, { method, url }).then(decodeReply);
 }
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {

@@ -222,3 +222,36 @@ describe('snapshots', () => {
     expect(metrics.snapshot().service.requests).toBe(500);
   });
 });
+
+describe('RouteMetrics begin/finish (the dispatcher path)', () => {
+  it('reads the clock once per request: back-to-back requests in one run share a reading, a new run reads afresh', async () => {
+    let reads = 0;
+    let monotonic = 1000;
+    const metrics = new RouteMetrics({
+      now: () => {
+        reads++;
+        return monotonic;
+      },
+    });
+    const first = metrics.begin('GET /a');
+    expect(reads).toBe(1);
+    monotonic += 4;
+    metrics.finish('GET /a', 200, first);
+    // The second request of the run begins where the first ended, without a read of its own.
+    const second = metrics.begin('GET /a');
+    expect(second).toBe(1004);
+    monotonic += 2;
+    metrics.finish('GET /a', 200, second);
+    expect(reads).toBe(3);
+    expect(metrics.snapshot().routes['GET /a']).toMatchObject({ requests: 2, maxMs: 4, inFlight: 0 });
+    // After the run (microtasks done), time spent idle is not counted: begin reads again.
+    await Promise.resolve();
+    monotonic += 100;
+    const third = metrics.begin('GET /a');
+    expect(third).toBe(1106);
+    expect(reads).toBe(4);
+    monotonic += 1;
+    metrics.finish('GET /a', 500, third);
+    expect(metrics.snapshot().routes['GET /a']).toMatchObject({ requests: 3, errors: 1, maxMs: 4 });
+  });
+});

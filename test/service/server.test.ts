@@ -7,6 +7,7 @@ import { RemoteError, WarrenError } from '../../src/errors.js';
 import type { Peer } from '../../src/peer/peer.js';
 import { connectUnix } from '../../src/peer/transports/socket.js';
 import { readToken } from '../../src/service/auth.js';
+import { decodeReply, encodeCall } from '../../src/service/call-format.js';
 import { defineService, type ServiceResponse } from '../../src/service/define.js';
 import { SERVICE_METHODS, type ServiceServer, serveService } from '../../src/service/server.js';
 
@@ -39,7 +40,7 @@ async function connect(path: string): Promise<Peer> {
 }
 
 function call(peer: Peer, method: string, url: string, body?: unknown): Promise<ServiceResponse> {
-  return peer.request<ServiceResponse>(SERVICE_METHODS.call, { method, url, body });
+  return peer.request(SERVICE_METHODS.call, encodeCall(method, url, body)).then(decodeReply);
 }
 
 const users = defineService({
@@ -68,6 +69,22 @@ describe('serveService', () => {
     expect(hello).toEqual({ service: 'users', instance: 2, pid: process.pid });
     expect(await call(peer, 'GET', '/users/42')).toEqual({ status: 200, headers: {}, body: { id: '42', name: 'Ada' } });
     expect((await call(peer, 'GET', '/nowhere')).status).toBe(404);
+  });
+
+  it('also accepts a call written as a map, and answers a call that is neither form with 400', async () => {
+    const dir = socketDir();
+    const server = await serve(users, dir);
+    const peer = await connect(server.path);
+    await peer.request(SERVICE_METHODS.hello, { token: await readToken(dir) });
+    const asMap = decodeReply(await peer.request(SERVICE_METHODS.call, { method: 'GET', url: '/users/42', headers: { 'x-a': 'b' } }));
+    expect(asMap).toEqual({ status: 200, headers: {}, body: { id: '42', name: 'Ada' } });
+    for (const bad of [null, 'GET /users/42', ['GET'], { method: 'GET' }, ['GET', '/users/42', null, { n: 1 }]]) {
+      const answer = decodeReply(await peer.request(SERVICE_METHODS.call, bad));
+      expect(answer.status, JSON.stringify(bad)).toBe(400);
+      expect(answer.body).toMatchObject({ error: { code: 'WARREN_BAD_URL' } });
+    }
+    // The connection is still good after bad input.
+    expect((await call(peer, 'GET', '/users/42')).status).toBe(200);
   });
 
   it('refuses a wrong token and closes the connection after three failures', async () => {
