@@ -6,16 +6,18 @@
  * another instance when it is safe: an idempotent call whose connection failed before an
  * answer, or any call an instance refused because it was draining.
  */
-import { isWarrenError, RemoteError, WarrenError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { isWarrenError, RemoteError, SocketDirError, WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import { readToken } from './auth.js';
 import { decodeReply, encodeCall } from './call-format.js';
+import { type AnyRoute, bindContract, type ServiceContract, type TypedService } from './contract.js';
 import type { ServiceResponse } from './define.js';
 import { type Instance, watchInstances } from './discovery.js';
 import { errorResponse } from './dispatch.js';
 import { SERVICE_METHODS } from './server.js';
-import { checkSocketDir, resolveSocketDir } from './socket-dir.js';
+import { checkSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
 
 export interface ClientOptions {
   /** Socket directory (default: as for serveService). */
@@ -26,7 +28,7 @@ export interface ClientOptions {
   connectTimeout?: number;
   /** Default call timeout in ms (30 s). */
   timeout?: number;
-  /** Connections kept per instance (1) and opened at most when they are busy (4). */
+  /** Connections opened per instance as soon as it is found and kept (1), and at most when they are busy (4). */
   minConnections?: number;
   maxConnections?: number;
   /** How long an instance that refused a connection is skipped (1 s). */
@@ -88,6 +90,7 @@ function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
 class InstancePool {
   readonly peers: Peer[] = [];
   private connecting = 0;
+  private closed = false;
   downUntil = 0;
 
   constructor(
@@ -125,6 +128,15 @@ class InstancePool {
     return this.open();
   }
 
+  /**
+   * Opens connections in the background up to minConnections, so that the first calls do not
+   * wait for a connect and a hello. A failure only marks the instance down; calls report it.
+   */
+  warm(): void {
+    const missing = this.client.options.minConnections - this.peers.length - this.connecting;
+    for (let i = 0; i < missing && !this.closed; i++) void this.open().catch(() => {});
+  }
+
   private async open(): Promise<Peer> {
     this.connecting++;
     try {
@@ -140,10 +152,17 @@ class InstancePool {
         peer.destroy();
         throw error;
       }
+      if (this.closed) {
+        peer.destroy();
+        throw new WarrenError('WARREN_PEER_CLOSED', `${this.instance.service}.${this.instance.instance} went away while connecting`);
+      }
       this.peers.push(peer);
       peer.on('close', () => {
         const at = this.peers.indexOf(peer);
         if (at >= 0) this.peers.splice(at, 1);
+        // A connection lost while the instance is still listed is replaced, once: if the new
+        // connect fails the instance is marked down and nothing loops.
+        if (!this.closed) this.warm();
       });
       return peer;
     } catch (error) {
@@ -154,15 +173,41 @@ class InstancePool {
     }
   }
 
+  /** What this pool holds, for stats(). */
+  describe(now: number): InstanceStats {
+    return {
+      instance: this.instance.instance,
+      path: this.instance.path,
+      connections: this.peers.length,
+      inFlight: this.inFlight,
+      down: this.downUntil > now,
+    };
+  }
+
   close(): void {
+    this.closed = true;
     for (const peer of this.peers.splice(0)) void peer.close();
   }
+}
+
+/** One instance as a ServiceHandle sees it. */
+export interface InstanceStats {
+  instance: number;
+  path: string;
+  /** Open, authenticated connections. */
+  connections: number;
+  /** Calls sent to it and not finished. */
+  inFlight: number;
+  /** Refused a connection recently: skipped while another instance is up. */
+  down: boolean;
 }
 
 /** Calls to one service by name; made by ServiceClient.service(). */
 export class ServiceHandle {
   private readonly pools = new Map<string, InstancePool>();
   private readonly watcher;
+  /** The socket directory could not be read on the last scan (cleared by a good one). */
+  private watchError: Error | undefined;
   /** The first scan is done: calls need not wait for it. */
   private discovered = false;
 
@@ -171,10 +216,18 @@ export class ServiceHandle {
     private readonly client: ServiceClient,
   ) {
     this.watcher = watchInstances(client.options.socketDir, name, {
-      onAdd: (instance) => this.pools.set(instance.path, new InstancePool(instance, client)),
+      onAdd: (instance) => {
+        this.watchError = undefined;
+        const pool = new InstancePool(instance, client);
+        this.pools.set(instance.path, pool);
+        pool.warm();
+      },
       onRemove: (instance) => {
         this.pools.get(instance.path)?.close();
         this.pools.delete(instance.path);
+      },
+      onError: (error) => {
+        this.watchError = error;
       },
     });
     void this.watcher.ready.then(() => {
@@ -304,7 +357,31 @@ export class ServiceHandle {
     // Counted here, in the same turn as the choice: the next call of a burst sees it.
     if (chosen) chosen.inFlight++;
     if (chosen || tried !== undefined) return chosen;
-    throw new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${this.client.options.socketDir}`);
+    throw this.noInstance();
+  }
+
+  /** Why there is nothing to call: the directory cannot be read, does not exist, or holds no instance of this service. */
+  private noInstance(): Error {
+    const dir = this.client.options.socketDir;
+    if (this.watchError !== undefined) return this.watchError;
+    if (!existsSync(dir)) {
+      return new SocketDirError(
+        dir,
+        `socket directory ${dir} does not exist: no service has started there (check socketDir or ${SOCKET_DIR_ENV})`,
+      );
+    }
+    return new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${dir}`);
+  }
+
+  /** The instances found so far, with their connections and calls in flight. */
+  stats(): InstanceStats[] {
+    const now = Date.now();
+    return [...this.pools.values()].map((pool) => pool.describe(now)).sort((a, b) => a.instance - b.instance);
+  }
+
+  /** Resolves once the first scan of the socket directory is done. */
+  get ready(): Promise<void> {
+    return this.watcher.ready;
   }
 
   close(): void {
@@ -371,7 +448,15 @@ export class ServiceClient {
     this.options = resolveClientOptions(options);
   }
 
-  service(name: string): ServiceHandle {
+  /** Calls to a service by name, or typed functions for the routes of a contract (see contract.ts). */
+  service(name: string): ServiceHandle;
+  service<Routes extends Record<string, AnyRoute>>(contract: ServiceContract<Routes>): TypedService<Routes>;
+  service<Routes extends Record<string, AnyRoute>>(target: string | ServiceContract<Routes>): ServiceHandle | TypedService<Routes> {
+    if (typeof target !== 'string') return bindContract(this.handle(target.service), target);
+    return this.handle(target);
+  }
+
+  private handle(name: string): ServiceHandle {
     let handle = this.handles.get(name);
     if (!handle) {
       handle = new ServiceHandle(name, this);

@@ -2,6 +2,8 @@ export { loadOrCreateToken, readToken, rotateToken, TOKEN_FILE, TokenVerifier } 
 export { decodeCall, decodeReply, encodeCall, encodeReply } from './call-format.js';
 export type { CallOptions, ClientOptions } from './client.js';
 export { ServiceClient, ServiceHandle } from './client.js';
+export type { AnyRoute, PathParamNames, RouteDescriptor, ServiceContract, TypedCallInput, TypedService } from './contract.js';
+export { buildUrl, route, ServiceCallError, serviceContract } from './contract.js';
 export type {
   AuthInfo,
   ControllerClass,

@@ -1,5 +1,5 @@
 /** The pooled client against real instances on Unix sockets: discovery, balancing, failover, draining, load. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,15 @@ async function start(dir: string, instance: number, gate?: Promise<void>) {
   return server;
 }
 
+/** Waits for a condition that events outside this process make true, checking on each turn of the loop (bounded). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function client(dir: string): ServiceClient {
   const c = new ServiceClient({ socketDir: dir, timeout: 10_000 });
   clients.push(c);
@@ -75,7 +84,40 @@ describe('ServiceClient', () => {
       .service('products')
       .get('/products')
       .catch((e: unknown) => e);
-    expect((missing as WarrenError).code).toMatch(/WARREN_(SOCKET_DIR|UNKNOWN_SERVICE)/);
+    expect((missing as WarrenError).code).toBe('WARREN_SOCKET_DIR');
+    expect((missing as Error).message).toContain(`socket directory ${join(dir, 'absent')} does not exist`);
+  });
+
+  it('a socket directory with loose permissions is refused with WARREN_SOCKET_DIR, and the call fails without hanging', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    chmodSync(dir, 0o777);
+    try {
+      const refused = await client(dir)
+        .service('products')
+        .get('/products')
+        .catch((e: unknown) => e);
+      expect((refused as WarrenError).code).toBe('WARREN_SOCKET_DIR');
+      expect((refused as Error).message).toContain(dir);
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+  });
+
+  it('opens minConnections per instance as soon as it is found, and stats() shows them', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    await start(dir, 1);
+    const c = new ServiceClient({ socketDir: dir, minConnections: 2, maxConnections: 3 });
+    clients.push(c);
+    const svc = c.service('products');
+    await svc.ready;
+    await until(() => svc.stats().every((s) => s.connections === 2), 'two connections to each instance');
+    expect(svc.stats().map(({ instance, connections, inFlight, down }) => ({ instance, connections, inFlight, down }))).toEqual([
+      { instance: 0, connections: 2, inFlight: 0, down: false },
+      { instance: 1, connections: 2, inFlight: 0, down: false },
+    ]);
+    expect((await svc.get('/products')).status).toBe(200);
   });
 
   it('spreads concurrent calls over the instances, least in flight first', async () => {

@@ -1,0 +1,201 @@
+/**
+ * Typed service contracts for callers: a module both sides may import that names a service
+ * and its routes with their body and result types. `client.service(contract)` turns it into
+ * an object of async functions whose params come from the path (`:id` → `params.id`), whose
+ * body has the declared type, and whose result is the response body of a 2xx answer; any other
+ * status rejects with a ServiceCallError that carries the answer.
+ *
+ * Types come from zod schemas when given (and the answer is then checked at run time), else
+ * from `.body<T>()` and `.returns<T>()`, which exist only for the type checker.
+ *
+ * @example
+ * export const usersApi = serviceContract('users', {
+ *   get: route('GET /users/:id').returns<User>(),
+ *   create: route('POST /users', { body: NewUser, response: User }),
+ * });
+ * const users = client.service(usersApi);
+ * const ada = await users.get({ params: { id: '42' } });   // ada: User
+ */
+import type { ZodType, z } from 'zod';
+import { invalidArgument, RemoteError, WarrenError } from '../errors.js';
+import type { CallOptions } from './client.js';
+import type { ServiceResponse } from './define.js';
+import { parseRouteKey } from './router.js';
+
+declare const bodyType: unique symbol;
+declare const resultType: unique symbol;
+
+/** The names of a path's parameters: '/users/:id/orders/:n' → 'id' | 'n'; a wildcard is '*'. */
+export type PathParamNames<P extends string> = P extends `${string}:${infer Rest}`
+  ? Rest extends `${infer Name}/${infer Tail}`
+    ? ParamName<Name> | PathParamNames<`/${Tail}`>
+    : ParamName<Rest>
+  : P extends `${string}*${string}`
+    ? '*'
+    : never;
+/** ':id(^\\d+)' and ':from-:to' style parameters: the name stops at '(' or '-'. */
+type ParamName<S extends string> = S extends `${infer N}(${string}` ? N : S extends `${infer N}-${string}` ? N : S;
+
+type PathOf<K extends string> = K extends `${string} ${infer P}` ? P : K;
+
+export interface RouteDescriptor<K extends string, B, R> {
+  readonly key: K;
+  readonly method: string;
+  readonly path: string;
+  readonly schemas: { readonly body?: ZodType; readonly response?: ZodType };
+  /** Declares the body type (type checker only). */
+  body<T>(): RouteDescriptor<K, T, R>;
+  /** Declares the result type (type checker only). */
+  returns<T>(): RouteDescriptor<K, B, T>;
+  readonly [bodyType]?: B;
+  readonly [resultType]?: R;
+}
+
+type SchemaType<S, Fallback> = S extends ZodType ? z.output<S> : Fallback;
+
+/**
+ * A route of a contract, keyed like a service route: 'GET /users/:id'. Schemas are optional:
+ * `body` types the argument, `response` types the result and checks every 2xx answer.
+ */
+export function route<
+  const K extends string,
+  S extends { body?: ZodType; response?: ZodType } = { body?: undefined; response?: undefined },
+>(key: K, schemas?: S): RouteDescriptor<K, SchemaType<S['body'], undefined>, SchemaType<S['response'], unknown>> {
+  const parsed = parseRouteKey(key);
+  const methods = parsed.methods;
+  if (methods.length !== 1) throw invalidArgument(`a contract route names one method, got '${key}'`);
+  const descriptor = {
+    key,
+    method: methods[0] as string,
+    path: parsed.path,
+    schemas: Object.freeze({ ...(schemas ?? {}) }),
+    body: () => descriptor,
+    returns: () => descriptor,
+  };
+  return Object.freeze(descriptor) as never;
+}
+
+export type AnyRoute = RouteDescriptor<string, unknown, unknown>;
+
+export interface ServiceContract<Routes extends Record<string, AnyRoute>> {
+  readonly service: string;
+  readonly routes: Routes;
+}
+
+export function serviceContract<const Routes extends Record<string, AnyRoute>>(service: string, routes: Routes): ServiceContract<Routes> {
+  if (typeof service !== 'string' || service === '') throw invalidArgument('a contract needs a service name');
+  for (const [name, r] of Object.entries(routes)) {
+    if (typeof r?.key !== 'string') throw invalidArgument(`contract entry '${name}' is not a route(): use route('GET /path')`);
+  }
+  return Object.freeze({ service, routes: Object.freeze({ ...routes }) });
+}
+
+type ParamsPart<K extends string> = [PathParamNames<PathOf<K>>] extends [never]
+  ? { params?: Record<string, never> }
+  : { params: { [N in PathParamNames<PathOf<K>>]: string | number } };
+type BodyPart<B> = [B] extends [undefined] ? { body?: undefined } : { body: B };
+
+/** What a typed call takes: path params, the body, and the usual call options. */
+export type TypedCallInput<K extends string, B> = ParamsPart<K> &
+  BodyPart<B> & {
+    query?: Record<string, string | number | boolean | readonly (string | number | boolean)[]>;
+    headers?: Record<string, string>;
+    timeout?: number;
+    signal?: AbortSignal;
+    idempotent?: boolean;
+  };
+
+/** The input may be left out when nothing in it is required. */
+type InputArgs<K extends string, B> = [PathParamNames<PathOf<K>>] extends [never]
+  ? [B] extends [undefined]
+    ? [input?: TypedCallInput<K, B>]
+    : [input: TypedCallInput<K, B>]
+  : [input: TypedCallInput<K, B>];
+
+export type TypedService<Routes extends Record<string, AnyRoute>> = {
+  readonly [Name in keyof Routes]: Routes[Name] extends RouteDescriptor<infer K, infer B, infer R>
+    ? (...args: InputArgs<K, B>) => Promise<R>
+    : never;
+};
+
+/** A typed call answered with a status outside 2xx: the code of its error body, the status and the whole answer. */
+export class ServiceCallError extends RemoteError {
+  readonly status: number;
+  readonly response: ServiceResponse;
+  constructor(route: string, response: ServiceResponse) {
+    const error = (response.body as { error?: { code?: unknown; message?: unknown; data?: unknown } } | null)?.error;
+    const code = typeof error?.code === 'string' ? error.code : 'WARREN_REMOTE_ERROR';
+    const message = typeof error?.message === 'string' ? error.message : `status ${response.status}`;
+    super(code, `${route} answered ${response.status}: ${message}`, { data: error?.data });
+    this.name = 'ServiceCallError';
+    this.status = response.status;
+    this.response = response;
+  }
+}
+
+/** Fills a route path with its params (each encoded as one path segment; '*' keeps its slashes) and a query string. */
+export function buildUrl(
+  path: string,
+  params: Record<string, unknown> | undefined,
+  query: TypedCallInput<string, unknown>['query'],
+): string {
+  let url = path.replace(/:([A-Za-z0-9_]+)(\([^)]*\))?/g, (_match, name: string) => {
+    const value = params?.[name];
+    if (value === undefined || value === null || value === '') throw invalidArgument(`missing path parameter '${name}' for ${path}`);
+    return encodeURIComponent(String(value));
+  });
+  if (url.includes('*')) {
+    const rest = params?.['*'];
+    url = url.replace('*', rest === undefined ? '' : String(rest).split('/').map(encodeURIComponent).join('/'));
+  }
+  if (query !== undefined) {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      if (Array.isArray(value)) for (const item of value) search.append(name, String(item));
+      else if (value !== undefined) search.append(name, String(value));
+    }
+    const text = search.toString();
+    if (text !== '') url += `?${text}`;
+  }
+  return url;
+}
+
+/** What bindContract needs of a ServiceHandle. */
+export interface RequestSender {
+  request(method: string, url: string, options?: CallOptions): Promise<ServiceResponse>;
+}
+
+/** Builds the typed functions of a contract over a handle; used by `client.service(contract)`. */
+export function bindContract<Routes extends Record<string, AnyRoute>>(
+  handle: RequestSender,
+  contract: ServiceContract<Routes>,
+): TypedService<Routes> {
+  const api: Record<string, (input?: TypedCallInput<string, unknown>) => Promise<unknown>> = {};
+  for (const [name, r] of Object.entries(contract.routes)) {
+    api[name] = async (input = {} as TypedCallInput<string, unknown>) => {
+      const url = buildUrl(r.path, input.params as Record<string, unknown> | undefined, input.query);
+      let body = input.body;
+      if (r.schemas.body !== undefined) body = checked(r.schemas.body, body, `${contract.service} ${r.key}: the body`);
+      const response = await handle.request(r.method, url, {
+        body,
+        headers: input.headers,
+        timeout: input.timeout,
+        signal: input.signal,
+        idempotent: input.idempotent,
+      });
+      if (response.status < 200 || response.status > 299) throw new ServiceCallError(`${contract.service} ${r.key}`, response);
+      if (r.schemas.response !== undefined) return checked(r.schemas.response, response.body, `${contract.service} ${r.key}: the answer`);
+      return response.body;
+    };
+  }
+  return Object.freeze(api) as TypedService<Routes>;
+}
+
+/** Parses with a schema; a mismatch is WARREN_VALIDATION listing the failing fields. */
+function checked(schema: ZodType, value: unknown, what: string): unknown {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const fields = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  const list = fields.map((f) => `${f.path || '(root)'}: ${f.message}`).join('; ');
+  throw new WarrenError('WARREN_VALIDATION', `${what} does not match its schema: ${list}`, { data: { fields } });
+}
