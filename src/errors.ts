@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   WARREN_DRAINING: 'The service instance is shutting down and takes no new calls (503); another instance can.',
   WARREN_UNKNOWN_SERVICE: 'No instance of the named service has a socket in the socket directory.',
   WARREN_INTERNAL: 'A service handler failed unexpectedly (500); the caller gets the request id, the log gets the error.',
+  WARREN_CONFIG:
+    'The configuration (file, .env or WARREN_* environment variables) is missing, unreadable or not valid; the message lists every problem.',
 } as const;
 
 export type WarrenErrorCode = keyof typeof ERROR_CODES;
@@ -144,5 +146,31 @@ export class UnauthorizedError extends WarrenError {
   constructor(message = 'no token or a wrong token was presented', options?: { data?: unknown }) {
     super('WARREN_UNAUTHORIZED', message, options);
     this.name = 'UnauthorizedError';
+  }
+}
+
+/** One problem found in a configuration. */
+export interface ConfigIssue {
+  /** The key path, e.g. `services[1].restart.maxDelayMs`; '' for the file as a whole. */
+  readonly path: string;
+  /** What is wrong: the value received and what was expected. */
+  readonly message: string;
+}
+
+/**
+ * The configuration cannot be used: the file is missing or unreadable, or some values are not
+ * valid. `issues` lists every problem found (one line each in `message`); `file` names the
+ * config file when there is one.
+ */
+export class ConfigError extends WarrenError {
+  readonly issues: readonly ConfigIssue[];
+  readonly file?: string;
+  constructor(message: string, options?: { issues?: readonly ConfigIssue[]; file?: string; cause?: unknown }) {
+    const issues = Object.freeze((options?.issues ?? [{ path: '', message }]).map((issue) => Object.freeze({ ...issue })));
+    const data = options?.file === undefined ? { issues } : { file: options.file, issues };
+    super('WARREN_CONFIG', message, { cause: options?.cause, data });
+    this.name = 'ConfigError';
+    this.issues = issues;
+    if (options?.file !== undefined) this.file = options.file;
   }
 }
