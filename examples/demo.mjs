@@ -1,4 +1,4 @@
-// What `npm start` runs: a tour of warren/peer with three worker processes. Every step prints
+// `npm run demo:ipc`: a tour of warren/peer with three worker processes. Every step prints
 // what happens; the whole run takes a few seconds and ends with every process gone.
 import { fileURLToPath } from 'node:url';
 import { isWarrenError, spawnPool } from 'warren/peer';

@@ -263,32 +263,27 @@ export class ServiceHandle {
     // The common case without an async function of its own: discovery done, and the chosen
     // instance has a connection that is open and not too busy.
     if (this.discovered) {
-      let pool: InstancePool | undefined;
-      try {
-        pool = this.pick(undefined);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      const chosen = pool as InstancePool;
-      const peer = chosen.idle();
-      if (peer !== undefined) {
+      const chosen = this.pools.size > 0 ? this.pick(undefined) : undefined;
+      const peer = chosen?.idle();
+      if (peer !== undefined && chosen !== undefined) {
+        const pool = chosen;
         return peer.request(SERVICE_METHODS.call, call, peerOptions).then(
           (result) => {
-            chosen.inFlight--;
+            pool.inFlight--;
             const response = decodeReply(result);
             // A draining instance did not run the call: another one may, whatever the method.
-            if (response.status === 503 && isDraining(response)) return this.attempts(call, peerOptions, idempotent, 1, chosen, response);
+            if (response.status === 503 && isDraining(response)) return this.attempts(call, peerOptions, idempotent, 1, pool, response);
             return response;
           },
           (error: unknown) => {
-            chosen.inFlight--;
+            pool.inFlight--;
             // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
-            if (idempotent && isPeerClosed(error)) return this.attempts(call, peerOptions, idempotent, 1, chosen, undefined, error);
+            if (idempotent && isPeerClosed(error)) return this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error);
             return failure(error);
           },
         );
       }
-      chosen.inFlight--;
+      if (chosen !== undefined) chosen.inFlight--;
     }
     return this.attempts(call, peerOptions, idempotent, 2);
   }
@@ -305,6 +300,9 @@ export class ServiceHandle {
   ): Promise<ServiceResponse> {
     for (; left > 0; left--) {
       if (!this.discovered) await this.watcher.ready;
+      // An instance that started a moment ago may not be seen yet (the watcher rescans shortly
+      // after a change): look once more before saying there is none.
+      if (this.pools.size === 0) await this.watcher.refresh();
       const pool = this.pick(tried);
       if (pool === undefined) break;
       tried = pool;

@@ -1,6 +1,7 @@
 /**
  * The main of a service process: `await runService(definition)` serves it, says it is ready,
- * and shuts it down cleanly on SIGTERM or SIGINT (drain, stop listening, onClose, exit 0).
+ * and shuts it down cleanly on SIGTERM, SIGINT or the loss of its parent's IPC channel
+ * (drain, stop listening, onClose, exit 0).
  *
  * The instance number comes from WARREN_INSTANCE when not given, so one entry file serves any
  * instance; whoever started the process (the supervisor, a script) learns it is ready from an
@@ -48,9 +49,12 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
   const instance = options.instance ?? instanceFromEnv();
   const server = await serveService(definition, { ...options, instance });
 
+  let stopping = false;
+  // A second signal while draining is ignored: whoever sent the first decides when to give up
+  // (the supervisor follows its drain timeout with SIGKILL).
   const stop = () => {
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
+    if (stopping) return;
+    stopping = true;
     void server.close().then(
       () => {
         if (options.exit ?? true) process.exit(0);
@@ -63,6 +67,9 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started with an IPC channel (by the supervisor or a script): when that parent dies, even by
+  // SIGKILL, the channel closes, and an orphaned instance shuts down instead of running on.
+  if (typeof process.send === 'function') process.once('disconnect', stop);
 
   const ready: ReadyMessage = { warren: 'ready', service: definition.name, instance, path: server.path, pid: process.pid };
   if (typeof process.send === 'function' && process.connected) {
