@@ -53,6 +53,9 @@ export interface DispatchMetrics {
   /** A request matched `route`: returns its start time, handed back to finish(). */
   begin(route: string): number;
   finish(route: string, status: number, startedAt: number): void;
+  /** An asynchronous call begun at startedAt is running: returns a key for close(). */
+  open?(startedAt: number): number;
+  close?(key: number): void;
 }
 
 let requestCounter = 0;
@@ -143,11 +146,16 @@ export class Dispatcher<D> {
     pending: Promise<ServiceResponse>,
   ): Promise<ServiceResponse> {
     const requestId = input.requestId;
+    // Only calls that outlive their synchronous run are tracked: a synchronous one cannot run
+    // past a deadline without blocking the process, which the supervisor notices by other means.
+    const open = done?.metrics.open?.(done.startedAt);
     let response: ServiceResponse;
     try {
       response = await pending;
     } catch (error) {
       response = await this.fail(route.hooks, error, input, ctx);
+    } finally {
+      if (open !== undefined) done?.metrics.close?.(open);
     }
     for (const hooks of route.hooks) {
       try {

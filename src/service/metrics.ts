@@ -198,6 +198,27 @@ export class RouteMetrics {
     this.end(route, status, this.read() - startedAt);
   }
 
+  /** Asynchronous calls running, by key, in the order they began (a Map keeps insertion order). */
+  private readonly openCalls = new Map<number, number>();
+  private nextOpenKey = 0;
+
+  /** An asynchronous call begun at `startedAt` is running; returns the key to close it with. */
+  open(startedAt: number): number {
+    const key = ++this.nextOpenKey;
+    this.openCalls.set(key, startedAt);
+    return key;
+  }
+
+  close(key: number): void {
+    this.openCalls.delete(key);
+  }
+
+  /** How long the oldest asynchronous call still running has been running (ms), 0 when none. */
+  oldestOpenMs(): number {
+    for (const startedAt of this.openCalls.values()) return Math.max(0, this.options.now() - startedAt);
+    return 0;
+  }
+
   private lastReading = 0;
   /** lastReading was taken in the current synchronous run. */
   private readingValid = false;

@@ -9,6 +9,7 @@
  */
 import { invalidArgument } from '../errors.js';
 import type { ServiceDefinition } from './define.js';
+import type { MetricsSnapshot } from './metrics.js';
 import { type ServeOptions, type ServiceServer, serveService } from './server.js';
 
 /** Environment variable holding the instance number of a service process. */
@@ -21,6 +22,31 @@ export interface ReadyMessage {
   instance: number;
   path: string;
   pid: number;
+}
+
+/** Environment variable: how often (ms) a service process with an IPC channel reports its counters (1000). */
+export const REPORT_INTERVAL_ENV = 'WARREN_REPORT_MS';
+
+/**
+ * What a service process sends its parent every report interval: its counters, so that the
+ * supervisor shows them (and recycles on them) without asking each process.
+ */
+export interface ReportMessage {
+  warren: 'report';
+  service: string;
+  instance: number;
+  pid: number;
+  /** Wall clock (ms since the epoch) when the report was made. */
+  at: number;
+  metrics: MetricsSnapshot;
+  inFlight: number;
+  /** How long the oldest asynchronous call still running has run (ms), 0 when none. */
+  oldestCallMs: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** process.cpuUsage() since the process started (µs). */
+  cpuUserMicros: number;
+  cpuSystemMicros: number;
 }
 
 export interface RunOptions extends ServeOptions {
@@ -47,6 +73,8 @@ export function instanceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
  */
 export async function runService<D>(definition: ServiceDefinition<D>, options: RunOptions = {}): Promise<ServiceServer<D>> {
   const instance = options.instance ?? instanceFromEnv();
+  const hasParent = typeof process.send === 'function';
+  const interval = hasParent ? reportInterval() : 0;
   const server = await serveService(definition, { ...options, instance });
 
   let stopping = false;
@@ -69,13 +97,67 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
   process.on('SIGINT', stop);
   // Started with an IPC channel (by the supervisor or a script): when that parent dies, even by
   // SIGKILL, the channel closes, and an orphaned instance shuts down instead of running on.
-  if (typeof process.send === 'function') process.once('disconnect', stop);
+  if (hasParent) process.once('disconnect', stop);
 
   const ready: ReadyMessage = { warren: 'ready', service: definition.name, instance, path: server.path, pid: process.pid };
   if (typeof process.send === 'function' && process.connected) {
-    process.send(ready);
+    sendToParent(ready);
+    startReports(server, interval);
   } else if (options.readyLine !== null) {
     (options.readyLine ?? process.stderr).write(`${definition.name}.${instance} ready on ${server.path} (pid ${process.pid})\n`);
   }
   return server;
+}
+
+function reportInterval(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[REPORT_INTERVAL_ENV];
+  if (raw === undefined || raw === '') return 1000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 10 || ms > 3_600_000) {
+    throw invalidArgument(`${REPORT_INTERVAL_ENV} must be a whole number of ms from 10 to 3600000, got ${JSON.stringify(raw)}`);
+  }
+  return ms;
+}
+
+/** Sends a ReportMessage over the IPC channel every `intervalMs`, without keeping the process alive. */
+function startReports<D>(server: ServiceServer<D>, intervalMs: number): void {
+  const send = () => {
+    if (!process.connected || typeof process.send !== 'function') {
+      clearInterval(timer);
+      return;
+    }
+    const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    const report: ReportMessage = {
+      warren: 'report',
+      service: server.name,
+      instance: server.instance,
+      pid: process.pid,
+      at: Date.now(),
+      metrics: server.metrics.snapshot(),
+      inFlight: server.inFlight,
+      oldestCallMs: server.metrics.oldestOpenMs(),
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      cpuUserMicros: cpu.user,
+      cpuSystemMicros: cpu.system,
+    };
+    sendToParent(report);
+  };
+  const timer = setInterval(send, intervalMs);
+  timer.unref();
+  send();
+}
+
+/**
+ * Sends over the IPC channel. A parent that has just gone away makes the write fail (EPIPE)
+ * after send() returned; without a callback that error would be emitted on `process` and
+ * crash the process before the disconnect handler could shut it down cleanly.
+ */
+function sendToParent(message: ReadyMessage | ReportMessage): void {
+  try {
+    process.send?.(message, undefined, undefined, () => {});
+  } catch {
+    // The channel is already closed: the disconnect handler shuts down.
+  }
 }

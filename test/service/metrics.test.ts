@@ -255,3 +255,21 @@ describe('RouteMetrics begin/finish (the dispatcher path)', () => {
     expect(metrics.snapshot().routes['GET /a']).toMatchObject({ requests: 3, errors: 1, maxMs: 4 });
   });
 });
+
+describe('RouteMetrics open calls', () => {
+  it('reports how long the oldest asynchronous call still running has run', () => {
+    let monotonic = 1000;
+    const metrics = new RouteMetrics({ now: () => monotonic });
+    expect(metrics.oldestOpenMs()).toBe(0);
+    const a = metrics.open(1000);
+    monotonic = 1010;
+    const b = metrics.open(1010);
+    monotonic = 1050;
+    expect(metrics.oldestOpenMs()).toBe(50);
+    metrics.close(a);
+    expect(metrics.oldestOpenMs()).toBe(40);
+    metrics.close(b);
+    metrics.close(b);
+    expect(metrics.oldestOpenMs()).toBe(0);
+  });
+});

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServiceClient } from '../../src/service/client.js';
-import type { ReadyMessage } from '../../src/service/run.js';
+import type { ReadyMessage, ReportMessage } from '../../src/service/run.js';
 import { instanceFromEnv } from '../../src/service/run.js';
 import { isGone } from '../support/processes.js';
 
@@ -91,6 +91,49 @@ describe('runService', () => {
     expect(existsSync(ready.path)).toBe(false);
   });
 
+  it('reports its counters, memory, CPU and oldest running call over IPC every WARREN_REPORT_MS', async () => {
+    const dir = socketDir();
+    const { child } = start(dir, { WARREN_REPORT_MS: '50' }, true);
+    const reports: ReportMessage[] = [];
+    let wake: (() => void) | undefined;
+    child.on('message', (m: { warren: string }) => {
+      if (m.warren === 'report') {
+        reports.push(m as ReportMessage);
+        wake?.();
+      }
+    });
+    const nextReport = (matching: (r: ReportMessage) => boolean) =>
+      new Promise<ReportMessage>((resolve, reject) => {
+        const check = () => {
+          const found = reports.find(matching);
+          if (found) {
+            wake = undefined;
+            resolve(found);
+          }
+        };
+        wake = check;
+        child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+        check();
+      });
+    await readyMessage(child);
+    const client = new ServiceClient({ socketDir: dir });
+    try {
+      const svc = client.service('runner');
+      await svc.get('/pid');
+      const stuck = svc.get('/stuck', { timeout: 60_000 }).catch(() => undefined);
+      const report = await nextReport((r) => r.inFlight === 1 && r.oldestCallMs >= 100);
+      expect(report).toMatchObject({ warren: 'report', service: 'runner', instance: 0, pid: child.pid });
+      expect(report.metrics.routes['GET /pid']).toMatchObject({ requests: 1, errors: 0 });
+      expect(report.metrics.routes['GET /stuck']).toMatchObject({ inFlight: 1 });
+      expect(report.rssBytes).toBeGreaterThan(1_000_000);
+      expect(report.cpuUserMicros).toBeGreaterThan(0);
+      expect(Math.abs(report.at - Date.now())).toBeLessThan(60_000);
+      void stuck;
+    } finally {
+      client.close();
+    }
+  });
+
   it('without an IPC channel says it is ready on stderr, and stops on SIGINT', async () => {
     const dir = socketDir();
     const { child, exited } = start(dir, {}, false);
@@ -106,7 +149,7 @@ describe('runService', () => {
     await readyMessage(child);
     // What a SIGKILLed parent does to the channel, without killing the test runner.
     child.disconnect();
-    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(await exited, stderr()).toEqual({ code: 0, signal: null });
     expect(stderr()).toContain('closed');
   });
 
