@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   WARREN_DRAINING: 'The service instance is shutting down and takes no new calls (503); another instance can.',
   WARREN_UNKNOWN_SERVICE: 'No instance of the named service has a socket in the socket directory.',
   WARREN_INTERNAL: 'A service handler failed unexpectedly (500); the caller gets the request id, the log gets the error.',
+  WARREN_ALREADY_RUNNING: 'Another supervisor already runs on this socket directory; a second one refuses to start.',
   WARREN_CONFIG:
     'The configuration (file, .env or WARREN_* environment variables) is missing, unreadable or not valid; the message lists every problem.',
 } as const;

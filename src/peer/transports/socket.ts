@@ -49,7 +49,7 @@ function closer(server: Server, peers: Set<Peer>): () => Promise<void> {
 }
 
 /** Is something listening on this Unix socket path? */
-function isSocketAlive(path: string): Promise<boolean> {
+export function isSocketAlive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
     probe.once('connect', () => {

@@ -1,0 +1,85 @@
+/**
+ * The supervisor's side of the control socket (see protocol.ts): a peer per connection, which
+ * must say `supervisor.hello` with the socket directory's token before anything else.
+ */
+import { join } from 'node:path';
+import { WarrenError } from '../errors.js';
+import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
+import { FailureLimiter, rotateToken, TokenVerifier } from '../service/auth.js';
+import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
+
+export interface ControlHandlers {
+  status(): SupervisorStatus;
+  reload(service: string | undefined): Promise<ReloadResult>;
+  restart(service: string): Promise<number>;
+  stop(): void;
+  logs?: (options: { service?: string; lines?: number; follow?: boolean }, signal: AbortSignal) => AsyncIterable<LogRecord>;
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new WarrenError('WARREN_INVALID_ARGUMENT', `${name} must be a string`);
+  return value;
+}
+
+function params(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+}
+
+export async function listenControl(dir: string, handlers: ControlHandlers, options: { version: string }): Promise<PeerServer> {
+  const verifier = new TokenVerifier(dir);
+  return listenUnix(join(dir, CONTROL_SOCKET), (peer) => {
+    let trusted = false;
+    const failures = new FailureLimiter();
+    const guard = () => {
+      if (!trusted) throw new WarrenError('WARREN_UNAUTHORIZED', 'say supervisor.hello with the token first');
+    };
+    peer.onRequest(CONTROL.hello.method, (p) => {
+      if (!verifier.verify(params(p).token)) {
+        if (failures.recordFailure()) setImmediate(() => peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', 'too many failed hellos')));
+        throw new WarrenError('WARREN_UNAUTHORIZED', 'wrong or missing token');
+      }
+      trusted = true;
+      return { pid: process.pid, socketDir: dir, version: options.version };
+    });
+    peer.onRequest(CONTROL.status.method, () => {
+      guard();
+      return handlers.status();
+    });
+    peer.onRequest(CONTROL.reload.method, (p) => {
+      guard();
+      return handlers.reload(optionalString(params(p).service, 'service'));
+    });
+    peer.onRequest(CONTROL.restart.method, async (p) => {
+      guard();
+      const service = optionalString(params(p).service, 'service');
+      if (service === undefined) throw new WarrenError('WARREN_INVALID_ARGUMENT', 'restart needs a service name');
+      return { restarted: await handlers.restart(service) };
+    });
+    peer.onRequest(CONTROL.stop.method, () => {
+      guard();
+      handlers.stop();
+      return { stopping: true };
+    });
+    peer.onRequest(CONTROL.rotateToken.method, async (p) => {
+      guard();
+      const graceMs = params(p).graceMs;
+      if (graceMs !== undefined && !(typeof graceMs === 'number' && Number.isInteger(graceMs) && graceMs >= 0)) {
+        throw new WarrenError('WARREN_INVALID_ARGUMENT', 'graceMs must be a whole number of ms');
+      }
+      await rotateToken(dir, graceMs === undefined ? {} : { graceMs });
+      return { rotated: true };
+    });
+    peer.onRequest(CONTROL.logs.method, (p, ctx) => {
+      guard();
+      const logs = handlers.logs;
+      if (logs === undefined) throw new WarrenError('WARREN_UNSUPPORTED', 'this supervisor keeps no logs');
+      const q = params(p);
+      const lines = q.lines;
+      if (lines !== undefined && !(typeof lines === 'number' && Number.isInteger(lines) && lines >= 0)) {
+        throw new WarrenError('WARREN_INVALID_ARGUMENT', 'lines must be a whole number');
+      }
+      return logs({ service: optionalString(q.service, 'service'), lines, follow: q.follow === true }, ctx.signal);
+    });
+  });
+}

@@ -1,0 +1,15 @@
+export type {
+  LoadConfigOptions,
+  LogLevel,
+  ParseConfigOptions,
+  ResolvedConfig,
+  ResolvedService,
+  RestartPolicy,
+  ServiceConfig,
+  WarrenConfig,
+} from './config.js';
+export { CONFIG_DEFAULTS, CONFIG_FILE_NAMES, configSchema, loadConfig, parseConfig } from './config.js';
+export type { ExitInfo, InstanceState, InstanceStatus, LogRecord, ReloadResult, ServiceStatus, SupervisorStatus } from './protocol.js';
+export { CONTROL, CONTROL_SOCKET } from './protocol.js';
+export type { SupervisorOptions, SupervisorOutput } from './supervisor.js';
+export { Supervisor } from './supervisor.js';

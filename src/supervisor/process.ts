@@ -1,0 +1,190 @@
+/**
+ * One service process as the supervisor runs it: spawned with an IPC channel and its own
+ * process group, ready when it says so (see runService), reporting its counters, and stopped
+ * with SIGTERM then SIGKILL after the drain timeout. It knows nothing of restarts or slots:
+ * slot.ts decides what to do when it exits.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { extname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { WarrenError } from '../errors.js';
+import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage } from '../service/run.js';
+import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
+import type { ResolvedService } from './config.js';
+import type { ExitInfo } from './protocol.js';
+
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+
+export interface ProcessOptions {
+  service: ResolvedService;
+  /** The instance number (socket name, WARREN_INSTANCE). */
+  instance: number;
+  socketDir: string;
+  /** Working directory of the process (the config file's directory). */
+  cwd: string;
+  reportIntervalMs: number;
+  /** Every line the process prints. */
+  onLine: (stream: 'stdout' | 'stderr', line: string) => void;
+  onReport: (report: ReportMessage) => void;
+}
+
+/** Where tsx's ESM loader is, for `--import`: resolved from Warren's own dependencies. */
+function tsxLoader(): string {
+  try {
+    return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
+  } catch (error) {
+    throw new WarrenError('WARREN_SPAWN', 'running a TypeScript entry needs the tsx package, which is not installed', { cause: error });
+  }
+}
+
+export class ServiceProcess {
+  readonly child: ChildProcess;
+  readonly instance: number;
+  readonly pid: number | null;
+  /** Resolves once the process said it is ready; rejects if it exits first or takes too long. */
+  readonly ready: Promise<void>;
+  /** Resolves when the process has exited (never rejects). */
+  readonly exited: Promise<ExitInfo>;
+  /** Wall clock when it became ready. */
+  readySince: number | null = null;
+  exit: ExitInfo | null = null;
+  /** Set before a planned stop, so that its exit is not taken for a crash. */
+  stopping = false;
+  lastReport: ReportMessage | null = null;
+  previousReport: ReportMessage | null = null;
+  lastReportAt = 0;
+
+  constructor(private readonly options: ProcessOptions) {
+    const { service, instance, socketDir, cwd, reportIntervalMs } = options;
+    this.instance = instance;
+    const execArgv = TYPESCRIPT.has(extname(service.entry)) ? ['--import', tsxLoader()] : [];
+    this.child = spawn(process.execPath, [...execArgv, service.entry], {
+      cwd,
+      env: {
+        ...process.env,
+        ...service.env,
+        [SOCKET_DIR_ENV]: socketDir,
+        [INSTANCE_ENV]: String(instance),
+        [REPORT_INTERVAL_ENV]: String(reportIntervalMs),
+      },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own process group: Ctrl-C in the supervisor's terminal reaches the supervisor only,
+      // which then stops its instances in order instead of all of them dying at once.
+      detached: true,
+    });
+    this.pid = this.child.pid ?? null;
+    pipeLines(this.child.stdout, (line) => options.onLine('stdout', line));
+    pipeLines(this.child.stderr, (line) => options.onLine('stderr', line));
+
+    this.exited = new Promise((resolve) => {
+      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        this.exit ??= { code, signal, at: Date.now() };
+        resolve(this.exit);
+      };
+      this.child.once('exit', finish);
+      // A spawn failure (no such executable) emits 'error' and maybe no 'exit'.
+      this.child.once('error', (error) => {
+        options.onLine('stderr', `spawn failed: ${error.message}`);
+        if (this.child.exitCode === null && this.child.pid === undefined) finish(null, null);
+      });
+    });
+
+    this.ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new WarrenError('WARREN_SPAWN', `${service.name}.${instance} did not say it was ready within ${service.readyTimeoutMs} ms`));
+        this.kill();
+      }, service.readyTimeoutMs);
+      this.child.on('message', (message: unknown) => {
+        const m = message as { warren?: unknown } | null;
+        if (m?.warren === 'ready') {
+          const ready = m as ReadyMessage;
+          clearTimeout(timer);
+          if (ready.service !== service.name) {
+            reject(
+              new WarrenError(
+                'WARREN_SPAWN',
+                `${service.entry} serves '${ready.service}', but the config calls it '${service.name}': clients would not find it`,
+              ),
+            );
+            this.kill();
+            return;
+          }
+          this.readySince = Date.now();
+          this.lastReportAt = Date.now();
+          resolve();
+        } else if (m?.warren === 'report') {
+          this.previousReport = this.lastReport;
+          this.lastReport = m as ReportMessage;
+          this.lastReportAt = Date.now();
+          options.onReport(this.lastReport);
+        }
+      });
+      void this.exited.then((exit) => {
+        clearTimeout(timer);
+        reject(new WarrenError('WARREN_SPAWN', `${service.name}.${instance} exited (${describeExit(exit)}) before it was ready`));
+      });
+    });
+    // Whoever starts a process may not wait for ready (a planned stop during start).
+    this.ready.catch(() => {});
+  }
+
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  /** SIGTERM (drain and exit), then SIGKILL after drainTimeoutMs; resolves once it exited. */
+  stop(drainTimeoutMs = this.options.service.drainTimeoutMs): Promise<ExitInfo> {
+    this.stopping = true;
+    if (this.exit) return Promise.resolve(this.exit);
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.kill(), drainTimeoutMs);
+    return this.exited.finally(() => clearTimeout(timer));
+  }
+
+  kill(): void {
+    this.signal('SIGKILL');
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    if (this.exit !== null || this.pid === null) return;
+    try {
+      // The whole group: whatever the service started itself goes too.
+      process.kill(-this.pid, signal);
+    } catch {
+      try {
+        this.child.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export function describeExit(exit: ExitInfo): string {
+  if (exit.signal) return `signal ${exit.signal}`;
+  if (exit.code !== null) return `code ${exit.code}`;
+  return 'could not start';
+}
+
+/** Calls onLine for every line of a child's output stream, and for a last line without a newline. */
+function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  if (stream === null) return;
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const text = partial + chunk;
+    const lines = text.split('\n');
+    partial = lines.pop() ?? '';
+    // Bounded: a child printing without newlines cannot grow the buffer past 64 KiB.
+    if (partial.length > 65_536) {
+      onLine(`${partial.slice(0, 65_536)} [truncated]`);
+      partial = '';
+    }
+    for (const line of lines) onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+  });
+  stream.on('end', () => {
+    if (partial !== '') onLine(partial);
+    partial = '';
+  });
+}

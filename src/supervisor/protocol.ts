@@ -1,0 +1,109 @@
+/**
+ * The supervisor's control socket: `<socketDir>/supervisor.sock`, a Warren peer (msgpack)
+ * that first says `supervisor.hello` with the socket directory's token. The CLI (`warren
+ * status`, `stop`, `reload`, …) and any program may drive a running supervisor through it.
+ * The name has no instance number, so service discovery never mistakes it for a service.
+ */
+import { method } from '../peer/contract.js';
+
+/** File name of the control socket inside the socket directory. */
+export const CONTROL_SOCKET = 'supervisor.sock';
+
+/**
+ * The life of one instance slot:
+ * - starting: its process was spawned and has not said it is ready yet;
+ * - online: ready and serving;
+ * - draining: being replaced or stopped; it finishes its calls and takes no new ones;
+ * - restarting: it exited unexpectedly and waits for its backoff delay before starting again;
+ * - errored: it failed too many times in a row (or could not be started); `restart` revives it;
+ * - stopped: stopped on purpose.
+ */
+export type InstanceState = 'starting' | 'online' | 'draining' | 'restarting' | 'errored' | 'stopped';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  /** Wall clock (ms since the epoch). */
+  at: number;
+}
+
+export interface InstanceStatus {
+  service: string;
+  /** The instance number in its socket name (`<service>.<instance>.sock`) and WARREN_INSTANCE. */
+  instance: number;
+  /** The slot (0 … instances-1) this process fills; stable across restarts and reloads. */
+  slot: number;
+  pid: number | null;
+  state: InstanceState;
+  /** Same as state, under the name other process managers use. */
+  status: InstanceState;
+  /** Wall clock (ms since the epoch) when the current process became ready; null when none is. */
+  readySince: number | null;
+  /** ms since readySince (0 when not ready). */
+  uptime: number;
+  /** Unplanned restarts of this slot since the supervisor started (recycling and reloads not counted). */
+  restarts: number;
+  /** Calls answered by this slot's processes since the supervisor started. */
+  requests: number;
+  /** Of which answered with a status of 500 or more. */
+  errors: number;
+  /** Calls per second over the last report interval. */
+  reqPerSec: number;
+  /** Mean and p99 latency of the current process (ms). */
+  meanMs: number;
+  p99Ms: number;
+  /** Same as meanMs, under the name other process managers use. */
+  avgResponseTime: number;
+  rssMB: number | null;
+  cpuPercent: number | null;
+  /** How the previous process of this slot ended; null when none has. */
+  lastExit: ExitInfo | null;
+  /** The last lines its processes printed on stderr (shown for errored instances). */
+  stderrTail: string[];
+}
+
+export interface ServiceStatus {
+  name: string;
+  entry: string;
+  instances: InstanceStatus[];
+}
+
+export interface SupervisorStatus {
+  pid: number;
+  socketDir: string;
+  configPath: string | null;
+  /** Wall clock (ms since the epoch). */
+  startedAt: number;
+  state: 'starting' | 'running' | 'stopping' | 'stopped';
+  services: ServiceStatus[];
+}
+
+/** One line of a service's log as `warren logs` shows it. */
+export interface LogRecord {
+  time: number;
+  level: string;
+  service: string;
+  instance: number | null;
+  stream: 'stdout' | 'stderr' | 'supervisor';
+  msg: string;
+}
+
+export interface ReloadResult {
+  /** Per slot replaced: the old and new instance numbers. */
+  replaced: { service: string; slot: number; from: number | null; to: number }[];
+}
+
+export const CONTROL = {
+  hello: method<{ token: string }, { pid: number; socketDir: string; version: string }>('supervisor.hello'),
+  status: method<void, SupervisorStatus>('supervisor.status'),
+  /** Rolling reload of one service or all: each instance replaced only once its successor is ready. */
+  reload: method<{ service?: string }, ReloadResult>('supervisor.reload'),
+  /** Stops and starts each instance of a service again (not zero-downtime); revives errored ones. */
+  restart: method<{ service: string }, { restarted: number }>('supervisor.restart'),
+  /** Answers, then stops every instance (drain, then SIGKILL after drainTimeoutMs) and exits. */
+  stop: method<void, { stopping: true }>('supervisor.stop'),
+  /** Recent log lines, then (with follow) new ones as they come: a stream of LogRecord. */
+  logs: method<{ service?: string; lines?: number; follow?: boolean }, AsyncIterable<LogRecord>>('supervisor.logs'),
+  /** A new token; the old one stays valid for graceMs (60 s). */
+  rotateToken: method<{ graceMs?: number }, { rotated: true }>('supervisor.rotateToken'),
+} as const;

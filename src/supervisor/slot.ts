@@ -1,0 +1,317 @@
+/**
+ * One of a service's `instances`: a place that always has (at most) one current process.
+ * The slot restarts it after a crash with backoff, gives up into `errored`, recycles it when it
+ * grows too large, has served enough or hangs, and replaces it for reloads with a successor
+ * that is ready before the old process drains. Instance numbers come from the supervisor: a
+ * successor needs its own socket while its predecessor still listens.
+ */
+import type { ReportMessage } from '../service/run.js';
+import { RestartBackoff } from './backoff.js';
+import type { ResolvedService } from './config.js';
+import { describeExit, ServiceProcess } from './process.js';
+import type { ExitInfo, InstanceState, InstanceStatus } from './protocol.js';
+
+/** What a slot needs from its supervisor. */
+export interface SlotHost {
+  socketDir: string;
+  cwd: string;
+  reportIntervalMs: number;
+  /** A free instance number for this service; released when its process has exited. */
+  allocate(service: string): number;
+  release(service: string, instance: number): void;
+  line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string): void;
+  event(level: 'info' | 'warn' | 'error', service: string, instance: number | null, msg: string): void;
+}
+
+export type RecycleReason = 'memory' | 'requests' | 'exec-timeout' | 'unresponsive';
+
+const STDERR_TAIL = 20;
+/** Recycling by request count is spread over +0–10 % so that instances started together do not recycle together. */
+const REQUEST_SPREAD = 0.1;
+
+export class Slot {
+  state: InstanceState = 'stopped';
+  private readonly settleWaiters: (() => void)[] = [];
+  current: ServiceProcess | null = null;
+  restarts = 0;
+  lastExit: ExitInfo | null = null;
+  /** The reason it is errored, for status and logs. */
+  failure: string | null = null;
+  private readonly backoff: RestartBackoff;
+  private readonly stderrTail: string[] = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private replacing: Promise<void> | null = null;
+  /** Counters of this slot's earlier processes. */
+  private requestsBefore = 0;
+  private errorsBefore = 0;
+  private requestLimit = Number.POSITIVE_INFINITY;
+  private stopped = false;
+
+  constructor(
+    readonly service: ResolvedService,
+    readonly index: number,
+    private readonly host: SlotHost,
+  ) {
+    this.backoff = new RestartBackoff(service.restart);
+  }
+
+  /** Starts a process; resolves once it is ready, or once the slot has given up (errored). */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.clearRestart();
+    const proc = this.spawn();
+    this.current = proc;
+    this.setState('starting');
+    try {
+      await proc.ready;
+    } catch (error) {
+      if (this.current !== proc || this.stopped) return;
+      this.host.event('error', this.service.name, proc.instance, (error as Error).message);
+      // Wait for the exit: the crash path decides between a delayed restart and errored.
+      await proc.exited;
+      await this.settled();
+      return;
+    }
+    if (this.current === proc) this.online(proc);
+  }
+
+  /** Resolves when the slot is online, errored or stopped (restarts in between included). */
+  private settled(): Promise<void> {
+    if (this.state === 'online' || this.state === 'errored' || this.state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  private setState(state: InstanceState): void {
+    this.state = state;
+    if (state === 'online' || state === 'errored' || state === 'stopped') {
+      for (const wake of this.settleWaiters.splice(0)) wake();
+    }
+  }
+
+  /**
+   * Replaces the current process with a new one, ready before the old one drains. Resolves
+   * with the old and new instance numbers; rejects (old one kept) when the successor fails.
+   */
+  replace(why: string): Promise<{ from: number | null; to: number }> {
+    if (this.replacing) return this.replacing.then(() => this.replace(why));
+    let result: { from: number | null; to: number } | undefined;
+    const run = async () => {
+      const old = this.current;
+      if (old === null || !old.running || this.state !== 'online') {
+        // Nothing healthy to hand over from: a plain (re)start.
+        if (old?.running) await this.retire(old);
+        await this.start();
+        result = { from: old?.instance ?? null, to: this.current?.instance ?? -1 };
+        return;
+      }
+      this.host.event('info', this.service.name, old.instance, `replacing (${why})`);
+      const next = this.spawn();
+      try {
+        await next.ready;
+      } catch (error) {
+        next.stopping = true;
+        next.kill();
+        await next.exited;
+        throw error;
+      }
+      this.current = next;
+      this.online(next);
+      result = { from: old.instance, to: next.instance };
+      await this.retire(old);
+    };
+    this.replacing = run().finally(() => {
+      this.replacing = null;
+    });
+    return this.replacing.then(() => result as { from: number | null; to: number });
+  }
+
+  /** Stops for good: drains the current process (SIGKILL after drainTimeoutMs). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearRestart();
+    await this.replacing?.catch(() => {});
+    const proc = this.current;
+    if (proc?.running) {
+      this.setState('draining');
+      await this.retire(proc);
+    }
+    this.setState('stopped');
+  }
+
+  /** Stops then starts again, forgetting an errored state and the backoff. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.backoff.reset();
+    this.failure = null;
+    await this.start();
+  }
+
+  status(): InstanceStatus {
+    const proc = this.current;
+    const report = proc?.lastReport ?? null;
+    const previous = proc?.previousReport ?? null;
+    const online = this.state === 'online' && proc?.readySince != null;
+    let reqPerSec = 0;
+    let cpuPercent: number | null = null;
+    if (report && previous && report.at > previous.at) {
+      const seconds = (report.at - previous.at) / 1000;
+      reqPerSec = round((report.metrics.service.requests - previous.metrics.service.requests) / seconds, 1);
+      const cpuMicros = report.cpuUserMicros + report.cpuSystemMicros - (previous.cpuUserMicros + previous.cpuSystemMicros);
+      cpuPercent = round((cpuMicros / 1e6 / seconds) * 100, 1);
+    }
+    const meanMs = report?.metrics.service.meanMs ?? 0;
+    return {
+      service: this.service.name,
+      instance: proc?.instance ?? -1,
+      slot: this.index,
+      pid: proc?.running ? proc.pid : null,
+      state: this.state,
+      status: this.state,
+      readySince: online ? proc.readySince : null,
+      uptime: online && proc.readySince !== null ? Date.now() - proc.readySince : 0,
+      restarts: this.restarts,
+      requests: this.requestsBefore + (report?.metrics.service.requests ?? 0),
+      errors: this.errorsBefore + (report?.metrics.service.errors ?? 0),
+      reqPerSec,
+      meanMs,
+      p99Ms: report?.metrics.service.p99Ms ?? 0,
+      avgResponseTime: meanMs,
+      rssMB: report && proc?.running ? round(report.rssBytes / 1_048_576, 1) : null,
+      cpuPercent: proc?.running ? cpuPercent : null,
+      lastExit: this.lastExit,
+      stderrTail: [...this.stderrTail],
+    };
+  }
+
+  private spawn(): ServiceProcess {
+    const instance = this.host.allocate(this.service.name);
+    const proc = new ServiceProcess({
+      service: this.service,
+      instance,
+      socketDir: this.host.socketDir,
+      cwd: this.host.cwd,
+      reportIntervalMs: this.host.reportIntervalMs,
+      onLine: (stream, line) => {
+        if (stream === 'stderr') {
+          this.stderrTail.push(line);
+          if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
+        }
+        this.host.line(this.service.name, instance, stream, line);
+      },
+      onReport: (report) => this.onReport(proc, report),
+    });
+    this.host.event('info', this.service.name, instance, `started (pid ${proc.pid ?? 'none'})`);
+    void proc.exited.then((exit) => this.onExit(proc, exit));
+    return proc;
+  }
+
+  private online(proc: ServiceProcess): void {
+    this.setState('online');
+    this.failure = null;
+    const limit = this.service.maxRequests;
+    this.requestLimit = limit === null ? Number.POSITIVE_INFINITY : Math.round(limit * (1 + Math.random() * REQUEST_SPREAD));
+    this.armWatchdog(proc);
+    this.host.event('info', this.service.name, proc.instance, `ready (pid ${proc.pid})`);
+  }
+
+  private onReport(proc: ServiceProcess, report: ReportMessage): void {
+    if (proc !== this.current || this.state !== 'online') return;
+    const { maxMemoryMB, execTimeoutMs } = this.service;
+    if (maxMemoryMB !== null && report.rssBytes > maxMemoryMB * 1_048_576) {
+      this.recycle('memory', `RSS ${Math.round(report.rssBytes / 1_048_576)} MB is over maxMemoryMB ${maxMemoryMB}`);
+    } else if (report.metrics.service.requests >= this.requestLimit) {
+      this.recycle('requests', `served ${report.metrics.service.requests} calls (maxRequests ${this.service.maxRequests})`);
+    } else if (execTimeoutMs !== null && report.oldestCallMs > execTimeoutMs) {
+      this.recycle('exec-timeout', `a call has run ${Math.round(report.oldestCallMs)} ms (execTimeoutMs ${execTimeoutMs})`);
+    }
+  }
+
+  /**
+   * A process whose event loop is blocked sends no reports: with execTimeoutMs set, one silent
+   * for longer than that (plus two report intervals) is replaced like a call running too long.
+   */
+  private armWatchdog(proc: ServiceProcess): void {
+    clearInterval(this.watchdog);
+    const limit = this.service.execTimeoutMs;
+    if (limit === null) return;
+    const silentFor = limit + 2 * this.host.reportIntervalMs;
+    this.watchdog = setInterval(
+      () => {
+        if (proc !== this.current || !proc.running) {
+          clearInterval(this.watchdog);
+          return;
+        }
+        if (this.state === 'online' && Date.now() - proc.lastReportAt > silentFor) {
+          this.recycle('unresponsive', `no report for ${Date.now() - proc.lastReportAt} ms (execTimeoutMs ${limit})`);
+        }
+      },
+      Math.max(50, Math.min(1000, this.host.reportIntervalMs)),
+    );
+    this.watchdog.unref();
+  }
+
+  private recycle(reason: RecycleReason, detail: string): void {
+    if (this.replacing || this.stopped) return;
+    this.host.event('warn', this.service.name, this.current?.instance ?? null, `recycling: ${detail}`);
+    this.replace(reason).catch((error: unknown) => {
+      this.host.event('error', this.service.name, this.current?.instance ?? null, `recycling failed: ${(error as Error).message}`);
+    });
+  }
+
+  /** Drains and stops a process that is being replaced or stopped on purpose. */
+  private async retire(proc: ServiceProcess): Promise<void> {
+    proc.stopping = true;
+    const exit = await proc.stop(this.service.drainTimeoutMs);
+    if (exit.signal === 'SIGKILL') {
+      this.host.event(
+        'warn',
+        this.service.name,
+        proc.instance,
+        `did not stop within drainTimeoutMs ${this.service.drainTimeoutMs}: killed`,
+      );
+    }
+  }
+
+  private onExit(proc: ServiceProcess, exit: ExitInfo): void {
+    this.host.release(this.service.name, proc.instance);
+    const report = proc.lastReport;
+    if (report) {
+      this.requestsBefore += report.metrics.service.requests;
+      this.errorsBefore += report.metrics.service.errors;
+    }
+    // A planned stop, or a successor that never took over: not a crash of this slot.
+    if (proc.stopping || proc !== this.current) {
+      this.host.event('info', this.service.name, proc.instance, `exited (${describeExit(exit)})`);
+      return;
+    }
+    clearInterval(this.watchdog);
+    this.lastExit = exit;
+    if (this.stopped) return;
+    const uptime = proc.readySince === null ? null : exit.at - proc.readySince;
+    const decision = this.backoff.onExit(uptime);
+    if (!decision.restart) {
+      this.setState('errored');
+      this.failure = `exited ${decision.unstableExits} times in a row within stableAfterMs; last: ${describeExit(exit)}`;
+      this.host.event('error', this.service.name, proc.instance, `errored: ${this.failure}`);
+      return;
+    }
+    this.restarts++;
+    this.setState('restarting');
+    this.host.event('warn', this.service.name, proc.instance, `exited (${describeExit(exit)}); restarting in ${decision.delayMs} ms`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) void this.start();
+    }, decision.delayMs);
+  }
+
+  private clearRestart(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+  }
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
