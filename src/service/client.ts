@@ -5,6 +5,10 @@
  * marks an instance that refuses connections down for a while, and retries a call once on
  * another instance when it is safe: an idempotent call whose connection failed before an
  * answer, or any call an instance refused because it was draining.
+ *
+ * An instance that shuts down says `warren.goaway` on each connection: that connection takes no
+ * new calls and is closed by the client once its calls are answered, and the instance gets no
+ * new calls; so no call is written to a connection the instance is about to close.
  */
 import { existsSync } from 'node:fs';
 import { isWarrenError, RemoteError, SocketDirError, WarrenError } from '../errors.js';
@@ -58,6 +62,8 @@ export interface CallOptions {
 }
 
 const GROW_AT_PENDING = 128;
+/** A connection told to go away waits for its calls however long they take (their own timeouts end them): the largest timer. */
+const UNTIL_ANSWERED = 2 ** 31 - 1;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
@@ -92,6 +98,8 @@ class InstancePool {
   private connecting = 0;
   private closed = false;
   downUntil = 0;
+  /** The instance said warren.goaway and some of its connections are still open: no new calls go to it. */
+  draining = false;
 
   constructor(
     readonly instance: Instance,
@@ -133,6 +141,7 @@ class InstancePool {
    * wait for a connect and a hello. A failure only marks the instance down; calls report it.
    */
   warm(): void {
+    if (this.draining) return;
     const missing = this.client.options.minConnections - this.peers.length - this.connecting;
     for (let i = 0; i < missing && !this.closed; i++) void this.open().catch(() => {});
   }
@@ -146,13 +155,16 @@ class InstancePool {
         timeout: opts.timeout,
         name: `${this.instance.service}.${this.instance.instance}`,
       });
+      // Before the hello: an instance that drains may say goaway before it answers it.
+      peer.onNotify(SERVICE_METHODS.goaway, () => this.goAway(peer));
       try {
         await peer.request(SERVICE_METHODS.hello, { token: await this.client.token(), client: opts.name });
       } catch (error) {
         peer.destroy();
         throw error;
       }
-      if (this.closed) {
+      // Closed here: the pool was closed, or the instance said goaway during the hello.
+      if (this.closed || peer.closed) {
         peer.destroy();
         throw new WarrenError('WARREN_PEER_CLOSED', `${this.instance.service}.${this.instance.instance} went away while connecting`);
       }
@@ -160,9 +172,14 @@ class InstancePool {
       peer.on('close', () => {
         const at = this.peers.indexOf(peer);
         if (at >= 0) this.peers.splice(at, 1);
+        if (this.closed) return;
+        if (this.draining) {
+          this.drainedIfIdle();
+          return;
+        }
         // A connection lost while the instance is still listed is replaced, once: if the new
         // connect fails the instance is marked down and nothing loops.
-        if (!this.closed) this.warm();
+        this.warm();
       });
       return peer;
     } catch (error) {
@@ -170,7 +187,28 @@ class InstancePool {
       throw error;
     } finally {
       this.connecting--;
+      if (this.draining) this.drainedIfIdle();
     }
+  }
+
+  /**
+   * The last connection of a draining instance is done. The watcher drops the instance once its
+   * socket is gone; should another process listen on the same path by then, it is tried again
+   * after downForMs like any instance that was down.
+   */
+  private drainedIfIdle(): void {
+    if (this.peers.length > 0 || this.connecting > 0) return;
+    this.draining = false;
+    this.downUntil = Date.now() + this.client.options.downForMs;
+  }
+
+  /**
+   * The instance is draining: this connection takes no new calls (a closing peer is skipped by
+   * idle() and acquire()) and ends once its calls are answered; the instance gets no new calls.
+   */
+  private goAway(peer: Peer): void {
+    this.draining = true;
+    void peer.close({ timeout: UNTIL_ANSWERED });
   }
 
   /** What this pool holds, for stats(). */
@@ -181,12 +219,19 @@ class InstancePool {
       connections: this.peers.length,
       inFlight: this.inFlight,
       down: this.downUntil > now,
+      draining: this.draining,
     };
   }
 
-  close(): void {
+  /**
+   * Closes the connections gracefully: each takes no new calls and ends once its calls are
+   * answered, within the peer's closeTimeout, or however long they take with `untilAnswered`
+   * (an instance that went away: it decides when its connections end).
+   */
+  close(untilAnswered = false): void {
     this.closed = true;
-    for (const peer of this.peers.splice(0)) void peer.close();
+    const options = untilAnswered ? { timeout: UNTIL_ANSWERED } : undefined;
+    for (const peer of this.peers.splice(0)) void peer.close(options);
   }
 }
 
@@ -200,6 +245,8 @@ export interface InstanceStats {
   inFlight: number;
   /** Refused a connection recently: skipped while another instance is up. */
   down: boolean;
+  /** Said warren.goaway and still has connections with calls on them: gets no new calls. */
+  draining: boolean;
 }
 
 /** Calls to one service by name; made by ServiceClient.service(). */
@@ -223,7 +270,8 @@ export class ServiceHandle {
         pool.warm();
       },
       onRemove: (instance) => {
-        this.pools.get(instance.path)?.close();
+        // Its socket is gone: the calls already sent to it are still answered.
+        this.pools.get(instance.path)?.close(true);
         this.pools.delete(instance.path);
       },
       onError: (error) => {
@@ -300,16 +348,24 @@ export class ServiceHandle {
   ): Promise<ServiceResponse> {
     for (; left > 0; left--) {
       if (!this.discovered) await this.watcher.ready;
-      // An instance that started a moment ago may not be seen yet (the watcher rescans shortly
-      // after a change): look once more before saying there is none.
-      if (this.pools.size === 0) await this.watcher.refresh();
-      const pool = this.pick(tried);
-      if (pool === undefined) break;
+      let pool = this.pick(tried);
+      if (pool === undefined) {
+        // An instance that started a moment ago may not be seen yet (the watcher rescans shortly
+        // after a change, for instance while the one it replaces drains): look once more.
+        await this.watcher.refresh();
+        pool = this.pick(tried);
+      }
+      if (pool === undefined) {
+        if (tried === undefined) return this.noInstance();
+        break;
+      }
       tried = pool;
       try {
         let peer: Peer;
         try {
           peer = pool.idle() ?? (await pool.acquire());
+          // Told to go away while this call waited for it: nothing was sent on it.
+          if (peer.closed) throw new WarrenError('WARREN_PEER_CLOSED', `${this.name}.${pool.instance.instance} is going away`);
         } catch (error) {
           // Nothing was sent: any call may go to another instance.
           lastError = error;
@@ -338,13 +394,16 @@ export class ServiceHandle {
     throw lastError;
   }
 
-  /** The live instance with the fewest calls in flight, not tried yet for this call; its inFlight is incremented (the caller decrements). */
+  /**
+   * The live instance with the fewest calls in flight, not tried yet for this call and not
+   * draining; its inFlight is incremented (the caller decrements). Undefined when there is none.
+   */
   private pick(tried: InstancePool | undefined): InstancePool | undefined {
     const now = Date.now();
     let best: InstancePool | undefined;
     let fallback: InstancePool | undefined;
     for (const pool of this.pools.values()) {
-      if (pool === tried) continue;
+      if (pool === tried || pool.draining) continue;
       if (pool.downUntil > now) {
         fallback ??= pool;
         continue;
@@ -354,21 +413,28 @@ export class ServiceHandle {
     const chosen = best ?? fallback;
     // Counted here, in the same turn as the choice: the next call of a burst sees it.
     if (chosen) chosen.inFlight++;
-    if (chosen || tried !== undefined) return chosen;
-    throw this.noInstance();
+    return chosen;
   }
 
-  /** Why there is nothing to call: the directory cannot be read, does not exist, or holds no instance of this service. */
-  private noInstance(): Error {
+  /**
+   * Why there is nothing to call: every instance is draining (503, as each of them would
+   * answer), or the directory cannot be read, does not exist, or holds no instance of this service.
+   */
+  private noInstance(): ServiceResponse {
+    for (const pool of this.pools.values()) {
+      if (pool.draining) {
+        return errorResponse(503, 'WARREN_DRAINING', `every instance of service '${this.name}' is shutting down; try again shortly`);
+      }
+    }
     const dir = this.client.options.socketDir;
-    if (this.watchError !== undefined) return this.watchError;
+    if (this.watchError !== undefined) throw this.watchError;
     if (!existsSync(dir)) {
-      return new SocketDirError(
+      throw new SocketDirError(
         dir,
         `socket directory ${dir} does not exist: no service has started there (check socketDir or ${SOCKET_DIR_ENV})`,
       );
     }
-    return new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${dir}`);
+    throw new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${dir}`);
   }
 
   /** The instances found so far, with their connections and calls in flight. */

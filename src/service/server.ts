@@ -3,6 +3,12 @@
  * Warren peer that first says `warren.hello` with the token, then sends `warren.call`
  * requests (a call in, an answer out, as compact arrays: see call-format.ts); `warren.metrics` returns the
  * service's counters. Connections without a valid token may only call public routes.
+ *
+ * Shutting down is a handshake, like HTTP/2's GOAWAY: drain() stops listening (the socket file
+ * goes, so discovery drops the instance), sends `warren.goaway` on every connection and answers
+ * calls that still arrive with 503 WARREN_DRAINING; clients send no more calls on a connection
+ * that said goaway and close it once their calls on it are answered. close() waits for that (at
+ * most closeGraceMs), so that no call is ever written to a connection the server is closing.
  */
 import { WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
@@ -15,7 +21,13 @@ import { RouteMetrics } from './metrics.js';
 import { ensureSocketDir, resolveSocketDir, socketPathFor } from './socket-dir.js';
 
 /** The peer methods of a service connection. */
-export const SERVICE_METHODS = { hello: 'warren.hello', call: 'warren.call', metrics: 'warren.metrics' } as const;
+export const SERVICE_METHODS = {
+  hello: 'warren.hello',
+  call: 'warren.call',
+  metrics: 'warren.metrics',
+  /** Notification from the service: it is draining; send no more calls on this connection and close it when idle. */
+  goaway: 'warren.goaway',
+} as const;
 
 export interface ServeOptions {
   /** Socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren, else a folder in the temp dir). */
@@ -28,6 +40,11 @@ export interface ServeOptions {
   maxAuthFailures?: number;
   /** Called with errors that became 500s (the caller only saw the request id). */
   onInternalError?: (error: unknown, requestId: string, route: string) => void;
+  /**
+   * How long close() waits, once the calls in progress are done, for the clients to close their
+   * connections after `warren.goaway` before it closes them itself (2000 ms).
+   */
+  closeGraceMs?: number;
 }
 
 export interface ServiceServer<D> {
@@ -38,9 +55,15 @@ export interface ServiceServer<D> {
   readonly metrics: RouteMetrics;
   /** Calls in progress. */
   readonly inFlight: number;
-  /** Answers new calls with 503 from now on; resolves when the calls in progress are done. */
+  /**
+   * Stops listening (the socket file is removed), tells every connection `warren.goaway`, answers
+   * new calls with 503 from now on; resolves when the calls in progress are done. Idempotent.
+   */
   drain(): Promise<void>;
-  /** Drains, stops listening, closes connections and runs onClose. Idempotent. */
+  /**
+   * Drains, waits up to closeGraceMs for the clients to close their connections, closes those
+   * left and runs onClose. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -51,6 +74,10 @@ export interface ServiceServer<D> {
  */
 export async function serveService<D>(definition: ServiceDefinition<D>, options: ServeOptions = {}): Promise<ServiceServer<D>> {
   const instance = options.instance ?? 0;
+  const closeGraceMs = options.closeGraceMs ?? 2_000;
+  if (!(Number.isFinite(closeGraceMs) && closeGraceMs >= 0)) {
+    throw new WarrenError('WARREN_INVALID_ARGUMENT', `option 'closeGraceMs' must be a non-negative number of ms, got ${closeGraceMs}`);
+  }
   const group = options.group ?? false;
   const dir = await ensureSocketDir(resolveSocketDir(options.socketDir), { group });
   await loadOrCreateToken(dir, { group });
@@ -62,6 +89,7 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
+  let drained: Promise<void> | undefined;
 
   const finished = () => {
     inFlight--;
@@ -126,13 +154,41 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
   const listener: PeerServer = await listenUnix(path, onConnection, { socketMode: group ? 0o660 : 0o600 });
   await definition.onReady?.(deps);
 
+  // Resolves once every connection has ended (the clients closed them, or close() did).
+  let allClosed: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   const drain = () => {
+    if (drained) return drained;
     draining = true;
-    if (inFlight === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      idle = resolve;
+    // No new connection from now on, and the socket file goes: discovery drops this instance.
+    allClosed = listener.stopListening();
+    for (const peer of listener.peers) {
+      if (peer.closed) continue;
+      try {
+        peer.notify(SERVICE_METHODS.goaway);
+      } catch {
+        // A peer that does not read (its queue is full) is closed after the grace period.
+      }
+    }
+    drained =
+      inFlight === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            idle = resolve;
+          });
+    return drained;
+  };
+  /** Resolves when the clients have closed every connection, or after closeGraceMs. */
+  const clientsGone = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, closeGraceMs);
     });
+    try {
+      await Promise.race([allClosed, grace]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
   return {
     name: definition.name,
@@ -147,6 +203,7 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
     close() {
       closing ??= (async () => {
         await drain();
+        await clientsGone();
         await listener.close();
         await definition.onClose?.(deps);
       })();

@@ -158,6 +158,8 @@ describe('serveService', () => {
     release?.();
     expect((await inProgress).body).toBe('done');
     await drained;
+    // close() now waits (up to closeGraceMs) for the clients to close their connections after warren.goaway.
+    await peer.close();
     await server.close();
     expect(closedWith).toEqual([{ db: 'open' }]);
   });

@@ -11,6 +11,11 @@ export interface PeerServer {
   /** The connected peers. */
   readonly peers: ReadonlySet<Peer>;
   readonly server: Server;
+  /**
+   * Stops accepting connections at once (a Unix socket's file is removed with it) and leaves the
+   * connected peers be; resolves once every connection has ended. Idempotent.
+   */
+  stopListening(): Promise<void>;
   /** Stops listening and closes every peer gracefully (pending requests are answered first). */
   close(): Promise<void>;
 }
@@ -37,15 +42,20 @@ function serve(onPeer: (peer: Peer) => void, options: PeerOptions): { server: Se
   return { server, peers };
 }
 
-function closer(server: Server, peers: Set<Peer>): () => Promise<void> {
-  let closing: Promise<void> | undefined;
-  return () => {
-    closing ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const peer of peers) void peer.close();
-    });
-    return closing;
+function closer(server: Server, peers: Set<Peer>): Pick<PeerServer, 'stopListening' | 'close'> {
+  let stopped: Promise<void> | undefined;
+  // server.close() closes the listening handle now (libuv unlinks a Unix socket's file then);
+  // its callback waits for the connections that are still open.
+  const stopListening = () => {
+    stopped ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    return stopped;
   };
+  const close = () => {
+    const done = stopListening();
+    for (const peer of peers) void peer.close();
+    return done;
+  };
+  return { stopListening, close };
 }
 
 /** Is something listening on this Unix socket path? */
@@ -87,8 +97,7 @@ export async function listenUnix(path: string, onPeer: (peer: Peer) => void, opt
     await listen();
   }
   chmodSync(path, socketMode);
-  const close = closer(server, peers);
-  return { peers, server, close };
+  return { peers, server, ...closer(server, peers) };
 }
 
 export async function listenTcp(
@@ -106,8 +115,7 @@ export async function listenTcp(
     });
   });
   const address = server.address();
-  const close = closer(server, peers);
-  return { peers, server, close, port: typeof address === 'object' && address ? address.port : port };
+  return { peers, server, ...closer(server, peers), port: typeof address === 'object' && address ? address.port : port };
 }
 
 export interface ConnectOptions extends PeerOptions {
