@@ -1,0 +1,448 @@
+/**
+ * The commands that drive a running supervisor through its control socket: `warren status`,
+ * `stop`, `restart`, `reload`, `logs` and `token rotate` (which also works without a supervisor).
+ * Each takes an `io` object and resolves with the exit code:
+ * - 0: done (also when `status --watch` or `logs -f` is stopped with Ctrl-C);
+ * - 1: the supervisor answered with an error (e.g. WARREN_UNKNOWN_SERVICE), went away while
+ *   being watched or followed, or did not stop within `stop --timeout`;
+ * - 2: a usage error, or no supervisor could be reached (none running, stale socket, wrong token).
+ * Errors are one line on stderr: `warren <command>: CODE: message`.
+ */
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isWarrenError } from '../errors.js';
+import { DEFAULT_ROTATION_GRACE_MS, PREVIOUS_TOKEN_FILE, rotateToken, TOKEN_FILE } from '../service/auth.js';
+import { checkSocketDir, resolveSocketDir } from '../service/socket-dir.js';
+import { type ControlClient, connectControl, isNoSupervisorError } from '../supervisor/control-client.js';
+import type { SupervisorStatus } from '../supervisor/protocol.js';
+import { formatClock, formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from './supervisor-format.js';
+
+export interface SupervisorCommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env?: NodeJS.ProcessEnv;
+  /** stdout is a terminal: `status --watch` redraws in place and `--json` is indented. */
+  isTTY?: boolean;
+  /** Aborted on Ctrl-C: `status --watch` and `logs -f` stop and exit 0. */
+  signal?: AbortSignal;
+  /** Clock (ms since the epoch), for tests. */
+  now?: () => number;
+}
+
+export interface SocketDirOption {
+  /** Socket directory; else WARREN_SOCKET_DIR, else the default. */
+  socketDir?: string;
+}
+
+/** Cursor home and clear screen; hide and show the cursor. */
+const CLEAR = '\x1b[H\x1b[2J';
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+
+class UsageError extends Error {}
+
+function codeOf(error: unknown): string {
+  return isWarrenError(error) ? error.code : ((error as NodeJS.ErrnoException | undefined)?.code ?? 'ERROR');
+}
+
+function report(io: SupervisorCommandIo, command: string, code: string, message: string): void {
+  io.err(`warren ${command}: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+}
+
+function reportError(io: SupervisorCommandIo, command: string, error: unknown): void {
+  report(io, command, codeOf(error), error instanceof Error ? error.message : String(error));
+}
+
+/** A whole number of ms (or of lines) typed on the command line. */
+function parseWhole(name: string, value: string | undefined, fallback: number | undefined, min: number): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`${name} must be a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Runs `body` with a connection, turning a usage error or a failed connection into exit code 2. */
+async function withControl(
+  command: string,
+  options: SocketDirOption,
+  io: SupervisorCommandIo,
+  parse: () => void,
+  body: (client: ControlClient) => Promise<number>,
+  timeout = 10_000,
+): Promise<number> {
+  try {
+    parse();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    report(io, command, 'WARREN_INVALID_ARGUMENT', error.message);
+    return 2;
+  }
+  let client: ControlClient;
+  try {
+    client = await connectControl(options.socketDir || undefined, { env: io.env ?? process.env, timeout });
+  } catch (error) {
+    reportError(io, command, error);
+    return 2;
+  }
+  try {
+    return await body(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Exit code 1 for an error answered by the supervisor, or for the connection closing under a command. */
+function answerError(io: SupervisorCommandIo, command: string, client: ControlClient, error: unknown): number {
+  if (codeOf(error) === 'WARREN_PEER_CLOSED') return wentAway(io, command, client);
+  reportError(io, command, error);
+  return 1;
+}
+
+function wentAway(io: SupervisorCommandIo, command: string, client: ControlClient): number {
+  report(io, command, 'WARREN_PEER_CLOSED', `the supervisor on ${client.socketDir} went away (its control connection closed)`);
+  return 1;
+}
+
+// ---- status ------------------------------------------------------------------------------
+
+export interface StatusCommandOptions extends SocketDirOption {
+  /** Print the SupervisorStatus as JSON: indented on a terminal, one line otherwise. */
+  json?: boolean;
+  /** Refresh every `interval` ms until Ctrl-C. */
+  watch?: boolean;
+  /** As typed; default 1000. */
+  interval?: string;
+}
+
+/** `warren status [--json] [--watch] [--interval ms]`. */
+export function statusCommand(options: StatusCommandOptions, io: SupervisorCommandIo): Promise<number> {
+  let interval = 1000;
+  const now = io.now ?? Date.now;
+  const render = (status: SupervisorStatus) => {
+    if (!options.json) return renderStatus(status, now());
+    return `${io.isTTY ? JSON.stringify(status, null, 2) : JSON.stringify(status)}\n`;
+  };
+  return withControl(
+    'status',
+    options,
+    io,
+    () => {
+      interval = parseWhole('--interval', options.interval, 1000, 10) as number;
+    },
+    async (client) => {
+      if (!options.watch) {
+        try {
+          io.out(render(await client.status()));
+          return 0;
+        } catch (error) {
+          return answerError(io, 'status', client, error);
+        }
+      }
+      return watchStatus(client, interval, render, io);
+    },
+  );
+}
+
+async function watchStatus(
+  client: ControlClient,
+  interval: number,
+  render: (status: SupervisorStatus) => string,
+  io: SupervisorCommandIo,
+): Promise<number> {
+  const interrupted = () => io.signal?.aborted === true;
+  const gone = new AbortController();
+  const unsubscribe = client.onClose(() => gone.abort());
+  const now = io.now ?? Date.now;
+  if (io.isTTY) io.out(HIDE_CURSOR);
+  try {
+    for (let first = true; !interrupted(); first = false) {
+      let status: SupervisorStatus;
+      try {
+        status = await client.status();
+      } catch (error) {
+        if (interrupted()) break;
+        return answerError(io, 'status', client, error);
+      }
+      if (interrupted()) break;
+      const frame = render(status);
+      if (io.isTTY) {
+        io.out(`${CLEAR}every ${interval} ms, ${formatClock(now(), false)}; Ctrl-C to stop\n\n${frame}`);
+      } else {
+        // Tables apart by a blank line; JSON documents one per line.
+        io.out(first || frame.startsWith('{') ? frame : `\n${frame}`);
+      }
+      await delay(interval, [io.signal, gone.signal]);
+      if (interrupted()) break;
+      if (gone.signal.aborted) return wentAway(io, 'status', client);
+    }
+    return 0;
+  } finally {
+    unsubscribe();
+    if (io.isTTY) io.out(SHOW_CURSOR);
+  }
+}
+
+/** Resolves after `ms`, or as soon as one of the signals aborts. */
+function delay(ms: number, signals: (AbortSignal | undefined)[]): Promise<void> {
+  const live = signals.filter((s): s is AbortSignal => s !== undefined);
+  if (live.some((s) => s.aborted)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of live) s.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    for (const s of live) s.addEventListener('abort', done, { once: true });
+  });
+}
+
+// ---- stop --------------------------------------------------------------------------------
+
+export interface StopCommandOptions extends SocketDirOption {
+  /** How long to wait for the supervisor to be gone, in ms, as typed; default 30000. */
+  timeout?: string;
+}
+
+/** True while a process with this pid runs (EPERM: it exists, as another user's). An exited process not yet reaped (a zombie, on Linux) does not count. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+  try {
+    // /proc/<pid>/stat: `pid (comm) state …`; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (macOS): kill(0) is all we know
+  }
+}
+
+/**
+ * `warren stop [--timeout ms]`: asks the supervisor to stop, then waits until its control socket
+ * is gone and its process has exited (the supervisor drains every instance first).
+ */
+export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo): Promise<number> {
+  let timeout = 30_000;
+  const now = io.now ?? Date.now;
+  return withControl(
+    'stop',
+    options,
+    io,
+    () => {
+      timeout = parseWhole('--timeout', options.timeout, 30_000, 1) as number;
+    },
+    async (client) => {
+      const started = now();
+      const { pid } = client.supervisor;
+      try {
+        await client.stop();
+      } catch (error) {
+        // Gone before it could answer: it is stopping anyway; anything else is an answer.
+        if (codeOf(error) !== 'WARREN_PEER_CLOSED') return answerError(io, 'stop', client, error);
+      }
+      await client.close();
+      io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
+      const stopped = () => !existsSync(client.socketPath) && !isAlive(pid);
+      while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
+      if (!stopped()) {
+        const what = existsSync(client.socketPath) ? `its control socket ${client.socketPath} is still there` : `pid ${pid} still runs`;
+        report(
+          io,
+          'stop',
+          'WARREN_TIMEOUT',
+          `the supervisor has not stopped within ${timeout} ms (${what}); it may still be draining: see \`warren status\` and \`warren logs\``,
+        );
+        return 1;
+      }
+      io.out(`stopped after ${((now() - started) / 1000).toFixed(1)}s\n`);
+      return 0;
+    },
+  );
+}
+
+// ---- restart and reload ------------------------------------------------------------------
+
+export interface ReplaceCommandOptions extends SocketDirOption {
+  /** Give up waiting after this many ms, as typed; default: wait as long as the instances take. */
+  timeout?: string;
+}
+
+/** `warren restart <service>`: stops and starts every instance of the service (errored ones come back). */
+export function restartCommand(service: string, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
+  let timeout: number | undefined;
+  return withControl(
+    'restart',
+    options,
+    io,
+    () => {
+      timeout = parseWhole('--timeout', options.timeout, undefined, 1);
+    },
+    async (client) => {
+      const before = await client.status().catch(() => undefined);
+      let restarted: number;
+      try {
+        ({ restarted } = await client.restart(service, timeout === undefined ? {} : { timeout }));
+      } catch (error) {
+        return answerError(io, 'restart', client, error);
+      }
+      const after = await client.status().catch(() => undefined);
+      io.out(formatRestart(service, restarted, before, after));
+      return 0;
+    },
+  );
+}
+
+/** `warren reload [service]`: rolling reload of one service or all, printing which instances replaced which. */
+export function reloadCommand(service: string | undefined, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
+  let timeout: number | undefined;
+  return withControl(
+    'reload',
+    options,
+    io,
+    () => {
+      timeout = parseWhole('--timeout', options.timeout, undefined, 1);
+    },
+    async (client) => {
+      try {
+        io.out(formatReload(await client.reload(service, timeout === undefined ? {} : { timeout })));
+        return 0;
+      } catch (error) {
+        return answerError(io, 'reload', client, error);
+      }
+    },
+  );
+}
+
+// ---- logs --------------------------------------------------------------------------------
+
+export interface LogsCommandOptions extends SocketDirOption {
+  follow?: boolean;
+  /** Recent lines first, as typed; default 100. */
+  lines?: string;
+}
+
+export const DEFAULT_LOG_LINES = 100;
+
+/** `warren logs [service] [-f] [-n N]`: recent lines, then with -f new ones until Ctrl-C or the supervisor goes. */
+export function logsCommand(service: string | undefined, options: LogsCommandOptions, io: SupervisorCommandIo): Promise<number> {
+  let lines = DEFAULT_LOG_LINES;
+  return withControl(
+    'logs',
+    options,
+    io,
+    () => {
+      lines = parseWhole('--lines', options.lines, DEFAULT_LOG_LINES, 0) as number;
+    },
+    async (client) => {
+      const follow = options.follow === true;
+      try {
+        const records = client.logs({
+          ...(service === undefined ? {} : { service }),
+          lines,
+          follow,
+          ...(io.signal ? { signal: io.signal } : {}),
+        });
+        for await (const record of records) io.out(`${formatLogRecord(record)}\n`);
+      } catch (error) {
+        if (io.signal?.aborted) return 0;
+        return answerError(io, 'logs', client, error);
+      }
+      if (follow && !io.signal?.aborted) {
+        report(io, 'logs', 'WARREN_PEER_CLOSED', `the supervisor on ${client.socketDir} ended the log stream (it is stopping)`);
+        return 1;
+      }
+      return 0;
+    },
+  );
+}
+
+// ---- token rotate ------------------------------------------------------------------------
+
+export interface TokenRotateOptions extends SocketDirOption {
+  /** How long the previous token stays valid, in ms, as typed; default 60000. */
+  grace?: string;
+}
+
+/**
+ * `warren token rotate [--grace ms]`: a new token in the socket directory; the previous one is
+ * accepted for the grace period. Through the supervisor when one runs, else written directly.
+ */
+export async function tokenRotateCommand(options: TokenRotateOptions, io: SupervisorCommandIo): Promise<number> {
+  const now = io.now ?? Date.now;
+  let grace: number | undefined;
+  try {
+    grace = parseWhole('--grace', options.grace, undefined, 0);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    report(io, 'token rotate', 'WARREN_INVALID_ARGUMENT', error.message);
+    return 2;
+  }
+  const env = io.env ?? process.env;
+  const dir = resolveSocketDir(options.socketDir || undefined, env);
+  const started = now();
+  let client: ControlClient | undefined;
+  try {
+    client = await connectControl(dir, { env });
+  } catch (error) {
+    if (!isNoSupervisorError(error)) {
+      reportError(io, 'token rotate', error);
+      return 2;
+    }
+  }
+
+  let how: string;
+  if (client) {
+    try {
+      await client.rotateToken(grace);
+      how = `through the supervisor (pid ${client.supervisor.pid})`;
+    } catch (error) {
+      return answerError(io, 'token rotate', client, error);
+    } finally {
+      await client.close();
+    }
+  } else {
+    try {
+      const group = isGroupDir(dir);
+      await checkSocketDir(dir, { group });
+      await rotateToken(dir, { group, ...(grace === undefined ? {} : { graceMs: grace }) });
+      how = '(no supervisor is running: written directly)';
+    } catch (error) {
+      reportError(io, 'token rotate', error);
+      return 2;
+    }
+  }
+
+  const graceMs = grace ?? DEFAULT_ROTATION_GRACE_MS;
+  io.out(`rotated the token in ${join(dir, TOKEN_FILE)} ${how}\n`);
+  const expiresAt = previousTokenExpiry(dir);
+  // An older file, from an earlier rotation, expires before this one's grace period would end.
+  if (expiresAt !== null && expiresAt >= started + graceMs) {
+    io.out(`the previous token is accepted until ${formatClock(expiresAt, false)} (for ${formatDuration(graceMs)})\n`);
+  } else {
+    io.out('there was no token before\n');
+  }
+  return 0;
+}
+
+function isGroupDir(dir: string): boolean {
+  try {
+    const stats = lstatSync(dir);
+    return stats.isDirectory() && (stats.mode & 0o070) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+function previousTokenExpiry(dir: string): number | null {
+  try {
+    const { expiresAt } = JSON.parse(readFileSync(join(dir, PREVIOUS_TOKEN_FILE), 'utf8')) as { expiresAt?: unknown };
+    return typeof expiresAt === 'number' ? expiresAt : null;
+  } catch {
+    return null;
+  }
+}

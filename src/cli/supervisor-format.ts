@@ -1,0 +1,158 @@
+/**
+ * What `warren status`, `logs`, `reload` and `restart` print, as pure functions of the
+ * supervisor's answers: the status table, durations, clock times and log lines.
+ */
+import type { InstanceStatus, LogRecord, ReloadResult, SupervisorStatus } from '../supervisor/protocol.js';
+
+/** A duration for people, two units at most: `0s`, `5s`, `3m12s`, `2h04m`, `3d2h`. */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  if (total < 60) return `${total}s`;
+  const minutes = Math.floor(total / 60);
+  if (minutes < 60) return `${minutes}m${pad2(total % 60)}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h${pad2(minutes % 60)}m`;
+  return `${Math.floor(hours / 24)}d${hours % 24}h`;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** `HH:MM:SS.mmm` in local time. */
+export function formatClock(time: number, withMs = true): string {
+  const d = new Date(time);
+  const hms = `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  return withMs ? `${hms}.${String(d.getMilliseconds()).padStart(3, '0')}` : hms;
+}
+
+export interface Column {
+  header: string;
+  /** Numbers are right-aligned. */
+  align: 'left' | 'right';
+}
+
+/** Rows under a header line, columns two spaces apart, no trailing spaces. */
+export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+  const widths = columns.map((column, i) => Math.max(column.header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    columns
+      .map((column, i) => {
+        const cell = cells[i] ?? '';
+        const width = widths[i] ?? 0;
+        return column.align === 'right' ? cell.padStart(width) : cell.padEnd(width);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(columns.map((c) => c.header)), ...rows.map(line)].map((l) => `${l}\n`).join('');
+}
+
+export const STATUS_COLUMNS: readonly Column[] = [
+  { header: 'service', align: 'left' },
+  { header: 'instance', align: 'right' },
+  { header: 'pid', align: 'right' },
+  { header: 'state', align: 'left' },
+  { header: 'uptime', align: 'right' },
+  { header: 'restarts', align: 'right' },
+  { header: 'requests', align: 'right' },
+  { header: 'errors', align: 'right' },
+  { header: 'req/s', align: 'right' },
+  { header: 'mean ms', align: 'right' },
+  { header: 'p99 ms', align: 'right' },
+  { header: 'RSS MB', align: 'right' },
+  { header: 'CPU %', align: 'right' },
+];
+
+const NONE = '-';
+
+function fixed(value: number | null | undefined, digits = 1): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? NONE : value.toFixed(digits);
+}
+
+/** One table row. Figures of the current process (req/s, latencies) are `-` when there is none. */
+export function statusRow(instance: InstanceStatus): string[] {
+  const running = instance.pid !== null;
+  return [
+    instance.service,
+    String(instance.instance),
+    running ? String(instance.pid) : NONE,
+    instance.state,
+    instance.readySince === null ? NONE : formatDuration(instance.uptime),
+    String(instance.restarts),
+    String(instance.requests),
+    String(instance.errors),
+    running ? fixed(instance.reqPerSec) : NONE,
+    running ? fixed(instance.meanMs) : NONE,
+    running ? fixed(instance.p99Ms) : NONE,
+    fixed(instance.rssMB),
+    fixed(instance.cpuPercent),
+  ];
+}
+
+/** `exit code 1 at 12:03:04.512`, `killed by SIGKILL at …`, or `no exit recorded`. */
+export function describeExit(exit: InstanceStatus['lastExit']): string {
+  if (exit === null) return 'no exit recorded';
+  const how = exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.code ?? '?'}`;
+  return `${how} at ${formatClock(exit.at)}`;
+}
+
+/**
+ * The status as `warren status` prints it: a line about the supervisor, the table, then for each
+ * errored instance its last exit and the tail of its stderr, indented.
+ */
+export function renderStatus(status: SupervisorStatus, now: number = Date.now()): string {
+  const config = status.configPath === null ? '' : `, config ${status.configPath}`;
+  const up = status.startedAt > 0 ? `, up ${formatDuration(now - status.startedAt)}` : '';
+  let text = `supervisor ${status.pid} ${status.state} on ${status.socketDir}${up}${config}\n`;
+  const instances = status.services.flatMap((service) => service.instances);
+  if (instances.length === 0) return `${text}no services\n`;
+  text += renderTable(STATUS_COLUMNS, instances.map(statusRow));
+  for (const instance of instances.filter((i) => i.state === 'errored')) {
+    text += `\n${instance.service}.${instance.instance} errored (slot ${instance.slot}, ${instance.restarts} restarts): ${describeExit(instance.lastExit)}\n`;
+    if (instance.stderrTail.length === 0) text += '    (nothing on stderr)\n';
+    for (const line of instance.stderrTail) text += `    ${line}\n`;
+  }
+  return text;
+}
+
+/** `12:03:04.512 info  products.1 msg`; a line the process wrote on stderr has `stderr|` before its text. */
+export function formatLogRecord(record: LogRecord): string {
+  const who = record.instance === null ? record.service : `${record.service}.${record.instance}`;
+  const mark = record.stream === 'stderr' ? 'stderr| ' : '';
+  return `${formatClock(record.time)} ${record.level.padEnd(5)} ${who} ${mark}${record.msg}`;
+}
+
+/** One line per service: `reloaded products: 0 → 2, 1 → 0` (old instance → new; `-` when the slot had no process). */
+export function formatReload(result: ReloadResult): string {
+  if (result.replaced.length === 0) return 'nothing was reloaded\n';
+  const byService = new Map<string, string[]>();
+  for (const r of result.replaced) {
+    const list = byService.get(r.service) ?? [];
+    list.push(`${r.from ?? NONE} → ${r.to}`);
+    byService.set(r.service, list);
+  }
+  return [...byService].map(([service, moves]) => `reloaded ${service}: ${moves.join(', ')}\n`).join('');
+}
+
+/**
+ * What `warren restart` prints: the count, then per slot the instance before and after
+ * (`slot 0: products.0 pid 101 → products.0 pid 205 online`) when both statuses are known.
+ */
+export function formatRestart(
+  service: string,
+  restarted: number,
+  before: SupervisorStatus | undefined,
+  after: SupervisorStatus | undefined,
+): string {
+  let text = `restarted ${service}: ${restarted} instance${restarted === 1 ? '' : 's'}\n`;
+  if (before === undefined || after === undefined) return text;
+  const old = before.services.find((s) => s.name === service)?.instances ?? [];
+  const now = after.services.find((s) => s.name === service)?.instances ?? [];
+  const was = (i: InstanceStatus) => `${i.service}.${i.instance} ${i.pid === null ? `(${i.state})` : `pid ${i.pid}`}`;
+  const is = (i: InstanceStatus) => `${i.service}.${i.instance}${i.pid === null ? '' : ` pid ${i.pid}`} ${i.state}`;
+  for (const instance of now) {
+    const previous = old.find((o) => o.slot === instance.slot);
+    text += `  slot ${instance.slot}: ${previous ? was(previous) : NONE} → ${is(instance)}\n`;
+  }
+  return text;
+}
