@@ -1,12 +1,24 @@
 #!/usr/bin/env node
 /**
- * The `warren` command. Later layers add `up`, `status`, `call` and friends; for now it
- * carries the protocol tools.
+ * The `warren` command: the protocol tools (`decode`), `call`, `up` (the supervisor) and the
+ * commands that drive a running supervisor (`status`, `stop`, `restart`, `reload`, `logs`,
+ * `token rotate`).
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { callCommand } from './call.js';
 import { decodeFramesCommand } from './decode.js';
+import {
+  logsCommand,
+  reloadCommand,
+  restartCommand,
+  type SupervisorCommandIo,
+  statusCommand,
+  stopCommand,
+  tokenRotateCommand,
+} from './supervisor-commands.js';
+import { upCommand } from './up.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -47,6 +59,122 @@ program
       });
     },
   );
+
+// ---- commands that drive a running supervisor (supervisor-commands.ts) -------------------
+
+const SOCKET_DIR_HELP = 'socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren)';
+
+/**
+ * The io of a supervisor command. With `interruptible`, the first Ctrl-C (SIGINT) or a closed
+ * stdout (EPIPE, e.g. `| head`) aborts `signal` and the command ends cleanly with exit code 0;
+ * a second Ctrl-C kills as usual.
+ */
+function supervisorIo(interruptible = false): SupervisorCommandIo {
+  const io: SupervisorCommandIo = {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    isTTY: process.stdout.isTTY === true,
+  };
+  if (interruptible) {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      controller.abort();
+    });
+    io.signal = controller.signal;
+  }
+  return io;
+}
+
+program
+  .command('up')
+  .description(
+    'start every service of a configuration, each instance its own process, and keep them running (Ctrl-C stops, SIGHUP reloads)',
+  )
+  .argument('[config]', 'config file or the directory that holds it (default: warren.config.{json,mjs,js,ts} in the current directory)')
+  .option('-d, --detach', 'run the supervisor in the background; return once every instance is online or errored')
+  .addOption(new Option('--detached', 'internal: this process is the background supervisor started by --detach').hideHelp())
+  .option('--socket-dir <dir>', 'socket directory (overrides the config and WARREN_SOCKET_DIR)')
+  .exitOverride()
+  .action(async (config: string | undefined, options: { detach?: boolean; detached?: boolean; socketDir?: string }) => {
+    // Through the environment, so a --detach child and the instances inherit it.
+    if (options.socketDir !== undefined) process.env.WARREN_SOCKET_DIR = resolve(options.socketDir);
+    process.exitCode = await upCommand(
+      config,
+      { detach: options.detach === true, detached: options.detached === true },
+      { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text), version: pkg.version },
+    );
+  });
+
+program
+  .command('status')
+  .description('show every instance of every service of the running supervisor; exit code 2 when none runs')
+  .option('--json', 'print the status as JSON (indented on a terminal, one line otherwise; one document per refresh with --watch)')
+  .option('-w, --watch', 'refresh until Ctrl-C: redrawn in place on a terminal, else tables one after another')
+  .option('--interval <ms>', 'refresh interval of --watch (default 1000)')
+  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .exitOverride()
+  .action(async (options: { json?: boolean; watch?: boolean; interval?: string; socketDir?: string }) => {
+    process.exitCode = await statusCommand(options, supervisorIo(options.watch === true));
+  });
+
+program
+  .command('stop')
+  .description('stop the running supervisor (its instances drain first) and wait until it is gone')
+  .option('--timeout <ms>', 'exit code 1 if it is still there after this many ms (default 30000)')
+  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .exitOverride()
+  .action(async (options: { timeout?: string; socketDir?: string }) => {
+    process.exitCode = await stopCommand(options, supervisorIo());
+  });
+
+program
+  .command('restart')
+  .description('stop and start every instance of a service again (errored ones too); not zero-downtime, see reload')
+  .argument('<service>', 'service name')
+  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)')
+  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .exitOverride()
+  .action(async (service: string, options: { timeout?: string; socketDir?: string }) => {
+    process.exitCode = await restartCommand(service, options, supervisorIo());
+  });
+
+program
+  .command('reload')
+  .description('rolling reload of one service or all: each instance is replaced once its successor is ready')
+  .argument('[service]', 'service name (default: every service)')
+  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)')
+  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .exitOverride()
+  .action(async (service: string | undefined, options: { timeout?: string; socketDir?: string }) => {
+    process.exitCode = await reloadCommand(service, options, supervisorIo());
+  });
+
+program
+  .command('logs')
+  .description("print the supervisor's recent log lines of one service or all, and with -f new ones until Ctrl-C")
+  .argument('[service]', 'service name, or supervisor for its own lines (default: every service)')
+  .option('-f, --follow', 'keep printing new lines until Ctrl-C (exit code 1 if the supervisor goes)')
+  .option('-n, --lines <n>', 'recent lines first (default 100)')
+  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .exitOverride()
+  .action(async (service: string | undefined, options: { follow?: boolean; lines?: string; socketDir?: string }) => {
+    process.exitCode = await logsCommand(service, options, supervisorIo(options.follow === true));
+  });
+
+program
+  .command('token')
+  .description("manage the socket directory's token")
+  .exitOverride()
+  .command('rotate')
+  .description('write a new token; the previous one is accepted for --grace ms (through the supervisor when one runs)')
+  .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)')
+  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .exitOverride()
+  .action(async (options: { grace?: string; socketDir?: string }) => {
+    process.exitCode = await tokenRotateCommand(options, supervisorIo());
+  });
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {

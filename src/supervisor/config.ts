@@ -14,7 +14,7 @@
 import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { MAX_SOCKET_PATH_BYTES, resolveSocketDir, SERVICE_NAME_PATTERN, SOCKET_DIR_ENV } from '../service/socket-dir.js';
@@ -438,15 +438,9 @@ async function readConfigFile(file: string): Promise<unknown> {
   const url = `${pathToFileURL(file).href}?warren-load=${++loads}`;
   let namespace: Record<string, unknown>;
   try {
-    namespace = (await import(url)) as Record<string, unknown>;
+    namespace = TYPESCRIPT_EXTENSIONS.has(extname(file)) ? await importTypeScript(url) : ((await import(url)) as Record<string, unknown>);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    if (TYPESCRIPT_EXTENSIONS.has(extname(file)) && code === 'ERR_UNKNOWN_FILE_EXTENSION') {
-      throw new ConfigError(
-        `cannot load ${file}: a TypeScript config needs tsx. Install it (npm install --save-dev tsx), or write the config as warren.config.mjs or warren.config.json`,
-        { file, cause: error },
-      );
-    }
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(`config module ${file} failed to load: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });
   }
   if (namespace.default === undefined) {
@@ -734,4 +728,26 @@ function jsonErrorOffset(text: string): number {
   } catch (offset) {
     return typeof offset === 'number' ? offset : -1;
   }
+}
+
+/**
+ * Loads a TypeScript config through tsx's scoped loader: it compiles this one import (and what it
+ * imports) without registering a loader for the rest of the process.
+ */
+async function importTypeScript(url: string): Promise<Record<string, unknown>> {
+  let tsImport: (specifier: string, parentURL: string) => Promise<unknown>;
+  try {
+    ({ tsImport } = await import('tsx/esm/api'));
+  } catch (error) {
+    throw new ConfigError(
+      `cannot load ${fileURLToPath(url)}: a TypeScript config needs the tsx package (npm install tsx), or write the config as warren.config.mjs or warren.config.json`,
+      { file: fileURLToPath(url), cause: error },
+    );
+  }
+  const namespace = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+  // Outside a `"type": "module"` package tsx compiles the file to CommonJS, and Node's import of
+  // it puts the whole exports object (marked __esModule) under `default`: unwrap it.
+  const inner = namespace.default as { __esModule?: unknown } | undefined;
+  if (typeof inner === 'object' && inner !== null && inner.__esModule === true) return inner as Record<string, unknown>;
+  return namespace;
 }

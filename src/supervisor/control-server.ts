@@ -68,6 +68,8 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
         throw new WarrenError('WARREN_INVALID_ARGUMENT', 'graceMs must be a whole number of ms');
       }
       await rotateToken(dir, graceMs === undefined ? {} : { graceMs });
+      // The new token is good at once on this socket, not after the verifier's next file check.
+      verifier.refresh();
       return { rotated: true };
     });
     peer.onRequest(CONTROL.logs.method, (p, ctx) => {

@@ -4,6 +4,7 @@
  * with SIGTERM then SIGKILL after the drain timeout. It knows nothing of restarts or slots:
  * slot.ts decides what to do when it exits.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
@@ -12,6 +13,7 @@ import { WarrenError } from '../errors.js';
 import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage } from '../service/run.js';
 import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import type { ResolvedService } from './config.js';
+import { splitLines } from './lines.js';
 import type { ExitInfo } from './protocol.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
@@ -74,8 +76,8 @@ export class ServiceProcess {
       detached: true,
     });
     this.pid = this.child.pid ?? null;
-    pipeLines(this.child.stdout, (line) => options.onLine('stdout', line));
-    pipeLines(this.child.stderr, (line) => options.onLine('stderr', line));
+    splitLines(this.child.stdout, (line) => options.onLine('stdout', line));
+    splitLines(this.child.stderr, (line) => options.onLine('stderr', line));
 
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
@@ -165,26 +167,4 @@ export function describeExit(exit: ExitInfo): string {
   if (exit.signal) return `signal ${exit.signal}`;
   if (exit.code !== null) return `code ${exit.code}`;
   return 'could not start';
-}
-
-/** Calls onLine for every line of a child's output stream, and for a last line without a newline. */
-function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (stream === null) return;
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    const text = partial + chunk;
-    const lines = text.split('\n');
-    partial = lines.pop() ?? '';
-    // Bounded: a child printing without newlines cannot grow the buffer past 64 KiB.
-    if (partial.length > 65_536) {
-      onLine(`${partial.slice(0, 65_536)} [truncated]`);
-      partial = '';
-    }
-    for (const line of lines) onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-  });
-  stream.on('end', () => {
-    if (partial !== '') onLine(partial);
-    partial = '';
-  });
 }

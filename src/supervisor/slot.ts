@@ -5,9 +5,11 @@
  * that is ready before the old process drains. Instance numbers come from the supervisor: a
  * successor needs its own socket while its predecessor still listens.
  */
+
 import type { ReportMessage } from '../service/run.js';
 import { RestartBackoff } from './backoff.js';
 import type { ResolvedService } from './config.js';
+import { TailBuffer } from './lines.js';
 import { describeExit, ServiceProcess } from './process.js';
 import type { ExitInfo, InstanceState, InstanceStatus } from './protocol.js';
 
@@ -38,7 +40,7 @@ export class Slot {
   /** The reason it is errored, for status and logs. */
   failure: string | null = null;
   private readonly backoff: RestartBackoff;
-  private readonly stderrTail: string[] = [];
+  private readonly stderrTail = new TailBuffer<string>(STDERR_TAIL);
   private restartTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private replacing: Promise<void> | null = null;
@@ -180,7 +182,7 @@ export class Slot {
       rssMB: report && proc?.running ? round(report.rssBytes / 1_048_576, 1) : null,
       cpuPercent: proc?.running ? cpuPercent : null,
       lastExit: this.lastExit,
-      stderrTail: [...this.stderrTail],
+      stderrTail: this.stderrTail.toArray(),
     };
   }
 
@@ -195,7 +197,6 @@ export class Slot {
       onLine: (stream, line) => {
         if (stream === 'stderr') {
           this.stderrTail.push(line);
-          if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
         }
         this.host.line(this.service.name, instance, stream, line);
       },

@@ -623,19 +623,34 @@ describe('loadConfig', () => {
     expect(config.services[1]!.env).toEqual({ SMTP_HOST: 'localhost', SMTP_PORT: '2525' });
   });
 
-  it('asks for tsx when a TypeScript config cannot be imported (built code, plain Node)', async () => {
+  it('loads a TypeScript config through tsx (built code, plain Node), types and .ts imports included', async () => {
     // Vitest compiles TypeScript itself, so this runs the built module in a plain Node process.
     expect(existsSync(builtConfig), `${builtConfig} is missing: run npm run build first`).toBe(true);
-    const file = write('warren.config.ts', `export default ${JSON.stringify(minimal)} as const;\n`);
+    write('u.mjs', '');
+    write('ports.ts', 'export const instances: number = 3;\n');
+    const file = write(
+      'warren.config.ts',
+      `import { instances } from './ports.ts';\ninterface Svc { name: string; entry: string; instances: number }\nconst users: Svc = { name: 'users', entry: 'u.mjs', instances };\nexport default { services: [users] } as const;\n`,
+    );
     const script = `import { loadConfig } from ${JSON.stringify(pathToFileURL(builtConfig).href)};
-      loadConfig(${JSON.stringify(file)}).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+      loadConfig(${JSON.stringify(file)}, { env: {} }).then((c) => console.log(JSON.stringify(c.services.map((s) => [s.name, s.instances]))), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
     const output = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, ['--input-type=module', '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout)));
     });
-    expect(JSON.parse(output)).toEqual({
-      code: 'WARREN_CONFIG',
-      message: `cannot load ${file}: a TypeScript config needs tsx. Install it (npm install --save-dev tsx), or write the config as warren.config.mjs or warren.config.json`,
+    expect(JSON.parse(output)).toEqual([['users', 3]]);
+  });
+
+  it('names the file when a TypeScript config does not compile', async () => {
+    expect(existsSync(builtConfig), `${builtConfig} is missing: run npm run build first`).toBe(true);
+    const file = write('warren.config.ts', 'export default { services: [ ;\n');
+    const script = `import { loadConfig } from ${JSON.stringify(pathToFileURL(builtConfig).href)};
+      loadConfig(${JSON.stringify(file)}, { env: {} }).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout)));
     });
+    const result = JSON.parse(output) as { code: string; message: string };
+    expect(result.code).toBe('WARREN_CONFIG');
+    expect(result.message).toContain(`config module ${file} failed to load`);
   });
 });
 
