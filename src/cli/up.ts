@@ -15,11 +15,12 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWarrenError } from '../errors.js';
+import { isSocketAlive } from '../peer/transports/socket.js';
 import { ensureSocketDir } from '../service/socket-dir.js';
 import { loadConfig, type ResolvedConfig } from '../supervisor/config.js';
 import { createSupervisorOutput } from '../supervisor/output.js';
-import type { SupervisorStatus } from '../supervisor/protocol.js';
-import { Supervisor } from '../supervisor/supervisor.js';
+import { CONTROL_SOCKET, type SupervisorStatus } from '../supervisor/protocol.js';
+import { alreadyRunningError, Supervisor } from '../supervisor/supervisor.js';
 
 export interface UpOptions {
   detach?: boolean;
@@ -51,7 +52,7 @@ export async function upCommand(configPath: string | undefined, options: UpOptio
 async function foreground(config: ResolvedConfig, options: UpOptions, io: UpIo): Promise<number> {
   const output = createSupervisorOutput(config);
   const supervisor = new Supervisor(config, { output, version: io.version });
-  const stop = () => void supervisor.stop();
+  const stop = (signal: NodeJS.Signals) => void supervisor.stop(signal);
   const reload = () => {
     output.event('info', null, null, 'SIGHUP: reloading every service');
     supervisor.reload().then(
@@ -100,6 +101,12 @@ function sendToParent(message: DetachedMessage): void {
 /** Starts `warren up` again in the background and waits for its first status. */
 async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
   const dir = await ensureSocketDir(config.socketDir);
+  // Refused here, before anything is spawned: the background supervisor would refuse too, but
+  // after appending its failure (and its "stopping", "stopped") to the running one's log.
+  if (await isSocketAlive(join(dir, CONTROL_SOCKET))) {
+    io.err(`warren up: ${describe(alreadyRunningError(dir))}\n`);
+    return 1;
+  }
   const logDir = config.logDir ?? dir;
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const outPath = join(logDir, 'supervisor.out');
@@ -134,8 +141,12 @@ async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
     }
     return 0;
   }
-  const message = outcome.warren === 'up-failed' ? outcome.message : `the background supervisor exited with code ${outcome.code}`;
-  io.err(`warren up: ${message}\n${tail(outPath)}`);
+  // It said why: that line is the message (the log holds it and nothing more useful).
+  if (outcome.warren === 'up-failed') {
+    io.err(`warren up: ${outcome.message}\n`);
+    return 1;
+  }
+  io.err(`warren up: the background supervisor exited with code ${outcome.code}\n${tail(outPath)}`);
   return 1;
 }
 

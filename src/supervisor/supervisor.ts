@@ -38,6 +38,16 @@ export interface SupervisorOptions {
   version?: string;
 }
 
+/** WARREN_ALREADY_RUNNING: another supervisor answers on the control socket of `dir`. */
+export function alreadyRunningError(dir: string, cause?: unknown): WarrenError {
+  const path = join(dir, CONTROL_SOCKET);
+  return new WarrenError(
+    'WARREN_ALREADY_RUNNING',
+    `another supervisor is running on ${dir} (its control socket ${path} answers): stop it with \`warren stop\`, or use another socketDir`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
 /** Output to the supervisor's stderr, one line each, when no logger is given. */
 const stderrOutput: SupervisorOutput = {
   event: (level, service, instance, msg) => {
@@ -149,11 +159,14 @@ export class Supervisor {
     return slots.length;
   }
 
-  /** Stops every instance (drain, SIGKILL after drainTimeoutMs) and the control socket. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Stops every instance (drain, SIGKILL after drainTimeoutMs) and the control socket. Idempotent.
+   * `reason` goes into the log line (`stopping (SIGTERM)`), so that a stop nobody expected can be traced.
+   */
+  stop(reason?: string): Promise<void> {
     this.stopping ??= (async () => {
       this.state = 'stopping';
-      this.output.event('info', null, null, 'stopping');
+      this.output.event('info', null, null, reason === undefined ? 'stopping' : `stopping (${reason})`);
       await Promise.all(this.allSlots().map((slot) => slot.stop()));
       await this.control?.close();
       this.control = null;
@@ -196,20 +209,14 @@ export class Supervisor {
       restart: (service) => this.restart(service),
       // Answer first, then stop: the caller learns that the stop began.
       stop: () => {
-        setImmediate(() => void this.stop());
+        setImmediate(() => void this.stop('asked over the control socket'));
       },
       logs: this.output.logs?.bind(this.output),
     };
     try {
       return await listenControl(dir, handlers, { version: this.options.version ?? '0.0.0' });
     } catch (error) {
-      if (await isSocketAlive(path)) {
-        throw new WarrenError(
-          'WARREN_ALREADY_RUNNING',
-          `another supervisor is running on ${dir} (its control socket ${path} answers): stop it with \`warren stop\`, or use another socketDir`,
-          { cause: error },
-        );
-      }
+      if (await isSocketAlive(path)) throw alreadyRunningError(dir, error);
       throw error;
     }
   }

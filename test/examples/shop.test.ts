@@ -52,9 +52,26 @@ interface Launched {
   closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Service pids printed by start.mjs ("started users.0 (pid 123)"). */
+/** Instance pids in the `warren status` table that start.mjs prints ("products   1  123  online ..."). */
 function servicePids(stdout: string): Map<string, number> {
-  return new Map([...stdout.matchAll(/^started (\S+) \(pid (\d+)\)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
+  return new Map([...stdout.matchAll(/^(users|products|orders) +(\d+) +(\d+) +online /gm)].map((m) => [`${m[1]}.${m[2]}`, Number(m[3])]));
+}
+
+/** The background supervisor's pid, as `warren up --detach` printed it. */
+function supervisorPid(stdout: string): number | undefined {
+  const pid = /^supervisor pid (\d+) in the background/m.exec(stdout)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
+/** Resolves once `check` returns a value, polling every 50 ms; rejects after `timeoutMs`. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = WAIT_TIMEOUT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 function launchStart(args: string[] = []): Launched {
@@ -78,8 +95,10 @@ function launchStart(args: string[] = []): Launched {
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   cleanups.push(() => {
-    // The services run in process groups of their own (see start.mjs): kill them by pid.
-    for (const pid of servicePids(out.stdout).values()) killQuietly(pid);
+    // The supervisor and its instances run in process groups of their own: kill them by pid.
+    const pid = supervisorPid(out.stdout);
+    if (pid !== undefined) killQuietly(pid);
+    for (const instance of servicePids(out.stdout).values()) killQuietly(instance);
     if (child.pid !== undefined) killQuietly(-child.pid);
   });
   const context = () => `--- stdout\n${out.stdout}\n--- stderr\n${out.stderr}`;
@@ -129,11 +148,12 @@ interface PrintedCall {
   exitCode: number;
 }
 
-/** Splits start.mjs's output into its calls: "# title", "$ command", the response, "(exit code N)". */
+/** The `warren call`s in start.mjs's output: "# title", "$ command", the response, "(exit code N)". */
 function parseCalls(stdout: string): PrintedCall[] {
   const calls: PrintedCall[] = [];
   for (const block of stdout.split('\n# ').slice(1)) {
     const lines = block.split('\n');
+    if (!/^\$ node \S+ call /.test(lines[1] ?? '')) continue;
     const end = lines.findIndex((line) => /^\(exit code \d+\)$/.test(line));
     expect(end, `no exit code line in\n${block}`).toBeGreaterThan(2);
     const [title = '', command = '', status = ''] = lines;
@@ -169,13 +189,19 @@ describe('examples/shop/start.mjs', () => {
       expect(existsSync(dir), 'the socket directory is removed').toBe(false);
       expect(stdout).toContain(`removed ${dir}`);
 
+      // Started through `warren up --detach`, shown by `warren status`, stopped by `warren stop`.
+      expect(stdout).toContain(`$ node dist/cli/main.js up examples/shop --detach --socket-dir ${dir}`);
+      expect(stdout).toContain(`4 of 4 instances online (users 1/1, products 2/2, orders 1/1); socket directory ${dir}`);
+      const supervisor = supervisorPid(stdout);
+      expect(supervisor, context).toBeGreaterThan(0);
+      expect(stdout).toMatch(new RegExp(`^supervisor ${supervisor} running on ${dir}, up \\d+s`, 'm'));
       const pids = servicePids(stdout);
-      expect([...pids.keys()]).toEqual(['users.0', 'products.0', 'products.1', 'orders.0']);
-      expect(stdout).toMatch(/^all 4 ready in \d+ ms$/m);
-      for (const [name, pid] of pids) {
-        expect(stdout).toContain(`stopped ${name} (pid ${pid}): exited with code 0`);
-        expect(isGone(pid), `${name} (pid ${pid}) outlived start.mjs`).toBe(true);
-      }
+      expect([...pids.keys()].sort()).toEqual(['orders.0', 'products.0', 'products.1', 'users.0']);
+      expect(new Set(pids.values()).size).toBe(4);
+      expect(stdout).toContain(`$ node dist/cli/main.js stop --socket-dir ${dir}`);
+      expect(stdout).toMatch(/^stopped after \d+(\.\d+)?s$/m);
+      expect(isGone(supervisor as number), 'the supervisor outlived start.mjs').toBe(true);
+      for (const [name, pid] of pids) expect(isGone(pid), `${name} (pid ${pid}) outlived start.mjs`).toBe(true);
 
       const calls = parseCalls(stdout);
       expect(calls.map((call) => [call.status, call.exitCode])).toEqual([
@@ -233,38 +259,45 @@ describe('examples/shop/start.mjs', () => {
   );
 
   it(
-    '--keep: stays up to be called by hand, survives a SIGKILLed products instance, stops on SIGINT',
+    '--keep: stays up to be called by hand; a SIGKILLed products instance is restarted by the supervisor; stops on SIGINT',
     async () => {
       const run = launchStart(['--keep']);
-      const dir = (await run.waitFor(/^ {2}WARREN_SOCKET_DIR=(\S+) npx warren call products GET \/products$/m))[1] as string;
+      const dir = (await run.waitFor(/^ {2}export WARREN_SOCKET_DIR=(\S+)$/m))[1] as string;
       expect(run.stdout()).toContain('The shop is running; Ctrl-C stops it.');
       expect(statSync(dir).mode & 0o777).toBe(0o700);
       const pids = servicePids(run.stdout());
+      const supervisor = supervisorPid(run.stdout()) as number;
 
-      // What the printed line does, with the built CLI instead of npx.
-      const call = (path: string) =>
+      // What the printed lines do, with the built CLI instead of npx.
+      const cli = (...args: string[]) =>
         new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
           execFile(
             process.execPath,
-            [CLI, 'call', 'products', 'GET', path, '--json'],
+            [CLI, ...args],
             { env: { ...process.env, WARREN_SOCKET_DIR: dir }, timeout: 20_000 },
             (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
           );
         });
-      const before = await call('/products');
+      const before = await cli('call', 'products', 'GET', '/products', '--json');
       expect(before, before.stderr).toMatchObject({ code: 0 });
       expect(JSON.parse(before.stdout)).toMatchObject({ status: 200 });
 
-      // As the printed hint suggests: kill -9 products.0.
+      // kill -9 products.0: the supervisor starts another process in its place.
       const victim = pids.get('products.0') as number;
-      expect(run.stdout()).toContain(`kill -9 ${victim} (products.0)`);
       process.kill(victim, 'SIGKILL');
-      await run.waitFor(new RegExp(`^products\\.0 \\(pid ${victim}\\) killed by SIGKILL$`, 'm'), 'stderr');
-      const after = await call('/products');
+      type Status = { services: { name: string; instances: { slot: number; pid: number; state: string; restarts: number }[] }[] };
+      const replaced = await until('a new products instance online after the SIGKILL', async () => {
+        const status = await cli('status', '--json');
+        if (status.code !== 0) return undefined;
+        const products = (JSON.parse(status.stdout) as Status).services.find((service) => service.name === 'products');
+        const fresh = products?.instances.find((i) => i.state === 'online' && i.restarts === 1 && !pids.has(`products.${i.slot}`));
+        return fresh ?? products?.instances.find((i) => i.state === 'online' && i.restarts === 1 && i.pid !== victim);
+      });
+      expect(replaced.pid).not.toBe(victim);
+      const after = await cli('call', 'products', 'GET', '/products', '--json');
       expect(after, after.stderr).toMatchObject({ code: 0 });
-      const parsed = JSON.parse(after.stdout) as { status: number; headers: Record<string, string>; body: unknown[] };
+      const parsed = JSON.parse(after.stdout) as { status: number; body: unknown[] };
       expect(parsed.status).toBe(200);
-      expect(parsed.headers['x-served-by']).toBe('products.1');
       expect(parsed.body).toHaveLength(4);
 
       run.child.kill('SIGINT');
@@ -272,10 +305,9 @@ describe('examples/shop/start.mjs', () => {
       const context = `--- stdout\n${run.stdout()}\n--- stderr\n${run.stderr()}`;
       expect(signal, context).toBeNull();
       expect(code, context).toBe(0);
-      for (const [name, pid] of pids) {
-        if (name !== 'products.0') expect(run.stdout()).toContain(`stopped ${name} (pid ${pid}): exited with code 0`);
-        expect(isGone(pid), `${name} (pid ${pid}) outlived start.mjs`).toBe(true);
-      }
+      expect(run.stdout()).toMatch(/^stopped after \d+(\.\d+)?s$/m);
+      expect(isGone(supervisor), 'the supervisor outlived start.mjs').toBe(true);
+      for (const pid of [...pids.values(), replaced.pid]) expect(isGone(pid), `pid ${pid} outlived start.mjs`).toBe(true);
       expect(existsSync(dir)).toBe(false);
     },
     TEST_TIMEOUT_MS,

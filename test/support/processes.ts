@@ -1,17 +1,26 @@
 /** Process and socket-directory bookkeeping shared by the tests that start real processes. */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
 
-/** True when no process has this pid any more. */
+/**
+ * True when no process has this pid any more, or it has exited and only waits to be reaped (a
+ * zombie: an orphan whose new parent, such as a container's pid 1, does not reap it).
+ */
 export function isGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  try {
+    // /proc/<pid>/stat: `pid (comm) state …`; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false;
   }
 }
 
