@@ -9,6 +9,11 @@ export type {
   WarrenConfig,
 } from './config.js';
 export { CONFIG_DEFAULTS, CONFIG_FILE_NAMES, configSchema, loadConfig, parseConfig } from './config.js';
+export type { ConnectControlOptions, ControlCallOptions, ControlLogsOptions, SupervisorHello } from './control-client.js';
+export { ControlClient, connectControl, isNoSupervisorError } from './control-client.js';
+export type { LogLine, LogsOptions, SupervisorLog, SupervisorLogOptions } from './logger.js';
+export { createSupervisorLog } from './logger.js';
+export { createSupervisorOutput, LOG_PRETTY_ENV } from './output.js';
 export type { ExitInfo, InstanceState, InstanceStatus, LogRecord, ReloadResult, ServiceStatus, SupervisorStatus } from './protocol.js';
 export { CONTROL, CONTROL_SOCKET } from './protocol.js';
 export type { SupervisorOptions, SupervisorOutput } from './supervisor.js';
