@@ -66,6 +66,8 @@ export class Supervisor {
   private state: SupervisorStatus['state'] = 'stopped';
   private startedAt = 0;
   private stopping: Promise<void> | null = null;
+  /** The first part of start(): taking the socket directory and the control socket. */
+  private settingUp: Promise<void> | null = null;
   /** Reloads run one at a time per service. */
   private readonly reloads = new Map<string, Promise<unknown>>();
   private resolveStopped!: () => void;
@@ -107,12 +109,20 @@ export class Supervisor {
     if (this.state !== 'stopped' || this.stopping) throw new WarrenError('WARREN_INVALID_ARGUMENT', 'this supervisor was already started');
     this.state = 'starting';
     this.startedAt = Date.now();
-    const dir = await ensureSocketDir(this.config.socketDir);
-    await loadOrCreateToken(dir);
-    this.control = await this.listenControl(dir);
-    await this.removeStaleSockets(dir);
+    this.settingUp = (async () => {
+      const dir = await ensureSocketDir(this.config.socketDir);
+      await loadOrCreateToken(dir);
+      this.control = await this.listenControl(dir);
+      await this.removeStaleSockets(dir);
+    })();
+    await this.settingUp;
+    // Stopped meanwhile (a signal as `warren up` starts): start no instance after the stop.
+    if (this.stopping) {
+      await this.stopping;
+      return this.status();
+    }
     await Promise.all(this.allSlots().map((slot) => slot.start()));
-    this.state = 'running';
+    if (!this.stopping) this.state = 'running';
     return this.status();
   }
 
@@ -167,6 +177,8 @@ export class Supervisor {
     this.stopping ??= (async () => {
       this.state = 'stopping';
       this.output.event('info', null, null, reason === undefined ? 'stopping' : `stopping (${reason})`);
+      // A control socket still being opened by start() is closed below, not left listening.
+      await this.settingUp?.catch(() => {});
       await Promise.all(this.allSlots().map((slot) => slot.stop()));
       await this.control?.close();
       this.control = null;
