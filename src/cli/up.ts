@@ -45,6 +45,12 @@ export async function upCommand(configPath: string | undefined, options: UpOptio
     io.err(`warren up: ${describe(error)}\n`);
     return 2;
   }
+  // Refused before anything starts: a second supervisor would refuse too, but only after
+  // logging its start and stop (into the running one's log, with --detach).
+  if (!options.detached && (await isSocketAlive(join(config.socketDir, CONTROL_SOCKET)))) {
+    io.err(`warren up: ${describe(alreadyRunningError(config.socketDir))}\n`);
+    return 1;
+  }
   if (options.detach) return detach(config, io);
   return foreground(config, options, io);
 }
@@ -101,12 +107,6 @@ function sendToParent(message: DetachedMessage): void {
 /** Starts `warren up` again in the background and waits for its first status. */
 async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
   const dir = await ensureSocketDir(config.socketDir);
-  // Refused here, before anything is spawned: the background supervisor would refuse too, but
-  // after appending its failure (and its "stopping", "stopped") to the running one's log.
-  if (await isSocketAlive(join(dir, CONTROL_SOCKET))) {
-    io.err(`warren up: ${describe(alreadyRunningError(dir))}\n`);
-    return 1;
-  }
   const logDir = config.logDir ?? dir;
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const outPath = join(logDir, 'supervisor.out');
