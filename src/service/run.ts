@@ -78,20 +78,25 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
   const server = await serveService(definition, { ...options, instance });
 
   let stopping = false;
+  let reporting = false;
   // A second signal while draining is ignored: whoever sent the first decides when to give up
   // (the supervisor follows its drain timeout with SIGKILL).
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void server.close().then(
-      () => {
-        if (options.exit ?? true) process.exit(0);
-      },
-      (error: unknown) => {
-        process.stderr.write(`${definition.name}.${instance}: close failed: ${String(error)}\n`);
-        if (options.exit ?? true) process.exit(1);
-      },
-    );
+    void server
+      .close()
+      // The calls answered while draining count too: one last report before the process goes.
+      .then(() => (reporting ? finalReport(server) : undefined))
+      .then(
+        () => {
+          if (options.exit ?? true) process.exit(0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`${definition.name}.${instance}: close failed: ${String(error)}\n`);
+          if (options.exit ?? true) process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -103,6 +108,7 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
   if (typeof process.send === 'function' && process.connected) {
     sendToParent(ready);
     startReports(server, interval);
+    reporting = true;
   } else if (options.readyLine !== null) {
     (options.readyLine ?? process.stderr).write(`${definition.name}.${instance} ready on ${server.path} (pid ${process.pid})\n`);
   }
@@ -119,6 +125,25 @@ function reportInterval(env: NodeJS.ProcessEnv = process.env): number {
   return ms;
 }
 
+function makeReport<D>(server: ServiceServer<D>): ReportMessage {
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  return {
+    warren: 'report',
+    service: server.name,
+    instance: server.instance,
+    pid: process.pid,
+    at: Date.now(),
+    metrics: server.metrics.snapshot(),
+    inFlight: server.inFlight,
+    oldestCallMs: server.metrics.oldestOpenMs(),
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    cpuUserMicros: cpu.user,
+    cpuSystemMicros: cpu.system,
+  };
+}
+
 /** Sends a ReportMessage over the IPC channel every `intervalMs`, without keeping the process alive. */
 function startReports<D>(server: ServiceServer<D>, intervalMs: number): void {
   const send = () => {
@@ -126,27 +151,28 @@ function startReports<D>(server: ServiceServer<D>, intervalMs: number): void {
       clearInterval(timer);
       return;
     }
-    const cpu = process.cpuUsage();
-    const memory = process.memoryUsage();
-    const report: ReportMessage = {
-      warren: 'report',
-      service: server.name,
-      instance: server.instance,
-      pid: process.pid,
-      at: Date.now(),
-      metrics: server.metrics.snapshot(),
-      inFlight: server.inFlight,
-      oldestCallMs: server.metrics.oldestOpenMs(),
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
-      cpuUserMicros: cpu.user,
-      cpuSystemMicros: cpu.system,
-    };
-    sendToParent(report);
+    sendToParent(makeReport(server));
   };
   const timer = setInterval(send, intervalMs);
   timer.unref();
   send();
+}
+
+/** Sends one last report and resolves once it is written (or the channel is gone), within a second. */
+function finalReport<D>(server: ServiceServer<D>): Promise<void> {
+  if (!process.connected || typeof process.send !== 'function') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    try {
+      process.send?.(makeReport(server), undefined, undefined, done);
+    } catch {
+      done();
+    }
+  });
 }
 
 /**

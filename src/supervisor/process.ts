@@ -17,6 +17,8 @@ import { splitLines } from './lines.js';
 import type { ExitInfo } from './protocol.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+/** How long an exited process's IPC channel may take to deliver its last messages. */
+const CHANNEL_CLOSE_WAIT_MS = 250;
 
 export interface ProcessOptions {
   service: ResolvedService;
@@ -53,6 +55,8 @@ export class ServiceProcess {
   exit: ExitInfo | null = null;
   /** Set before a planned stop, so that its exit is not taken for a crash. */
   stopping = false;
+  /** stop() killed it with SIGKILL because it had not exited within the drain timeout. */
+  killedAfterDrain = false;
   lastReport: ReportMessage | null = null;
   previousReport: ReportMessage | null = null;
   lastReportAt = 0;
@@ -82,7 +86,21 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
         this.exit ??= { code, signal, at: Date.now() };
-        resolve(this.exit);
+        // Whatever it started in its group and left running (a helper that ignores SIGTERM, say)
+        // goes with it: nothing a service started may outlive it, nor a supervisor's stop().
+        this.killGroup();
+        const exit = this.exit;
+        // 'exit' can come before the IPC channel is read to its end, which may hold the final
+        // report of a process that drained: wait (briefly) for the channel to close.
+        if (!this.child.connected) {
+          resolve(exit);
+          return;
+        }
+        const timer = setTimeout(() => resolve(exit), CHANNEL_CLOSE_WAIT_MS);
+        this.child.once('disconnect', () => {
+          clearTimeout(timer);
+          resolve(exit);
+        });
       };
       this.child.once('exit', finish);
       // A spawn failure (no such executable) emits 'error' and maybe no 'exit'.
@@ -140,12 +158,30 @@ export class ServiceProcess {
     this.stopping = true;
     if (this.exit) return Promise.resolve(this.exit);
     this.signal('SIGTERM');
-    const timer = setTimeout(() => this.kill(), drainTimeoutMs);
+    const timer = setTimeout(() => {
+      if (this.exit !== null) return;
+      this.killedAfterDrain = true;
+      this.kill();
+    }, drainTimeoutMs);
     return this.exited.finally(() => clearTimeout(timer));
   }
 
   kill(): void {
     this.signal('SIGKILL');
+  }
+
+  /**
+   * SIGKILL to what is left of its process group once it has exited. Its pid cannot have been
+   * reused yet: the 'exit' event comes in the same turn as the wait that freed it, and a pid stays
+   * taken while a group of that number has members.
+   */
+  private killGroup(): void {
+    if (this.pid === null) return;
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: nothing left in the group.
+    }
   }
 
   private signal(signal: NodeJS.Signals): void {

@@ -44,9 +44,11 @@ export class Slot {
   private restartTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private replacing: Promise<void> | null = null;
-  /** Counters of this slot's earlier processes. */
+  /** Counters of this slot's earlier processes that have exited. */
   private requestsBefore = 0;
   private errorsBefore = 0;
+  /** Processes being drained (replaced or stopped) and not exited yet: their calls still count. */
+  private readonly retiring = new Set<ServiceProcess>();
   private requestLimit = Number.POSITIVE_INFINITY;
   private stopped = false;
 
@@ -117,9 +119,14 @@ export class Slot {
         await next.exited;
         throw error;
       }
+      // The old process may have crashed meanwhile: its restart, pending or already started,
+      // is not needed any more, and the successor takes over from whichever process is current.
+      this.clearRestart();
+      const previous = this.current;
       this.current = next;
       this.online(next);
       result = { from: old.instance, to: next.instance };
+      if (previous !== null && previous !== old && previous.running) await this.retire(previous);
       await this.retire(old);
     };
     this.replacing = run().finally(() => {
@@ -162,6 +169,15 @@ export class Slot {
       const cpuMicros = report.cpuUserMicros + report.cpuSystemMicros - (previous.cpuUserMicros + previous.cpuSystemMicros);
       cpuPercent = round((cpuMicros / 1e6 / seconds) * 100, 1);
     }
+    // Calls of a process that drains count until it exits, when they join requestsBefore: the
+    // totals never go down during a replacement.
+    let requests = this.requestsBefore + (report?.metrics.service.requests ?? 0);
+    let errors = this.errorsBefore + (report?.metrics.service.errors ?? 0);
+    for (const draining of this.retiring) {
+      if (draining === proc) continue;
+      requests += draining.lastReport?.metrics.service.requests ?? 0;
+      errors += draining.lastReport?.metrics.service.errors ?? 0;
+    }
     const meanMs = report?.metrics.service.meanMs ?? 0;
     return {
       service: this.service.name,
@@ -173,8 +189,8 @@ export class Slot {
       readySince: online ? proc.readySince : null,
       uptime: online && proc.readySince !== null ? Date.now() - proc.readySince : 0,
       restarts: this.restarts,
-      requests: this.requestsBefore + (report?.metrics.service.requests ?? 0),
-      errors: this.errorsBefore + (report?.metrics.service.errors ?? 0),
+      requests,
+      errors,
       reqPerSec,
       meanMs,
       p99Ms: report?.metrics.service.p99Ms ?? 0,
@@ -263,8 +279,10 @@ export class Slot {
   /** Drains and stops a process that is being replaced or stopped on purpose. */
   private async retire(proc: ServiceProcess): Promise<void> {
     proc.stopping = true;
-    const exit = await proc.stop(this.service.drainTimeoutMs);
-    if (exit.signal === 'SIGKILL') {
+    if (proc.running) this.retiring.add(proc);
+    await proc.stop(this.service.drainTimeoutMs);
+    // Not a process that was killed by someone else meanwhile.
+    if (proc.killedAfterDrain) {
       this.host.event(
         'warn',
         this.service.name,
@@ -276,6 +294,7 @@ export class Slot {
 
   private onExit(proc: ServiceProcess, exit: ExitInfo): void {
     this.host.release(this.service.name, proc.instance);
+    this.retiring.delete(proc);
     const report = proc.lastReport;
     if (report) {
       this.requestsBefore += report.metrics.service.requests;

@@ -159,6 +159,8 @@ export function load(
       } catch (error) {
         result.failed++;
         if (result.failures.length < 5) result.failures.push(`call ${n} (caller ${caller}): ${String(error)}`);
+        // A caller whose service is down does not spin: it tries again a little later.
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
     }
   };
