@@ -25,9 +25,22 @@ async function loadService() {
   }
 }
 
+// BENCH_PEER_LOADS_SERVICE=1 makes the peer's processes load warren/service too (without using
+// it). Loading a module graph of that size (find-my-way, or zod alone) changes how V8 collects
+// garbage under 64 calls in flight: the process stays in incremental marking and promotes what
+// is in flight at each scavenge, which costs a bare peer ~30% of its throughput with 4 KiB
+// payloads. With the option both systems pay that, and the ratio shows the service layer's own cost.
+const sameModules = () => (process.env.BENCH_PEER_LOADS_SERVICE === '1' ? loadService() : undefined);
+
 const peer = {
-  server: (dir) => bare.server(path.join(dir, 'bench.sock')),
-  client: (dir) => bare.client(path.join(dir, 'bench.sock')),
+  async server(dir) {
+    await sameModules();
+    return bare.server(path.join(dir, 'bench.sock'));
+  },
+  async client(dir) {
+    await sameModules();
+    return bare.client(path.join(dir, 'bench.sock'));
+  },
 };
 
 const service = {
@@ -42,17 +55,21 @@ const service = {
     const client = new ServiceClient({ socketDir: dir });
     const echo = client.service('echo');
     return {
-      async call(payload) {
-        const res = await echo.post('/echo', payload);
-        if (res.status !== 200) throw new Error(`echo answered ${res.status}: ${JSON.stringify(res.body)}`);
-        return res.body;
-      },
+      // No async function of its own: the peer's call hands back peer.request()'s promise as
+      // it is, so this one only adds what a service call needs (the status checked, the body taken).
+      call: (payload) => echo.post('/echo', payload).then(bodyOf),
       async close() {
         client.close();
       },
     };
   },
 };
+
+/** The body of a 200 answer; anything else fails the run. */
+function bodyOf(res) {
+  if (res.status !== 200) throw new Error(`echo answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
 
 const byName = { peer, service };
 

@@ -119,7 +119,12 @@ class InstancePool {
     return best !== undefined && best.pendingCount < GROW_AT_PENDING ? best : undefined;
   }
 
-  /** A connection for one call: an idle one, else a new one while under the limit, else the least busy. */
+  /**
+   * A connection for one call: an idle one, else a new one while under the limit, else the
+   * least busy. With no connection yet, a call waits for the one being opened (warm() opens one
+   * as soon as the instance is found) rather than opening another: a second connection halves
+   * the batches on each, which costs more than it brings (bench/service).
+   */
   async acquire(): Promise<Peer> {
     let best: Peer | undefined;
     for (const peer of this.peers) if (!peer.closed && (best === undefined || peer.pendingCount < best.pendingCount)) best = peer;
@@ -133,8 +138,12 @@ class InstancePool {
       void this.open().catch(() => {});
       return best;
     }
+    if (this.opening !== undefined) return this.opening;
     return this.open();
   }
+
+  /** The connection being opened most recently, while it is being opened. */
+  private opening: Promise<Peer> | undefined;
 
   /**
    * Opens connections in the background up to minConnections, so that the first calls do not
@@ -146,7 +155,17 @@ class InstancePool {
     for (let i = 0; i < missing && !this.closed; i++) void this.open().catch(() => {});
   }
 
-  private async open(): Promise<Peer> {
+  private open(): Promise<Peer> {
+    const opening = this.connect();
+    this.opening = opening;
+    const forget = () => {
+      if (this.opening === opening) this.opening = undefined;
+    };
+    opening.then(forget, forget);
+    return opening;
+  }
+
+  private async connect(): Promise<Peer> {
     this.connecting++;
     try {
       const opts = this.client.options;
@@ -252,6 +271,8 @@ export interface InstanceStats {
 /** Calls to one service by name; made by ServiceClient.service(). */
 export class ServiceHandle {
   private readonly pools = new Map<string, InstancePool>();
+  /** The values of `pools`, as an array: pick() walks it on every call. */
+  private poolList: InstancePool[] = [];
   private readonly watcher;
   /** The socket directory could not be read on the last scan (cleared by a good one). */
   private watchError: Error | undefined;
@@ -267,12 +288,14 @@ export class ServiceHandle {
         this.watchError = undefined;
         const pool = new InstancePool(instance, client);
         this.pools.set(instance.path, pool);
+        this.poolList = [...this.pools.values()];
         pool.warm();
       },
       onRemove: (instance) => {
         // Its socket is gone: the calls already sent to it are still answered.
         this.pools.get(instance.path)?.close(true);
         this.pools.delete(instance.path);
+        this.poolList = [...this.pools.values()];
       },
       onError: (error) => {
         this.watchError = error;
@@ -283,57 +306,90 @@ export class ServiceHandle {
     });
   }
 
+  // The verbs pass their method and its idempotence as constants: no toUpperCase(), no Set
+  // lookup and no options object made to carry the body, on every call.
   get(url: string, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('GET', url, options);
+    return this.send('GET', url, undefined, options, true);
   }
   head(url: string, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('HEAD', url, options);
+    return this.send('HEAD', url, undefined, options, true);
   }
   delete(url: string, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('DELETE', url, options);
+    return this.send('DELETE', url, undefined, options, true);
   }
   post(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('POST', url, options === undefined ? { body } : { ...options, body });
+    return this.send('POST', url, body, options, false);
   }
   put(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('PUT', url, options === undefined ? { body } : { ...options, body });
+    return this.send('PUT', url, body, options, true);
   }
   patch(url: string, body?: unknown, options?: Omit<CallOptions, 'body'>): Promise<ServiceResponse> {
-    return this.request('PATCH', url, options === undefined ? { body } : { ...options, body });
+    return this.send('PATCH', url, body, options, false);
   }
 
   /** Sends one call; resolves with the service's response whatever its status. */
   request(method: string, url: string, options?: CallOptions): Promise<ServiceResponse> {
     const upper = method.toUpperCase();
-    const call = options === undefined ? encodeCall(upper, url) : encodeCall(upper, url, options.body, options.headers);
-    const peerOptions = options === undefined ? undefined : peerOptionsOf(options);
-    const idempotent = options?.idempotent ?? IDEMPOTENT.has(upper);
-    // The common case without an async function of its own: discovery done, and the chosen
-    // instance has a connection that is open and not too busy.
+    return this.send(upper, url, options?.body, options, IDEMPOTENT.has(upper));
+  }
+
+  /** `method` is uppercase; `safe` says whether it is idempotent unless options say otherwise. */
+  private send(
+    method: string,
+    url: string,
+    body: unknown,
+    options: Omit<CallOptions, 'body'> | undefined,
+    safe: boolean,
+  ): Promise<ServiceResponse> {
+    let call: unknown[];
+    let peerOptions: PeerCallOptions | undefined;
+    let idempotent = safe;
+    if (options === undefined) {
+      call = encodeCall(method, url, body);
+    } else {
+      call = encodeCall(method, url, body, options.headers);
+      peerOptions = peerOptionsOf(options);
+      if (options.idempotent !== undefined) idempotent = options.idempotent;
+    }
+    // The common case without waiting: discovery done, and the chosen instance has a
+    // connection that is open and not too busy.
     if (this.discovered) {
-      const chosen = this.pools.size > 0 ? this.pick(undefined) : undefined;
-      const peer = chosen?.idle();
-      if (peer !== undefined && chosen !== undefined) {
-        const pool = chosen;
-        return peer.request(SERVICE_METHODS.call, call, peerOptions).then(
-          (result) => {
-            pool.inFlight--;
-            const response = decodeReply(result);
-            // A draining instance did not run the call: another one may, whatever the method.
-            if (response.status === 503 && isDraining(response)) return this.attempts(call, peerOptions, idempotent, 1, pool, response);
-            return response;
-          },
-          (error: unknown) => {
-            pool.inFlight--;
-            // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
-            if (idempotent && isPeerClosed(error)) return this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error);
-            return failure(error);
-          },
-        );
+      const pool = this.pick(undefined);
+      if (pool !== undefined) {
+        const peer = pool.idle();
+        if (peer !== undefined) return this.sendOn(peer, pool, call, peerOptions, idempotent);
+        pool.inFlight--;
       }
-      if (chosen !== undefined) chosen.inFlight--;
     }
     return this.attempts(call, peerOptions, idempotent, 2);
+  }
+
+  /**
+   * One call on a chosen connection; a draining instance or a lost connection sends it again
+   * when safe. Not async: a then() with two closures costs less than an async function here.
+   */
+  private sendOn(
+    peer: Peer,
+    pool: InstancePool,
+    call: unknown[],
+    peerOptions: PeerCallOptions | undefined,
+    idempotent: boolean,
+  ): Promise<ServiceResponse> {
+    return peer.request(SERVICE_METHODS.call, call, peerOptions).then(
+      (result) => {
+        pool.inFlight--;
+        const response = decodeReply(result);
+        // A draining instance did not run the call: another one may, whatever the method.
+        if (response.status === 503 && isDraining(response)) return this.attempts(call, peerOptions, idempotent, 1, pool, response);
+        return response;
+      },
+      (error: unknown) => {
+        pool.inFlight--;
+        // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
+        if (idempotent && isPeerClosed(error)) return this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error);
+        return failure(error);
+      },
+    );
   }
 
   /** The general path: waits for discovery and connections, and sends again when it is safe. */
@@ -399,14 +455,18 @@ export class ServiceHandle {
    * draining; its inFlight is incremented (the caller decrements). Undefined when there is none.
    */
   private pick(tried: InstancePool | undefined): InstancePool | undefined {
-    const now = Date.now();
+    // The clock is only read when some instance was marked down: most calls never need it.
+    let now = 0;
     let best: InstancePool | undefined;
     let fallback: InstancePool | undefined;
-    for (const pool of this.pools.values()) {
+    for (const pool of this.poolList) {
       if (pool === tried || pool.draining) continue;
-      if (pool.downUntil > now) {
-        fallback ??= pool;
-        continue;
+      if (pool.downUntil !== 0) {
+        if (now === 0) now = Date.now();
+        if (pool.downUntil > now) {
+          fallback ??= pool;
+          continue;
+        }
       }
       if (best === undefined || pool.inFlight < best.inFlight) best = pool;
     }
@@ -452,6 +512,7 @@ export class ServiceHandle {
     this.watcher.close();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
+    this.poolList = [];
   }
 }
 

@@ -60,11 +60,40 @@ export interface DispatchMetrics {
 
 let requestCounter = 0;
 
+/** '0'..'999', and '000'..'999' for the last three digits of larger numbers. */
+const DIGITS = Array.from({ length: 1000 }, (_, i) => String(i));
+const DIGITS3 = DIGITS.map((d) => d.padStart(3, '0'));
+
+/**
+ * Makes request ids `${service}-${n}` without turning a number into a string on every call:
+ * V8 keeps each such string in its number-string cache, a table in the old generation, so
+ * every id outlived the young generation (the scavenger copied it, then promoted it) even
+ * though nothing read it. Here only the thousands change the prefix, and the last three digits
+ * come from a table made once.
+ */
+class RequestIds {
+  private high = -1;
+  private prefix = '';
+  constructor(private readonly name: string) {}
+
+  next(): string {
+    const n = ++requestCounter;
+    const high = Math.floor(n / 1000);
+    if (high !== this.high) {
+      this.high = high;
+      this.prefix = high === 0 ? `${this.name}-` : `${this.name}-${high}`;
+    }
+    const low = n - high * 1000;
+    return this.prefix + (high === 0 ? DIGITS[low] : DIGITS3[low]);
+  }
+}
+
 /** The metrics label of requests that matched no route. */
 export const NO_ROUTE = '(no route)';
 
 export class Dispatcher<D> {
   private readonly router;
+  private readonly ids: RequestIds;
   readonly name: string;
 
   constructor(
@@ -73,6 +102,7 @@ export class Dispatcher<D> {
     private readonly options: DispatchOptions = {},
   ) {
     this.name = definition.name;
+    this.ids = new RequestIds(definition.name);
     const instances = new Map<ControllerClass<D>, object>();
     for (const Controller of definition.controllers) if (!instances.has(Controller)) instances.set(Controller, new Controller(deps));
     const table: Record<string, Served<D>> = {};
@@ -91,8 +121,9 @@ export class Dispatcher<D> {
     cancel?: { readonly signal: AbortSignal },
     metrics?: DispatchMetrics,
   ): ServiceResponse | Promise<ServiceResponse> {
-    const requestId = request.requestId ?? `${this.name}-${++requestCounter}`;
-    const found = this.router.find(String(request.method).toUpperCase(), request.url);
+    const requestId = request.requestId ?? this.ids.next();
+    // The router takes the method in any case (and anything that is not a string as no method).
+    const found = this.router.find(request.method, request.url);
     if (found.kind !== 'found') {
       const startedAt = metrics?.begin(NO_ROUTE) ?? 0;
       const response =
@@ -107,7 +138,6 @@ export class Dispatcher<D> {
       return response;
     }
     const startedAt = metrics?.begin(found.route) ?? 0;
-    const done = metrics === undefined ? undefined : { metrics, startedAt };
     const { route, handler } = found.handler as Served<D>;
     const input: RouteInput = {
       params: found.params as Record<string, string>,
@@ -125,16 +155,16 @@ export class Dispatcher<D> {
       try {
         result = handler(input, ctx);
       } catch (error) {
-        return this.complete(route, input, ctx, done, Promise.reject(error));
+        return this.complete(route, input, ctx, metrics, startedAt, Promise.reject(error));
       }
       if (!isPromiseLike(result)) {
         const response = toResponse(result);
         metrics?.finish(route.key, response.status, startedAt);
         return response;
       }
-      return this.complete(route, input, ctx, done, this.withTimeout(route, result, ctx));
+      return this.complete(route, input, ctx, metrics, startedAt, this.withTimeout(route, result, ctx));
     }
-    return this.complete(route, input, ctx, done, this.run(route, handler, input, ctx));
+    return this.complete(route, input, ctx, metrics, startedAt, this.run(route, handler, input, ctx));
   }
 
   /** Settles a response: errors through onError, then onResponse hooks, then metrics. */
@@ -142,20 +172,21 @@ export class Dispatcher<D> {
     route: ResolvedRoute<D>,
     input: RouteInput,
     ctx: CallContext<D>,
-    done: { metrics: DispatchMetrics; startedAt: number } | undefined,
+    metrics: DispatchMetrics | undefined,
+    startedAt: number,
     pending: Promise<ServiceResponse>,
   ): Promise<ServiceResponse> {
     const requestId = input.requestId;
     // Only calls that outlive their synchronous run are tracked: a synchronous one cannot run
     // past a deadline without blocking the process, which the supervisor notices by other means.
-    const open = done?.metrics.open?.(done.startedAt);
+    const open = metrics?.open?.(startedAt);
     let response: ServiceResponse;
     try {
       response = await pending;
     } catch (error) {
       response = await this.fail(route.hooks, error, input, ctx);
     } finally {
-      if (open !== undefined) done?.metrics.close?.(open);
+      if (open !== undefined) metrics?.close?.(open);
     }
     for (const hooks of route.hooks) {
       try {
@@ -164,7 +195,7 @@ export class Dispatcher<D> {
         this.options.onInternalError?.(error, requestId, route.key);
       }
     }
-    done?.metrics.finish(route.key, response.status, done.startedAt);
+    metrics?.finish(route.key, response.status, startedAt);
     return response;
   }
 

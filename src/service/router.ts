@@ -133,6 +133,25 @@ const unusedHandler = () => undefined;
 const noQuery = () => ({});
 
 /**
+ * Objects with nothing inherited (no toString, no __proto__ setter), as find-my-way makes its
+ * params: `new NullObject()` is a plain fast object, where Object.create(null) makes a slow
+ * dictionary one.
+ */
+const NullObject = function NullObject() {} as unknown as new () => object;
+NullObject.prototype = Object.freeze(Object.create(null));
+
+/** Paths remembered per method spelling (first in, first out past this many). */
+const MATCH_CACHE_SIZE = 1024;
+/** Method spellings ('GET', 'get', ...) that get a cache; a caller inventing more gets none. */
+const MATCH_CACHE_METHODS = 32;
+
+/** A path that matched, as remembered: the route and its params, copied for each caller. */
+interface CachedMatch<H> {
+  readonly record: RouteRecord<H>;
+  readonly params: Record<string, string>;
+}
+
+/**
  * Builds a route table.
  * @example
  * const router = createRouter({ 'GET /users/:id': getUser, 'POST /users': createUser });
@@ -203,23 +222,62 @@ export function createRouter<H>(routes: Record<string, H>, options?: RouterOptio
     return allow;
   };
 
+  // Paths that matched a route, by method as the caller spelled it, then by path: a service
+  // sees the same few urls again and again, and a find-my-way lookup with its url checks costs
+  // more than the rest of routing. Only matches are kept (a 404 costs what it did), at most
+  // MATCH_CACHE_SIZE paths per spelling, the oldest going first.
+  const cache = new Map<string, Map<string, CachedMatch<H>>>();
+  const remember = (method: string, path: string, found: CachedMatch<H>) => {
+    let paths = cache.get(method);
+    if (paths === undefined) {
+      if (cache.size >= MATCH_CACHE_METHODS) return;
+      paths = new Map();
+      cache.set(method, paths);
+    }
+    if (paths.size >= MATCH_CACHE_SIZE) paths.delete(paths.keys().next().value as string);
+    paths.set(path, found);
+  };
+  // The last remembered path found without a query string, and the method it was found for.
+  let lastMethod: unknown;
+  let lastUrl: unknown;
+  let last: CachedMatch<H> | undefined;
+  const matched = (found: CachedMatch<H>, query: string): RouteMatch<H> => {
+    const params = new NullObject() as Record<string, string>;
+    const template = found.params;
+    for (const name in template) params[name] = template[name] as string;
+    return { kind: 'found', handler: found.record.handler, params, query: parseQuery(query), route: found.record.key };
+  };
+
   return {
     find(method, url) {
+      // The same call again (a busy route): two string comparisons, no lookup.
+      if (url === lastUrl && method === lastMethod && last !== undefined) return matched(last, '');
+      // Most urls have no query string: one that is a remembered path as it stands was
+      // checked when it was remembered, and is not split again.
+      const paths = typeof method === 'string' ? cache.get(method) : undefined;
+      if (paths !== undefined && typeof url === 'string') {
+        const known = paths.get(url);
+        if (known !== undefined) {
+          lastMethod = method;
+          lastUrl = url;
+          last = known;
+          return matched(known, '');
+        }
+      }
       const split = splitUrl(url, resolved.maxUrlLength);
       if (split.kind === 'bad-url') return split;
+      if (paths !== undefined && split.path !== url) {
+        const known = paths.get(split.path);
+        if (known !== undefined) return matched(known, split.query);
+      }
       const wanted = typeof method === 'string' ? method.toUpperCase() : '';
       if (isRouteMethod(wanted)) {
         let found = match(wanted, split.path);
         if (found === null && wanted === 'HEAD') found = match('GET', split.path);
         if (found === 'bad') return MALFORMED;
         if (found !== null) {
-          return {
-            kind: 'found',
-            handler: found.record.handler,
-            params: found.params,
-            query: parseQuery(split.query),
-            route: found.record.key,
-          };
+          remember(method, split.path, found);
+          return matched(found, split.query);
         }
       }
       const allow = allowedFor(split.path);
@@ -270,7 +328,7 @@ function splitUrl(url: unknown, maxUrlLength: number): SplitUrl {
  * escape stays as written, 'a' and 'a=' both give ''). A repeated key gives an array.
  */
 export function parseQuery(raw: string): Query {
-  const query: Query = Object.create(null);
+  const query = new NullObject() as Query;
   if (raw === '') return query;
   for (const [name, value] of new URLSearchParams(raw)) {
     const previous = query[name];

@@ -120,6 +120,16 @@ describe('ServiceClient', () => {
     expect((await svc.get('/products')).status).toBe(200);
   });
 
+  it('first calls made before the warm connection is open wait for it instead of opening more', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    const svc = client(dir).service('products');
+    // Sent at once, before discovery and the connect: none of them may open a connection of its own.
+    const answers = await Promise.all(Array.from({ length: 8 }, () => svc.post('/orders', 'tea')));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(svc.stats().map(({ connections }) => connections)).toEqual([1]);
+  });
+
   it('spreads concurrent calls over the instances, least in flight first', async () => {
     const dir = socketDir();
     let open: () => void = () => {};

@@ -16,6 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/supervisor/config.js';
 import type { InstanceStatus, SupervisorStatus } from '../../src/supervisor/protocol.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { isGone } from '../support/processes.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
@@ -126,19 +127,7 @@ async function waitFor<T>(what: string, check: () => T | Promise<T>, ms = WAIT_M
 }
 
 /** True while a process with this pid runs; an exited process not yet reaped (a zombie) does not count. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: kill(0) is all we know
-  }
-}
+const isAlive = (pid: number): boolean => !isGone(pid);
 
 function kill(pid: number, signal: NodeJS.Signals): void {
   try {
