@@ -278,6 +278,8 @@ export class ServiceHandle {
   private watchError: Error | undefined;
   /** The first scan is done: calls need not wait for it. */
   private discovered = false;
+  /** Where pick() starts looking (modulo the instance count): ties go round. */
+  private rotation = 0;
 
   constructor(
     readonly name: string,
@@ -459,7 +461,13 @@ export class ServiceHandle {
     let now = 0;
     let best: InstancePool | undefined;
     let fallback: InstancePool | undefined;
-    for (const pool of this.poolList) {
+    // Each call starts looking one instance further on: among instances equally busy (idle ones,
+    // when calls come one at a time) the calls go round, instead of all to the first.
+    const list = this.poolList;
+    const count = list.length;
+    const start = count > 1 ? this.rotation++ % count : 0;
+    for (let i = 0; i < count; i++) {
+      const pool = list[start + i < count ? start + i : start + i - count] as InstancePool;
       if (pool === tried || pool.draining) continue;
       if (pool.downUntil !== 0) {
         if (now === 0) now = Date.now();

@@ -147,6 +147,18 @@ describe('ServiceClient', () => {
     expect(answered.filter((i) => i === 1).length).toBe(4);
   });
 
+  it('calls made one at a time go round the instances instead of all to the first', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    await start(dir, 1);
+    const svc = client(dir).service('products');
+    await until(() => svc.stats().length === 2, 'both instances found');
+    const answered: number[] = [];
+    for (let i = 0; i < 10; i++) answered.push(((await svc.get('/products')).body as { instance: number }).instance);
+    expect(answered.filter((i) => i === 0).length).toBe(5);
+    expect(answered.filter((i) => i === 1).length).toBe(5);
+  });
+
   it('a draining instance refuses with 503 and the call is sent to the other instance', async () => {
     const dir = socketDir();
     const first = await start(dir, 0);
