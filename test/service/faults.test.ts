@@ -51,21 +51,30 @@ describe('a service instance killed with SIGKILL', () => {
     const onB = await direct(dir, 1);
 
     // Least in flight first: these alternate between the two instances.
+    const settled: (Error | ServiceResponse)[] = [];
     const posts = Array.from({ length: 4 }, () =>
       holder.post('/hold').then(
         (r) => r,
         (e: unknown) => e as Error,
       ),
     );
+    // Resolves when the first two posts have settled: those that were on A, once it is killed.
+    const firstTwo = new Promise<void>((resolve) => {
+      for (const post of posts) {
+        void post.then((outcome) => {
+          if (settled.push(outcome) === 2) resolve();
+        });
+      }
+    });
     const gets = Array.from({ length: 4 }, () => holder.get('/hold'));
     const held = async (call: typeof onA) => ((await call('GET', '/held')).body as { held: number }).held;
     await until(async () => (await held(onA)) === 4 && (await held(onB)) === 4, 'both instances to hold 4 calls');
 
     a.proc.kill('SIGKILL');
-    // Ties go to the first instance, so posts 0 and 2 and gets 0 and 2 are on A. Its posts fail
-    // with WARREN_PEER_CLOSED as soon as the connection drops; its gets go to B.
-    const onAPosts = await Promise.all([posts[0], posts[2]]);
-    for (const outcome of onAPosts) {
+    // Two posts and two gets are on A. Its posts fail with WARREN_PEER_CLOSED as soon as the
+    // connection drops (B's two are held until released); its gets go to B.
+    await firstTwo;
+    for (const outcome of settled) {
       expect(outcome).toBeInstanceOf(Error);
       expect((outcome as { code?: string }).code).toBe('WARREN_PEER_CLOSED');
     }
@@ -76,8 +85,11 @@ describe('a service instance killed with SIGKILL', () => {
 
     // B answers everything it holds: its own two posts and all four gets.
     await onB('POST', '/release');
-    const answered = await Promise.all([posts[1], posts[3], ...gets]);
-    for (const res of answered) expect((res as ServiceResponse).body).toEqual({ pid: pidB });
+    const answered = await Promise.all([...posts, ...gets]);
+    expect(settled.length).toBe(4);
+    const fromB = answered.filter((res) => !(res instanceof Error));
+    expect(fromB).toHaveLength(6);
+    for (const res of fromB) expect((res as ServiceResponse).body).toEqual({ pid: pidB });
     // Later calls all go to B.
     for (let i = 0; i < 4; i++) expect((await holder.get('/pid')).body).toEqual({ pid: pidB });
   });
