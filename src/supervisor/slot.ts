@@ -27,6 +27,8 @@ export interface SlotHost {
 
 export type RecycleReason = 'memory' | 'requests' | 'exec-timeout' | 'unresponsive';
 
+/** Shortest wait before a recycle is tried again after its successor failed (ms). */
+const RECYCLE_RETRY_MIN_MS = 1000;
 const STDERR_TAIL = 20;
 /** Recycling by request count is spread over +0–10 % so that instances started together do not recycle together. */
 const REQUEST_SPREAD = 0.1;
@@ -50,6 +52,9 @@ export class Slot {
   /** Processes being drained (replaced or stopped) and not exited yet: their calls still count. */
   private readonly retiring = new Set<ServiceProcess>();
   private requestLimit = Number.POSITIVE_INFINITY;
+  /** Recycles whose successor failed in a row, and no new recycle before this time (ms since the epoch). */
+  private recycleFailures = 0;
+  private recycleHeldUntil = 0;
   private stopped = false;
 
   constructor(
@@ -269,11 +274,31 @@ export class Slot {
   }
 
   private recycle(reason: RecycleReason, detail: string): void {
-    if (this.replacing || this.stopped) return;
+    if (this.replacing || this.stopped || Date.now() < this.recycleHeldUntil) return;
     this.host.event('warn', this.service.name, this.current?.instance ?? null, `recycling: ${detail}`);
-    this.replace(reason).catch((error: unknown) => {
-      this.host.event('error', this.service.name, this.current?.instance ?? null, `recycling failed: ${(error as Error).message}`);
-    });
+    this.replace(reason).then(
+      () => {
+        this.recycleFailures = 0;
+        this.recycleHeldUntil = 0;
+      },
+      (error: unknown) => {
+        // The process still serves; a successor that cannot start is not tried again at every
+        // report, but after a delay that doubles as the restart delay does.
+        const { minDelayMs, maxDelayMs } = this.service.restart;
+        const delay = Math.min(
+          Math.max(minDelayMs, RECYCLE_RETRY_MIN_MS) * 2 ** this.recycleFailures,
+          Math.max(maxDelayMs, RECYCLE_RETRY_MIN_MS),
+        );
+        this.recycleFailures++;
+        this.recycleHeldUntil = Date.now() + delay;
+        this.host.event(
+          'error',
+          this.service.name,
+          this.current?.instance ?? null,
+          `recycling failed: ${(error as Error).message}; trying again in ${delay} ms at the earliest`,
+        );
+      },
+    );
   }
 
   /** Drains and stops a process that is being replaced or stopped on purpose. */

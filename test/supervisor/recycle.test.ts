@@ -4,6 +4,9 @@
  * by a fresh one without failing the calls that go on meanwhile; and the counters the children
  * report reach supervisor.status().
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ServiceResponse } from '../../src/service/define.js';
 import { isGone } from '../support/processes.js';
@@ -44,6 +47,42 @@ function exitLogged(rec: Recorder, pid: number): boolean {
 }
 
 describe('recycling', () => {
+  it('tries a recycle whose successor cannot start again only after a growing delay, and keeps the old process serving', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'wmark-')), 'fail');
+    const { supervisor, socketDir, rec } = setup([
+      {
+        name: 'marked',
+        entry: supervisorFixture('fails-when-marked.mjs'),
+        maxRequests: 5,
+        env: { FAIL_MARKER: marker },
+        restart: { minDelayMs: 100, maxDelayMs: 10_000 },
+      },
+    ]);
+    try {
+      await supervisor.start();
+      const pid = instances(supervisor, 'marked')[0]?.pid as number;
+      writeFileSync(marker, '');
+      const marked = client(socketDir).service('marked');
+      for (let i = 0; i < 8; i++) expect(pidOf(await marked.get('/who'))).toBe(pid);
+      const failures = () => rec.events.filter((e) => e.msg.startsWith('recycling failed'));
+      await until(
+        () => failures().length >= 3,
+        () => `three failed recycles: ${rec.dump()}`,
+      );
+      const [first, second, third] = failures();
+      // Reports come every 50 ms: without the delay each of them would start another successor.
+      expect((second?.at ?? 0) - (first?.at ?? 0), rec.dump()).toBeGreaterThanOrEqual(1000);
+      expect((third?.at ?? 0) - (second?.at ?? 0), rec.dump()).toBeGreaterThanOrEqual(2000);
+      expect(first?.msg).toMatch(/trying again in 1000 ms at the earliest$/);
+      expect(rec.matching(/^recycling: /)).toHaveLength(failures().length);
+      // All along, the first process serves.
+      expect(pidOf(await marked.get('/who'))).toBe(pid);
+      expect(instances(supervisor, 'marked')[0]).toMatchObject({ pid, state: 'online', restarts: 0 });
+    } finally {
+      rmSync(dirname(marker), { recursive: true, force: true });
+    }
+  });
+
   it('replaces an instance that served maxRequests calls (+0–10 %): successor online first, no call fails', async () => {
     const maxRequests = 40;
     const { supervisor, socketDir, rec } = setup([{ name: 'load', entry, maxRequests, drainTimeoutMs: 5_000 }]);
