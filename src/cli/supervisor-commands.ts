@@ -8,12 +8,14 @@
  * - 2: a usage error, or no supervisor could be reached (none running, stale socket, wrong token).
  * Errors are one line on stderr: `warren <command>: CODE: message`.
  */
+
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isWarrenError } from '../errors.js';
 import { DEFAULT_ROTATION_GRACE_MS, PREVIOUS_TOKEN_FILE, rotateToken, TOKEN_FILE } from '../service/auth.js';
 import { checkSocketDir, resolveSocketDir } from '../service/socket-dir.js';
 import { type ControlClient, connectControl, isNoSupervisorError } from '../supervisor/control-client.js';
+import { pidRuns } from '../supervisor/orphans.js';
 import type { SupervisorStatus } from '../supervisor/protocol.js';
 import { formatClock, formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from './supervisor-format.js';
 
@@ -206,22 +208,6 @@ export interface StopCommandOptions extends SocketDirOption {
   timeout?: string;
 }
 
-/** True while a process with this pid runs (EPERM: it exists, as another user's). An exited process not yet reaped (a zombie, on Linux) does not count. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-  try {
-    // /proc/<pid>/stat: `pid (comm) state …`; comm may hold spaces and parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (macOS): kill(0) is all we know
-  }
-}
-
 /**
  * `warren stop [--timeout ms]`: asks the supervisor to stop, then waits until its control socket
  * is gone and its process has exited (the supervisor drains every instance first).
@@ -247,7 +233,7 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
       }
       await client.close();
       io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
-      const stopped = () => !existsSync(client.socketPath) && !isAlive(pid);
+      const stopped = () => !existsSync(client.socketPath) && !pidRuns(pid);
       while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
       if (!stopped()) {
         const what = existsSync(client.socketPath) ? `its control socket ${client.socketPath} is still there` : `pid ${pid} still runs`;

@@ -14,6 +14,7 @@ import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessag
 import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import type { ResolvedService } from './config.js';
 import { splitLines } from './lines.js';
+import { SUPERVISOR_PID_ENV } from './orphans.js';
 import type { ExitInfo } from './protocol.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
@@ -73,6 +74,8 @@ export class ServiceProcess {
         [SOCKET_DIR_ENV]: socketDir,
         [INSTANCE_ENV]: String(instance),
         [REPORT_INTERVAL_ENV]: String(reportIntervalMs),
+        // How a later supervisor recognises this process should it be orphaned (orphans.ts).
+        [SUPERVISOR_PID_ENV]: String(process.pid),
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group: Ctrl-C in the supervisor's terminal reaches the supervisor only,

@@ -10,6 +10,7 @@
  * await supervisor.reload('users');  // rolling, zero-downtime
  * await supervisor.stop();
  */
+
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WarrenError } from '../errors.js';
@@ -19,6 +20,7 @@ import { listInstances } from '../service/discovery.js';
 import { ensureSocketDir } from '../service/socket-dir.js';
 import type { ResolvedConfig } from './config.js';
 import { type ControlHandlers, listenControl } from './control-server.js';
+import { findOrphans, killOrphans } from './orphans.js';
 import { CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
 import { Slot, type SlotHost } from './slot.js';
 
@@ -113,6 +115,7 @@ export class Supervisor {
       const dir = await ensureSocketDir(this.config.socketDir);
       await loadOrCreateToken(dir);
       this.control = await this.listenControl(dir);
+      await this.killOrphans(dir);
       await this.removeStaleSockets(dir);
     })();
     await this.settingUp;
@@ -234,6 +237,14 @@ export class Supervisor {
   }
 
   /** Sockets of configured services that nothing listens on any more (a supervisor killed with SIGKILL leaves them). */
+  /** Instances a dead supervisor of this directory left running are killed before anything starts. */
+  private async killOrphans(dir: string): Promise<void> {
+    const killed = await killOrphans(await findOrphans(dir));
+    for (const orphan of killed) {
+      this.output.event('warn', null, null, `killed pid ${orphan.pid}, left running by supervisor ${orphan.supervisorPid} that is gone`);
+    }
+  }
+
   private async removeStaleSockets(dir: string): Promise<void> {
     for (const name of this.slots.keys()) {
       for (const instance of await listInstances(dir, name)) {

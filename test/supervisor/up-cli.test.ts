@@ -21,6 +21,7 @@ import { isGone } from '../support/processes.js';
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
 const SERVICE = fixture('up-service.mjs');
+const STUBBORN = fixture('ignores-disconnect.mjs');
 
 /** How long one CLI command may take on a busy 2-core machine before the test gives up on it. */
 const COMMAND_MS = 60_000;
@@ -578,6 +579,28 @@ describe('warren up and other supervisors', { timeout: TEST_MS }, () => {
 
     expect((await cli(['stop', '--socket-dir', socketDir])).code).toBe(0);
     for (const i of fresh) await waitFor(`instance pid ${i.pid} to be gone`, () => !isAlive(i.pid as number));
+  });
+
+  it('a new `warren up` kills the instances a SIGKILLed supervisor left that did not exit by themselves', async () => {
+    const { dir, socketDir } = workDir();
+    const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: STUBBORN, readyTimeoutMs: 30_000 }] });
+    const { pid } = await upDetached(config, socketDir);
+    const stubborn = instancesOf(await status(socketDir))[0]?.pid as number;
+    kill(pid, 'SIGKILL');
+    await waitFor('the supervisor to be gone', () => !isAlive(pid));
+    // It answers still, orphaned (its IPC channel closed and it stayed).
+    expect((await call(socketDir, 'upsvc', 'GET', '/who')).body).toMatchObject({ pid: stubborn });
+
+    const second = await upDetached(config, socketDir);
+    expect(isAlive(stubborn)).toBe(false);
+    const log = readFileSync(join(socketDir, 'supervisor.out'), 'utf8');
+    expect(log).toContain(`killed pid ${stubborn}, left running by supervisor ${pid} that is gone`);
+    const fresh = instancesOf(await status(socketDir));
+    expect(fresh.map((i) => i.state)).toEqual(['online']);
+    expect(fresh[0]?.pid).not.toBe(stubborn);
+    expect((await call(socketDir, 'upsvc', 'GET', '/who')).body).toMatchObject({ pid: fresh[0]?.pid });
+    expect((await cli(['stop', '--socket-dir', socketDir])).code).toBe(0);
+    await waitFor('the second supervisor to be gone', () => !isAlive(second.pid));
   });
 
   it('a second `warren up` on the same socket directory refuses with exit code 1 (WARREN_ALREADY_RUNNING); the first runs on unharmed', async () => {
