@@ -78,7 +78,6 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
   const server = await serveService(definition, { ...options, instance });
 
   let stopping = false;
-  let reporting = false;
   // A second signal while draining is ignored: whoever sent the first decides when to give up
   // (the supervisor follows its drain timeout with SIGKILL).
   const stop = () => {
@@ -86,8 +85,8 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
     stopping = true;
     void server
       .close()
-      // The calls answered while draining count too: one last report before the process goes.
-      .then(() => (reporting ? finalReport(server) : undefined))
+      // The calls answered while draining count too: one last report (when it has a parent) before the process goes.
+      .then(() => finalReport(server))
       .then(
         () => {
           if (options.exit ?? true) process.exit(0);
@@ -106,9 +105,8 @@ export async function runService<D>(definition: ServiceDefinition<D>, options: R
 
   const ready: ReadyMessage = { warren: 'ready', service: definition.name, instance, path: server.path, pid: process.pid };
   if (typeof process.send === 'function' && process.connected) {
-    sendToParent(ready);
+    void sendToParent(ready);
     startReports(server, interval);
-    reporting = true;
   } else if (options.readyLine !== null) {
     (options.readyLine ?? process.stderr).write(`${definition.name}.${instance} ready on ${server.path} (pid ${process.pid})\n`);
   }
@@ -151,39 +149,35 @@ function startReports<D>(server: ServiceServer<D>, intervalMs: number): void {
       clearInterval(timer);
       return;
     }
-    sendToParent(makeReport(server));
+    void sendToParent(makeReport(server));
   };
   const timer = setInterval(send, intervalMs);
   timer.unref();
   send();
 }
 
-/** Sends one last report and resolves once it is written (or the channel is gone), within a second. */
+/** Sends one last report; resolves once it is written or the channel is gone, within a second. */
 function finalReport<D>(server: ServiceServer<D>): Promise<void> {
-  if (!process.connected || typeof process.send !== 'function') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, 1000);
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    try {
-      process.send?.(makeReport(server), undefined, undefined, done);
-    } catch {
-      done();
-    }
-  });
+  return Promise.race([sendToParent(makeReport(server)), new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
 }
 
 /**
  * Sends over the IPC channel. A parent that has just gone away makes the write fail (EPIPE)
  * after send() returned; without a callback that error would be emitted on `process` and
- * crash the process before the disconnect handler could shut it down cleanly.
+ * crash the process before the disconnect handler could shut it down cleanly. Resolves once
+ * written (or failed).
  */
-function sendToParent(message: ReadyMessage | ReportMessage): void {
-  try {
-    process.send?.(message, undefined, undefined, () => {});
-  } catch {
-    // The channel is already closed: the disconnect handler shuts down.
-  }
+function sendToParent(message: ReadyMessage | ReportMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || typeof process.send !== 'function') {
+      resolve();
+      return;
+    }
+    try {
+      process.send(message, undefined, undefined, () => resolve());
+    } catch {
+      // The channel is already closed: the disconnect handler shuts down.
+      resolve();
+    }
+  });
 }
