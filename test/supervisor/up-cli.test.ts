@@ -83,8 +83,8 @@ function cliEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function spawnCli(args: string[], cwd?: string): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cliEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+function spawnCli(args: string[], cwd?: string, env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...cliEnv(), ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   child.stdout.setEncoding('utf8');
   child.stderr.setEncoding('utf8');
@@ -213,8 +213,8 @@ const sockets = (socketDir: string) =>
     : [];
 
 /** A foreground `warren up` whose JSON log lines (stdout is a pipe) the test reads as they come. */
-function foreground(args: string[]) {
-  const child = spawnCli(['up', ...args]);
+function foreground(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawnCli(['up', ...args], undefined, env);
   const records: { msg?: string; service?: string; instance?: number; level?: number }[] = [];
   let stdout = '';
   let stderr = '';
@@ -512,6 +512,23 @@ describe('warren up in the foreground', { timeout: TEST_MS }, () => {
 });
 
 describe('warren up in the foreground, stopped early', { timeout: TEST_MS }, () => {
+  it('WARREN_LOG_PRETTY=1 gives pretty lines even without a terminal (JSON lines otherwise)', async () => {
+    const { dir, socketDir } = workDir();
+    const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+    const up = foreground(['--socket-dir', socketDir, config], { WARREN_LOG_PRETTY: '1' });
+    // Not JSON, so read as a bare msg: `[12:34:56.789] INFO: [upsvc.0] ready (pid 123)`.
+    const [line] = await up.lines('a pretty ready line', (r) =>
+      /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[upsvc\.0\] ready \(pid \d+\)$/.test(r.msg ?? ''),
+    );
+    expect(
+      up.records.every((r) => r.level === undefined),
+      'no JSON line',
+    ).toBe(true);
+    up.child.kill('SIGTERM');
+    expect(await up.exited).toEqual({ code: 0, signal: null });
+    await waitFor('the instance to be gone', () => !isAlive(Number(/pid (\d+)/.exec(line?.msg ?? '')?.[1])));
+  });
+
   it('SIGTERM while the instances are still starting: exit code 0, and none of them outlives it', async () => {
     const { dir, socketDir } = workDir();
     const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, instances: 2, readyTimeoutMs: 30_000 }] });
