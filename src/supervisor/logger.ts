@@ -114,7 +114,7 @@ export interface SupervisorLog {
   /** The supervisor's message about itself (service null), a service or an instance: SupervisorOutput.event. */
   event(level: 'info' | 'warn' | 'error', service: string | null, instance: number | null, msg: string): void;
   /** Same as childLine: SupervisorOutput.line. */
-  line(service: string, instance: number, stream: ChildStream, line: string): void;
+  line(service: string, instance: number, stream: ChildStream, line: string, truncated?: boolean): void;
   /** The newest `limit` lines kept (every one kept by default) of a service, or of all merged in order; oldest first. */
   recent(service?: string, limit?: number): LogLine[];
   /** Calls `listener` with each new line of a service (or of all); returns the unsubscribe function. */
@@ -341,8 +341,8 @@ class Log implements SupervisorLog {
     }
   }
 
-  line(service: string, instance: number, stream: ChildStream, line: string): void {
-    this.childLine(service, instance, stream, line);
+  line(service: string, instance: number, stream: ChildStream, line: string, truncated = false): void {
+    this.childLine(service, instance, stream, line, truncated);
   }
 
   event(level: 'info' | 'warn' | 'error', service: string | null, instance: number | null, msg: string): void {

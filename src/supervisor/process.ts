@@ -30,7 +30,8 @@ export interface ProcessOptions {
   cwd: string;
   reportIntervalMs: number;
   /** Every line the process prints. */
-  onLine: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** A line the process printed; `truncated` when it was cut at the splitter's maximum length. */
+  onLine: (stream: 'stdout' | 'stderr', line: string, truncated: boolean) => void;
   onReport: (report: ReportMessage) => void;
 }
 
@@ -83,8 +84,8 @@ export class ServiceProcess {
       detached: true,
     });
     this.pid = this.child.pid ?? null;
-    splitLines(this.child.stdout, (line) => options.onLine('stdout', line));
-    splitLines(this.child.stderr, (line) => options.onLine('stderr', line));
+    splitLines(this.child.stdout, (line, truncated) => options.onLine('stdout', line, truncated));
+    splitLines(this.child.stderr, (line, truncated) => options.onLine('stderr', line, truncated));
 
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
@@ -108,7 +109,7 @@ export class ServiceProcess {
       this.child.once('exit', finish);
       // A spawn failure (no such executable) emits 'error' and maybe no 'exit'.
       this.child.once('error', (error) => {
-        options.onLine('stderr', `spawn failed: ${error.message}`);
+        options.onLine('stderr', `spawn failed: ${error.message}`, false);
         if (this.child.exitCode === null && this.child.pid === undefined) finish(null, null);
       });
     });

@@ -21,7 +21,7 @@ export interface SlotHost {
   /** A free instance number for this service; released when its process has exited. */
   allocate(service: string): number;
   release(service: string, instance: number): void;
-  line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string): void;
+  line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string, truncated: boolean): void;
   event(level: 'info' | 'warn' | 'error', service: string, instance: number | null, msg: string): void;
 }
 
@@ -215,11 +215,11 @@ export class Slot {
       socketDir: this.host.socketDir,
       cwd: this.host.cwd,
       reportIntervalMs: this.host.reportIntervalMs,
-      onLine: (stream, line) => {
+      onLine: (stream, line, truncated) => {
         if (stream === 'stderr') {
           this.stderrTail.push(line);
         }
-        this.host.line(this.service.name, instance, stream, line);
+        this.host.line(this.service.name, instance, stream, line, truncated);
       },
       onReport: (report) => this.onReport(proc, report),
     });

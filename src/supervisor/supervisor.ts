@@ -27,7 +27,8 @@ import { Slot, type SlotHost } from './slot.js';
 /** Where the supervisor's messages and its children's output go (the logger, in `warren up`). */
 export interface SupervisorOutput {
   event(level: 'info' | 'warn' | 'error', service: string | null, instance: number | null, msg: string): void;
-  line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string): void;
+  /** A line an instance printed; `truncated` when it was cut at its maximum length (it ends with a marker). */
+  line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string, truncated?: boolean): void;
   /** Recent and (with follow) new log records, for `warren logs`. */
   logs?(options: { service?: string; lines?: number; follow?: boolean }, signal: AbortSignal): AsyncIterable<LogRecord>;
 }
@@ -90,7 +91,7 @@ export class Supervisor {
       reportIntervalMs: this.reportIntervalMs,
       allocate: (service) => this.allocate(service),
       release: (service, instance) => this.inUse.get(service)?.delete(instance),
-      line: (service, instance, stream, line) => this.output.line(service, instance, stream, line),
+      line: (service, instance, stream, line, truncated) => this.output.line(service, instance, stream, line, truncated),
       event: (level, service, instance, msg) => this.output.event(level, service, instance, msg),
     };
     for (const service of config.services) {

@@ -35,8 +35,8 @@ export class Recorder {
       const started = /^started \(pid (\d+)\)$/.exec(msg);
       if (started) this.pids.add(Number(started[1]));
     },
-    line: (service, instance, stream, line) => {
-      this.lines.push(`${service}.${instance} ${stream} ${line}`);
+    line: (service, instance, stream, line, truncated) => {
+      this.lines.push(`${service}.${instance} ${stream}${truncated ? ' (truncated)' : ''} ${line}`);
     },
   };
 
