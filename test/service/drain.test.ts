@@ -91,6 +91,24 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+/**
+ * Two gated instances, a client with a connection to each, and one POST /hold held on one of
+ * them (`busy`); `idle` is the other. `held.open()` lets the held calls finish.
+ */
+async function oneCallHeld() {
+  const dir = socketDir();
+  const held = gate();
+  const a = await start(dir, 0, { gate: held.promise });
+  const b = await start(dir, 1, { gate: held.promise });
+  const svc = client(dir).service('load');
+  await svc.ready;
+  await until(() => svc.stats().length === 2 && svc.stats().every((s) => s.connections === 1), 'a connection to each instance');
+  const holding = svc.post('/hold', {});
+  await until(() => a.inFlight + b.inFlight === 1, 'the held call to arrive');
+  const [busy, idle] = a.inFlight === 1 ? [a, b] : [b, a];
+  return { svc, held, holding, busy, idle };
+}
+
 interface Load {
   /** Answers per instance (the key the answer names). */
   readonly answered: Map<number, number>;
@@ -195,16 +213,7 @@ describe('draining with warren.goaway', () => {
   });
 
   it('a connection told to go away takes no new calls, finishes the calls it carries, and is closed by the client', async () => {
-    const dir = socketDir();
-    const held = gate();
-    const a = await start(dir, 0, { gate: held.promise });
-    const b = await start(dir, 1, { gate: held.promise });
-    const svc = client(dir).service('load');
-    await svc.ready;
-    await until(() => svc.stats().length === 2 && svc.stats().every((s) => s.connections === 1), 'a connection to each instance');
-    const holding = svc.post('/hold', {});
-    await until(() => a.inFlight + b.inFlight === 1, 'the held call to arrive');
-    const [old, other] = a.inFlight === 1 ? [a, b] : [b, a];
+    const { svc, held, holding, busy: old, idle: other } = await oneCallHeld();
 
     const drained = old.drain();
     await until(() => svc.stats().find((s) => s.instance === old.instance)?.draining === true, 'the client to get goaway');
@@ -229,17 +238,8 @@ describe('draining with warren.goaway', () => {
   });
 
   it('a call written before goaway arrived is answered 503 WARREN_DRAINING and sent to another instance, POSTs included', async () => {
-    const dir = socketDir();
-    const held = gate();
-    const a = await start(dir, 0, { gate: held.promise });
-    const b = await start(dir, 1, { gate: held.promise });
-    const svc = client(dir).service('load');
-    await svc.ready;
-    await until(() => svc.stats().length === 2 && svc.stats().every((s) => s.connections === 1), 'a connection to each instance');
     // One call held on one instance: the next call goes to the other, which has fewer in flight.
-    const holding = svc.post('/hold', {});
-    await until(() => a.inFlight + b.inFlight === 1, 'the held call to arrive');
-    const [busy, next] = a.inFlight === 1 ? [a, b] : [b, a];
+    const { svc, held, holding, busy, idle: next } = await oneCallHeld();
     // In the same turn: the call is written before the client can read the goaway.
     const drained = next.drain();
     expect(svc.stats().find((s) => s.instance === next.instance)?.draining).toBe(false);
