@@ -3,7 +3,7 @@
  * schema validation, hooks, the handler with its timeout, and the mapping of every outcome
  * to a status. The socket server (server.ts) puts the wire around it; tests call it directly.
  */
-import { isWarrenError } from '../errors.js';
+import { isWarrenError, ServiceError } from '../errors.js';
 import {
   type AuthInfo,
   type ControllerClass,
@@ -19,24 +19,8 @@ import {
 } from './define.js';
 import { createRouter } from './router.js';
 
-/** An error a handler may throw to answer with a status of its choice. */
-export class ServiceError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly data?: unknown;
-  constructor(status: number, code: string, message: string, data?: unknown) {
-    super(message);
-    this.name = 'ServiceError';
-    this.status = status;
-    this.code = code;
-    if (data !== undefined) this.data = data;
-  }
-}
-
-/** Refuses a caller the service knows but does not allow (403). */
-export function forbidden(message = 'forbidden', data?: unknown): ServiceError {
-  return new ServiceError(403, 'WARREN_FORBIDDEN', message, data);
-}
+// ServiceError and forbidden() live in the error registry; re-exported here for this layer's index.
+export { forbidden, ServiceError } from '../errors.js';
 
 interface Served<D> {
   route: ResolvedRoute<D>;
