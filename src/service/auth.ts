@@ -97,9 +97,13 @@ function checkStats(path: string, stats: Stats, options: ReadOptions): void {
     throw new SocketDirError(path, `token file ${path} is not a regular file; expected a file with mode ${octal(tokenFileMode(options))}`);
   const uid = process.getuid?.();
   if (uid !== undefined && stats.uid !== uid && !options.foreignOwner) {
-    throw new SocketDirError(path, `token file ${path} is owned by uid ${stats.uid}, expected uid ${uid} (you)`, {
-      data: { found: { uid: stats.uid }, expected: { uid } },
-    });
+    throw new SocketDirError(
+      path,
+      `token file ${path} is owned by uid ${stats.uid}, expected uid ${uid} (you): use a socket directory of your own (the socketDir option or WARREN_SOCKET_DIR), or, if this file is meant to be yours, run: chown ${uid} ${path}`,
+      {
+        data: { found: { uid: stats.uid }, expected: { uid } },
+      },
+    );
   }
   if (stats.size > MAX_FILE_BYTES) {
     throw new SocketDirError(

@@ -103,7 +103,8 @@ function verifyDirStats(path: string, stats: Stats, options: SocketDirOptions): 
   if (uid !== undefined && stats.uid !== uid) {
     throw new SocketDirError(
       path,
-      `socket directory ${path} is owned by uid ${stats.uid}, expected uid ${uid} (you): another user could read or replace the sockets in it`,
+      `socket directory ${path} is owned by uid ${stats.uid}, expected uid ${uid} (you): another user could read or replace the sockets in it. ` +
+        `Use a directory of your own (the socketDir option or ${SOCKET_DIR_ENV}=<dir>), or, if this one is meant to be yours, run: chown ${uid} ${path}`,
       { data: { found: { uid: stats.uid }, expected: { uid } } },
     );
   }
