@@ -7,10 +7,12 @@
  * instance; whoever started the process (the supervisor, a script) learns it is ready from an
  * IPC message when the process has an IPC channel, else from one line on stderr.
  */
+import { getHeapStatistics } from 'node:v8';
 import { invalidArgument } from '../errors.js';
 import type { ServiceDefinition } from './define.js';
+import { isOutOfFds } from './listener.js';
 import type { MetricsSnapshot } from './metrics.js';
-import { type ServeOptions, type ServiceServer, serveService } from './server.js';
+import { type FdCondition, type ServeOptions, type ServiceServer, serveService } from './server.js';
 
 /** Environment variable holding the instance number of a service process. */
 export const INSTANCE_ENV = 'WARREN_INSTANCE';
@@ -47,6 +49,11 @@ export interface ReportMessage {
   /** process.cpuUsage() since the process started (µs). */
   cpuUserMicros: number;
   cpuSystemMicros: number;
+  /**
+   * Whether the instance ran out of file descriptors (then it refuses new connections and its
+   * rssBytes is the last value it could read).
+   */
+  fds: FdCondition;
 }
 
 export interface RunOptions extends ServeOptions {
@@ -123,9 +130,31 @@ function reportInterval(env: NodeJS.ProcessEnv = process.env): number {
   return ms;
 }
 
+/** The last memory figures read: reading them opens a file, which fails when out of descriptors. */
+let lastMemory = { rss: 0, heapUsed: 0 };
+
+function readMemory<D>(server: ServiceServer<D>): { rss: number; heapUsed: number } {
+  try {
+    const { rss, heapUsed } = process.memoryUsage();
+    lastMemory = { rss, heapUsed };
+    // A file could be opened: whatever ran out of descriptors has some again.
+    if (server.fds.exhausted) server.noteFdRecovered();
+  } catch (error) {
+    if (!isOutOfFds(error)) throw error;
+    server.noteFdFailure(error as NodeJS.ErrnoException);
+    // The heap figure needs no file.
+    lastMemory = { rss: lastMemory.rss, heapUsed: heapUsedNow() };
+  }
+  return lastMemory;
+}
+
+function heapUsedNow(): number {
+  return getHeapStatistics().used_heap_size;
+}
+
 function makeReport<D>(server: ServiceServer<D>): ReportMessage {
   const cpu = process.cpuUsage();
-  const memory = process.memoryUsage();
+  const memory = readMemory(server);
   return {
     warren: 'report',
     service: server.name,
@@ -139,6 +168,7 @@ function makeReport<D>(server: ServiceServer<D>): ReportMessage {
     heapUsedBytes: memory.heapUsed,
     cpuUserMicros: cpu.user,
     cpuSystemMicros: cpu.system,
+    fds: { ...server.fds },
   };
 }
 
@@ -149,7 +179,15 @@ function startReports<D>(server: ServiceServer<D>, intervalMs: number): void {
       clearInterval(timer);
       return;
     }
-    void sendToParent(makeReport(server));
+    let report: ReportMessage;
+    try {
+      report = makeReport(server);
+    } catch (error) {
+      // A report that cannot be made is skipped, never thrown from a timer (that would kill the instance).
+      process.stderr.write(`${server.name}.${server.instance}: report skipped: ${String(error)}\n`);
+      return;
+    }
+    void sendToParent(report);
   };
   const timer = setInterval(send, intervalMs);
   timer.unref();
@@ -158,7 +196,13 @@ function startReports<D>(server: ServiceServer<D>, intervalMs: number): void {
 
 /** Sends one last report; resolves once it is written or the channel is gone, within a second. */
 function finalReport<D>(server: ServiceServer<D>): Promise<void> {
-  return Promise.race([sendToParent(makeReport(server)), new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
+  let report: ReportMessage;
+  try {
+    report = makeReport(server);
+  } catch {
+    return Promise.resolve();
+  }
+  return Promise.race([sendToParent(report), new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
 }
 
 /**

@@ -10,13 +10,14 @@
  * that said goaway and close it once their calls on it are answered. close() waits for that (at
  * most closeGraceMs), so that no call is ever written to a connection the server is closing.
  */
-import { WarrenError } from '../errors.js';
+import { invalidArgument, overloaded, WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
-import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
 import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
 import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
 import { Dispatcher, errorResponse } from './dispatch.js';
+import { type GateRegistry, gatedFraming, type HelloGate } from './hello-gate.js';
+import { isOutOfFds, listenService } from './listener.js';
 import { RouteMetrics } from './metrics.js';
 import { ensureSocketDir, resolveSocketDir, socketPathFor } from './socket-dir.js';
 
@@ -45,6 +46,29 @@ export interface ServeOptions {
    * connections after `warren.goaway` before it closes them itself (2000 ms).
    */
   closeGraceMs?: number;
+  /** A connection that has not said a good hello within this many ms is closed (5000). */
+  helloTimeoutMs?: number;
+  /** Largest frame payload accepted from a connection before its hello, in bytes (4096). */
+  maxPreHelloFrameBytes?: number;
+  /** Connections held at once (10000); one more has its hello refused with WARREN_OVERLOADED and is closed. */
+  maxConnections?: number;
+  /** Length of the accept queue (4096; Linux caps it at net.core.somaxconn). */
+  listenBacklog?: number;
+}
+
+/**
+ * Whether the instance ran out of file descriptors (EMFILE, or ENFILE for the whole system):
+ * while it lasts new connections are refused, the instance goes on serving those it has.
+ */
+export interface FdCondition {
+  /** Out of descriptors now: set by a failure, cleared once one could be had again. */
+  exhausted: boolean;
+  /** The code of the last failure (EMFILE or ENFILE), null if none ever. */
+  code: string | null;
+  /** When the last failure happened (ms since the epoch), null if none ever. */
+  lastAt: number | null;
+  /** Failures since the instance started. */
+  count: number;
 }
 
 export interface ServiceServer<D> {
@@ -55,6 +79,17 @@ export interface ServiceServer<D> {
   readonly metrics: RouteMetrics;
   /** Calls in progress. */
   readonly inFlight: number;
+  /** Connections held (authenticated or not). */
+  readonly connections: number;
+  /** Whether the instance ran out of file descriptors. */
+  readonly fds: Readonly<FdCondition>;
+  /**
+   * Records that something in this process failed for want of file descriptors (the report
+   * timer, a log write): the instance says so in its reports instead of crashing.
+   */
+  noteFdFailure(error: NodeJS.ErrnoException): void;
+  /** Something that needed a descriptor worked again: the condition is over. */
+  noteFdRecovered(): void;
   /**
    * Stops listening (the socket file is removed), tells every connection `warren.goaway`, answers
    * new calls with 503 from now on; resolves when the calls in progress are done. Idempotent.
@@ -78,6 +113,10 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
   if (!(Number.isFinite(closeGraceMs) && closeGraceMs >= 0)) {
     throw new WarrenError('WARREN_INVALID_ARGUMENT', `option 'closeGraceMs' must be a non-negative number of ms, got ${closeGraceMs}`);
   }
+  const helloTimeoutMs = nonNegative('helloTimeoutMs', options.helloTimeoutMs, 5_000);
+  const maxPreHelloFrameBytes = positiveInteger('maxPreHelloFrameBytes', options.maxPreHelloFrameBytes, 4096);
+  const maxConnections = positiveInteger('maxConnections', options.maxConnections, 10_000);
+  const listenBacklog = positiveInteger('listenBacklog', options.listenBacklog, 4096);
   const group = options.group ?? false;
   const dir = await ensureSocketDir(resolveSocketDir(options.socketDir), { group });
   await loadOrCreateToken(dir, { group });
@@ -130,9 +169,34 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
     return encodeReply(response);
   };
 
+  const fds: FdCondition = { exhausted: false, code: null, lastAt: null, count: 0 };
+  const noteFdFailure = (error: NodeJS.ErrnoException) => {
+    if (!fds.exhausted) {
+      process.stderr.write(
+        `${definition.name}.${instance}: out of file descriptors (${error.code} in ${error.syscall ?? 'a call'}): new connections are refused until some are free\n`,
+      );
+    }
+    fds.exhausted = true;
+    fds.code = error.code ?? null;
+    fds.lastAt = Date.now();
+    fds.count++;
+  };
+  const noteFdRecovered = () => {
+    fds.exhausted = false;
+  };
+
+  const gates: GateRegistry = new WeakMap();
   const onConnection = (peer: Peer) => {
+    if (fds.exhausted) noteFdRecovered();
     let auth: AuthInfo | null = null;
+    const gate = gates.get(peer) as HelloGate;
     const failures = new FailureLimiter(options.maxAuthFailures);
+    // Until it says a good hello a connection is only allowed small frames (the gate) and a deadline.
+    const helloTimer = setTimeout(() => {
+      peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', `no hello within ${helloTimeoutMs} ms`));
+    }, helloTimeoutMs);
+    helloTimer.unref();
+    peer.on('close', () => clearTimeout(helloTimer));
     peer.onRequest(SERVICE_METHODS.hello, (params) => {
       const { token, client } = (typeof params === 'object' && params !== null ? params : {}) as { token?: unknown; client?: unknown };
       if (!verifier.verify(token)) {
@@ -141,6 +205,8 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
         throw new WarrenError('WARREN_UNAUTHORIZED', 'wrong or missing token');
       }
       auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
+      clearTimeout(helloTimer);
+      gate.openGate();
       return { service: definition.name, instance, pid: process.pid };
     });
     // The peer's context is passed whole: its signal is only created if a handler asks for it.
@@ -151,7 +217,29 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
     });
   };
 
-  const listener: PeerServer = await listenUnix(path, onConnection, { socketMode: group ? 0o660 : 0o600 });
+  /** One connection too many: its hello is answered with why, then it is closed; it never gets a call in. */
+  const onExcess = (peer: Peer) => {
+    const timer = setTimeout(() => peer.destroy(), helloTimeoutMs);
+    timer.unref();
+    peer.on('close', () => clearTimeout(timer));
+    peer.onRequest(SERVICE_METHODS.hello, () => {
+      setImmediate(() => void peer.close());
+      throw overloaded(`${definition.name}.${instance} holds ${maxConnections} connections, its limit (maxConnections); try again later`);
+    });
+  };
+
+  const listener = await listenService(path, {
+    socketMode: group ? 0o660 : 0o600,
+    backlog: listenBacklog,
+    maxConnections,
+    peerOptions: { framing: gatedFraming(maxPreHelloFrameBytes, gates) },
+    onPeer: onConnection,
+    onExcess,
+    onError: (error) => {
+      if (isOutOfFds(error)) noteFdFailure(error);
+      else process.stderr.write(`${definition.name}.${instance}: listening socket error (going on): ${error.message}\n`);
+    },
+  });
   await definition.onReady?.(deps);
 
   // Resolves once every connection has ended (the clients closed them, or close() did).
@@ -199,6 +287,12 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
     get inFlight() {
       return inFlight;
     },
+    get connections() {
+      return listener.peers.size;
+    },
+    fds,
+    noteFdFailure,
+    noteFdRecovered,
     drain,
     close() {
       closing ??= (async () => {
@@ -210,4 +304,16 @@ export async function serveService<D>(definition: ServiceDefinition<D>, options:
       return closing;
     },
   };
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!(Number.isFinite(v) && v >= 0)) throw invalidArgument(`option '${name}' must be a non-negative number of ms, got ${v}`);
+  return v;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!(Number.isInteger(v) && v > 0)) throw invalidArgument(`option '${name}' must be a positive integer, got ${v}`);
+  return v;
 }
