@@ -64,6 +64,9 @@ export interface CallOptions {
 const GROW_AT_PENDING = 128;
 /** A connection told to go away waits for its calls however long they take (their own timeouts end them): the largest timer. */
 const UNTIL_ANSWERED = 2 ** 31 - 1;
+/** Backoff between connects refused by a full accept queue: from 5 ms, doubling, at most 100 ms. */
+const CONNECT_RETRY_FIRST_MS = 5;
+const CONNECT_RETRY_MAX_MS = 100;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
@@ -169,11 +172,7 @@ class InstancePool {
     this.connecting++;
     try {
       const opts = this.client.options;
-      const peer = await connectUnix(this.instance.path, {
-        connectTimeout: opts.connectTimeout,
-        timeout: opts.timeout,
-        name: `${this.instance.service}.${this.instance.instance}`,
-      });
+      const peer = await this.connectRetrying();
       // Before the hello: an instance that drains may say goaway before it answers it.
       peer.onNotify(SERVICE_METHODS.goaway, () => this.goAway(peer));
       try {
@@ -207,6 +206,31 @@ class InstancePool {
     } finally {
       this.connecting--;
       if (this.draining) this.drainedIfIdle();
+    }
+  }
+
+  /**
+   * Connects, trying again with a short growing backoff while the instance's accept queue is
+   * full (EAGAIN, in a burst of connects) or its socket refuses (ECONNREFUSED) but still exists
+   * (an instance restarting on the same path), within connectTimeout. Anything else fails at once.
+   */
+  private async connectRetrying(): Promise<Peer> {
+    const opts = this.client.options;
+    const path = this.instance.path;
+    const deadline = Date.now() + opts.connectTimeout;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await connectUnix(path, {
+          connectTimeout: Math.max(1, deadline - Date.now()),
+          timeout: opts.timeout,
+          name: `${this.instance.service}.${this.instance.instance}`,
+        });
+      } catch (error) {
+        // Jittered, so that the callers of a burst do not come back all at once.
+        const wait = Math.min(CONNECT_RETRY_MAX_MS, CONNECT_RETRY_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+        if (this.closed || !isRefusedConnect(error) || Date.now() + wait >= deadline || !existsSync(path)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
   }
 
@@ -533,6 +557,12 @@ function peerOptionsOf(options: CallOptions): PeerCallOptions | undefined {
   if (options.timeout !== undefined) peerOptions.timeout = options.timeout;
   if (options.signal !== undefined) peerOptions.signal = options.signal;
   return peerOptions;
+}
+
+/** A connect that failed because the listener could not take it now (its queue was full, or it was restarting). */
+function isRefusedConnect(error: unknown): boolean {
+  const code = ((error as { cause?: NodeJS.ErrnoException } | null)?.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EAGAIN' || code === 'ECONNREFUSED';
 }
 
 function isPeerClosed(error: unknown): boolean {
