@@ -11,12 +11,15 @@
 //   BENCH_SECONDS=1 node bench/service/run.js        (duration of each measurement, default 5)
 //   BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/service/run.js   (flags for both children)
 //
+// After the throughput table it measures idle RSS (bench/service/idle-rss.js; --no-rss skips it).
+//
 // The orchestration is bench/lib/runner.js, shared with bench/ipc. Target: the service layer
 // costs at most 15% of throughput.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../lib/runner.js';
+import { idleRss } from './idle-rss.js';
 import { SYSTEMS } from './systems.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,7 +47,10 @@ runBench({
   socketIn: 'dir',
   defaultOut: path.join(here, '..', 'results', 'service-latest.json'),
   report,
-}).catch((err) => {
-  console.error(err?.stack ? err.stack : err);
-  process.exitCode = 1;
-});
+})
+  // Then the memory of an idle instance beside a bare Node process (bench/service/idle-rss.js).
+  .then(() => (process.argv.includes('--no-rss') ? undefined : idleRss()))
+  .catch((err) => {
+    console.error(err?.stack ? err.stack : err);
+    process.exitCode = 1;
+  });

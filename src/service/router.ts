@@ -18,7 +18,8 @@
  *   `bad-url` with status 400; one over `maxUrlLength` is `bad-url` with status 414. `find`
  *   never throws on what a caller sends.
  */
-import FindMyWay from 'find-my-way';
+import { createRequire } from 'node:module';
+import type FindMyWayType from 'find-my-way';
 import { invalidArgument, WarrenError } from '../errors.js';
 
 /** The methods a route may name, sorted (the order of an Allow header). */
@@ -158,10 +159,21 @@ interface CachedMatch<H> {
  * router.find('GET', '/users/42?fields=name');
  * // { kind: 'found', handler: getUser, params: { id: '42' }, query: { fields: 'name' }, route: 'GET /users/:id' }
  */
+/**
+ * find-my-way is loaded on the first router made, not when this module is: a process that only
+ * calls services (the client reaches parseRouteKey through typed contracts) never pays its few
+ * MB of memory. It is CommonJS, so require() loads it synchronously where it is needed.
+ */
+let findMyWay: typeof FindMyWayType | undefined;
+function loadFindMyWay(): typeof FindMyWayType {
+  findMyWay ??= createRequire(import.meta.url)('find-my-way') as typeof FindMyWayType;
+  return findMyWay;
+}
+
 export function createRouter<H>(routes: Record<string, H>, options?: RouterOptions): Router<H> {
   const resolved = resolveRouterOptions(options);
   if (typeof routes !== 'object' || routes === null) throw invalidArgument('routes must be an object of route keys to handlers');
-  const fmw = FindMyWay({
+  const fmw = loadFindMyWay()({
     caseSensitive: true,
     ignoreTrailingSlash: false,
     ignoreDuplicateSlashes: false,
