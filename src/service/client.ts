@@ -13,284 +13,21 @@
 import { existsSync } from 'node:fs';
 import { isWarrenError, RemoteError, SocketDirError, WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
-import { connectUnix } from '../peer/transports/socket.js';
 import { readToken } from './auth.js';
 import { decodeReply, encodeCall } from './call-format.js';
+import { type CallOptions, type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from './client-options.js';
 import { type AnyRoute, bindContract, type ServiceContract, type TypedService } from './contract.js';
 import type { ServiceResponse } from './define.js';
-import { type Instance, watchInstances } from './discovery.js';
-import { errorResponse } from './dispatch.js';
-import { SERVICE_METHODS } from './server.js';
-import { checkSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
+import { watchInstances } from './discovery.js';
+import { InstancePool, type InstanceStats } from './instance-pool.js';
+import { SERVICE_METHODS } from './protocol.js';
+import { errorResponse } from './response.js';
+import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
 
-export interface ClientOptions {
-  /** Socket directory (default: as for serveService). */
-  socketDir?: string;
-  /** The socket directory and token are shared with a group. */
-  group?: boolean;
-  /** Give up connecting to an instance after this many ms (2 s). */
-  connectTimeout?: number;
-  /** Default call timeout in ms (30 s). */
-  timeout?: number;
-  /** Connections opened per instance as soon as it is found and kept (1), and at most when they are busy (4). */
-  minConnections?: number;
-  maxConnections?: number;
-  /** How long an instance that refused a connection is skipped (1 s). */
-  downForMs?: number;
-  /** This client's name in the services' logs. */
-  name?: string;
-}
+export type { CallOptions, ClientOptions } from './client-options.js';
+export type { InstanceStats } from './instance-pool.js';
 
-interface ResolvedClientOptions {
-  socketDir: string;
-  group: boolean;
-  connectTimeout: number;
-  timeout: number;
-  minConnections: number;
-  maxConnections: number;
-  downForMs: number;
-  name: string;
-}
-
-export interface CallOptions {
-  body?: unknown;
-  headers?: Record<string, string>;
-  timeout?: number;
-  signal?: AbortSignal;
-  /** Safe to send twice (GET, HEAD, PUT, DELETE are by default). */
-  idempotent?: boolean;
-}
-
-const GROW_AT_PENDING = 128;
-/** A connection told to go away waits for its calls however long they take (their own timeouts end them): the largest timer. */
-const UNTIL_ANSWERED = 2 ** 31 - 1;
-/** Backoff between connects refused by a full accept queue: from 5 ms, doubling, at most 100 ms. */
-const CONNECT_RETRY_FIRST_MS = 5;
-const CONNECT_RETRY_MAX_MS = 100;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
-
-function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  const positive = (name: string, value: number | undefined, fallback: number) => {
-    const v = value ?? fallback;
-    if (!(Number.isFinite(v) && v > 0))
-      throw new WarrenError('WARREN_INVALID_ARGUMENT', `option '${name}' must be a positive number, got ${v}`);
-    return v;
-  };
-  const resolved = {
-    socketDir: resolveSocketDir(options.socketDir),
-    group: options.group ?? false,
-    connectTimeout: positive('connectTimeout', options.connectTimeout, 2_000),
-    timeout: positive('timeout', options.timeout, 30_000),
-    minConnections: positive('minConnections', options.minConnections, 1),
-    maxConnections: positive('maxConnections', options.maxConnections, 4),
-    downForMs: positive('downForMs', options.downForMs, 1_000),
-    name: options.name ?? `pid-${process.pid}`,
-  };
-  if (resolved.minConnections > resolved.maxConnections) {
-    throw new WarrenError(
-      'WARREN_INVALID_ARGUMENT',
-      `minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`,
-    );
-  }
-  return Object.freeze(resolved);
-}
-
-/** The connections to one instance. */
-class InstancePool {
-  readonly peers: Peer[] = [];
-  private connecting = 0;
-  private closed = false;
-  downUntil = 0;
-  /** The instance said warren.goaway and some of its connections are still open: no new calls go to it. */
-  draining = false;
-
-  constructor(
-    readonly instance: Instance,
-    private readonly client: ServiceClient,
-  ) {}
-
-  /**
-   * Calls assigned to this instance and not finished. Counted from the moment of choice, not
-   * from the write, so that a burst of calls made in one tick spreads over the instances.
-   */
-  inFlight = 0;
-
-  /** A live connection that is not too busy, without waiting; undefined when one must be opened. */
-  idle(): Peer | undefined {
-    let best: Peer | undefined;
-    for (const peer of this.peers) if (!peer.closed && (best === undefined || peer.pendingCount < best.pendingCount)) best = peer;
-    return best !== undefined && best.pendingCount < GROW_AT_PENDING ? best : undefined;
-  }
-
-  /**
-   * A connection for one call: an idle one, else a new one while under the limit, else the
-   * least busy. With no connection yet, a call waits for the one being opened (warm() opens one
-   * as soon as the instance is found) rather than opening another: a second connection halves
-   * the batches on each, which costs more than it brings (bench/service).
-   */
-  async acquire(): Promise<Peer> {
-    let best: Peer | undefined;
-    for (const peer of this.peers) if (!peer.closed && (best === undefined || peer.pendingCount < best.pendingCount)) best = peer;
-    const opts = this.client.options;
-    const canGrow = this.peers.length + this.connecting < opts.maxConnections;
-    // One multiplexed connection carries many calls; another is only worth its cost (smaller
-    // batches on each) once the busiest has many calls waiting.
-    if (best && (best.pendingCount < GROW_AT_PENDING || !canGrow)) return best;
-    if (best && canGrow) {
-      // Busy: grow the pool in the background and use what we have now.
-      void this.open().catch(() => {});
-      return best;
-    }
-    if (this.opening !== undefined) return this.opening;
-    return this.open();
-  }
-
-  /** The connection being opened most recently, while it is being opened. */
-  private opening: Promise<Peer> | undefined;
-
-  /**
-   * Opens connections in the background up to minConnections, so that the first calls do not
-   * wait for a connect and a hello. A failure only marks the instance down; calls report it.
-   */
-  warm(): void {
-    if (this.draining) return;
-    const missing = this.client.options.minConnections - this.peers.length - this.connecting;
-    for (let i = 0; i < missing && !this.closed; i++) void this.open().catch(() => {});
-  }
-
-  private open(): Promise<Peer> {
-    const opening = this.connect();
-    this.opening = opening;
-    const forget = () => {
-      if (this.opening === opening) this.opening = undefined;
-    };
-    opening.then(forget, forget);
-    return opening;
-  }
-
-  private async connect(): Promise<Peer> {
-    this.connecting++;
-    try {
-      const opts = this.client.options;
-      const peer = await this.connectRetrying();
-      // Before the hello: an instance that drains may say goaway before it answers it.
-      peer.onNotify(SERVICE_METHODS.goaway, () => this.goAway(peer));
-      try {
-        await peer.request(SERVICE_METHODS.hello, { token: await this.client.token(), client: opts.name });
-      } catch (error) {
-        peer.destroy();
-        throw error;
-      }
-      // Closed here: the pool was closed, or the instance said goaway during the hello.
-      if (this.closed || peer.closed) {
-        peer.destroy();
-        throw new WarrenError('WARREN_PEER_CLOSED', `${this.instance.service}.${this.instance.instance} went away while connecting`);
-      }
-      this.peers.push(peer);
-      peer.on('close', () => {
-        const at = this.peers.indexOf(peer);
-        if (at >= 0) this.peers.splice(at, 1);
-        if (this.closed) return;
-        if (this.draining) {
-          this.drainedIfIdle();
-          return;
-        }
-        // A connection lost while the instance is still listed is replaced, once: if the new
-        // connect fails the instance is marked down and nothing loops.
-        this.warm();
-      });
-      return peer;
-    } catch (error) {
-      this.downUntil = Date.now() + this.client.options.downForMs;
-      throw error;
-    } finally {
-      this.connecting--;
-      if (this.draining) this.drainedIfIdle();
-    }
-  }
-
-  /**
-   * Connects, trying again with a short growing backoff while the instance's accept queue is
-   * full (EAGAIN, in a burst of connects) or its socket refuses (ECONNREFUSED) but still exists
-   * (an instance restarting on the same path), within connectTimeout. Anything else fails at once.
-   */
-  private async connectRetrying(): Promise<Peer> {
-    const opts = this.client.options;
-    const path = this.instance.path;
-    const deadline = Date.now() + opts.connectTimeout;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await connectUnix(path, {
-          connectTimeout: Math.max(1, deadline - Date.now()),
-          timeout: opts.timeout,
-          name: `${this.instance.service}.${this.instance.instance}`,
-        });
-      } catch (error) {
-        // Jittered, so that the callers of a burst do not come back all at once.
-        const wait = Math.min(CONNECT_RETRY_MAX_MS, CONNECT_RETRY_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-        if (this.closed || !isRefusedConnect(error) || Date.now() + wait >= deadline || !existsSync(path)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
-  }
-
-  /**
-   * The last connection of a draining instance is done. The watcher drops the instance once its
-   * socket is gone; should another process listen on the same path by then, it is tried again
-   * after downForMs like any instance that was down.
-   */
-  private drainedIfIdle(): void {
-    if (this.peers.length > 0 || this.connecting > 0) return;
-    this.draining = false;
-    this.downUntil = Date.now() + this.client.options.downForMs;
-  }
-
-  /**
-   * The instance is draining: this connection takes no new calls (a closing peer is skipped by
-   * idle() and acquire()) and ends once its calls are answered; the instance gets no new calls.
-   */
-  private goAway(peer: Peer): void {
-    this.draining = true;
-    void peer.close({ timeout: UNTIL_ANSWERED });
-  }
-
-  /** What this pool holds, for stats(). */
-  describe(now: number): InstanceStats {
-    return {
-      instance: this.instance.instance,
-      path: this.instance.path,
-      connections: this.peers.length,
-      inFlight: this.inFlight,
-      down: this.downUntil > now,
-      draining: this.draining,
-    };
-  }
-
-  /**
-   * Closes the connections gracefully: each takes no new calls and ends once its calls are
-   * answered, within the peer's closeTimeout, or however long they take with `untilAnswered`
-   * (an instance that went away: it decides when its connections end).
-   */
-  close(untilAnswered = false): void {
-    this.closed = true;
-    const options = untilAnswered ? { timeout: UNTIL_ANSWERED } : undefined;
-    for (const peer of this.peers.splice(0)) void peer.close(options);
-  }
-}
-
-/** One instance as a ServiceHandle sees it. */
-export interface InstanceStats {
-  instance: number;
-  path: string;
-  /** Open, authenticated connections. */
-  connections: number;
-  /** Calls sent to it and not finished. */
-  inFlight: number;
-  /** Refused a connection recently: skipped while another instance is up. */
-  down: boolean;
-  /** Said warren.goaway and still has connections with calls on them: gets no new calls. */
-  draining: boolean;
-}
 
 /** Calls to one service by name; made by ServiceClient.service(). */
 export class ServiceHandle {
@@ -406,13 +143,13 @@ export class ServiceHandle {
         pool.inFlight--;
         const response = decodeReply(result);
         // A draining instance did not run the call: another one may, whatever the method.
-        if (response.status === 503 && isDraining(response)) return this.attempts(call, peerOptions, idempotent, 1, pool, response);
+        if (sendAgainAfter(response)) return this.attempts(call, peerOptions, idempotent, 1, pool, response);
         return response;
       },
       (error: unknown) => {
         pool.inFlight--;
         // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
-        if (idempotent && isPeerClosed(error)) return this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error);
+        if (sendAgainAfterError(error, idempotent)) return this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error);
         return failure(error);
       },
     );
@@ -457,13 +194,13 @@ export class ServiceHandle {
         try {
           response = decodeReply(await peer.request(SERVICE_METHODS.call, call, peerOptions));
         } catch (error) {
-          if (idempotent && isPeerClosed(error)) {
+          if (sendAgainAfterError(error, idempotent)) {
             lastError = error;
             continue;
           }
           return failure(error);
         }
-        if (response.status === 503 && isDraining(response)) {
+        if (sendAgainAfter(response)) {
           lastResponse = response;
           continue;
         }
@@ -552,17 +289,26 @@ type PeerCallOptions = { timeout?: number; signal?: AbortSignal };
 
 /** Only what the peer needs: most calls carry neither a timeout nor a signal. */
 function peerOptionsOf(options: CallOptions): PeerCallOptions | undefined {
-  if (options.timeout === undefined && options.signal === undefined) return undefined;
+  const timeout = options.timeoutMs ?? options.timeout;
+  if (timeout === undefined && options.signal === undefined) return undefined;
   const peerOptions: PeerCallOptions = {};
-  if (options.timeout !== undefined) peerOptions.timeout = options.timeout;
+  if (timeout !== undefined) peerOptions.timeout = timeout;
   if (options.signal !== undefined) peerOptions.signal = options.signal;
   return peerOptions;
 }
 
-/** A connect that failed because the listener could not take it now (its queue was full, or it was restarting). */
-function isRefusedConnect(error: unknown): boolean {
-  const code = ((error as { cause?: NodeJS.ErrnoException } | null)?.cause as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EAGAIN' || code === 'ECONNREFUSED';
+/**
+ * The retry rule, one for every path. A call goes to another instance (once) when:
+ * - the instance answered 503 WARREN_DRAINING: it did not run the call, whatever its method;
+ * - the connection failed before the answer and the call is idempotent: it may have run.
+ * A call that was never written (no connection could be had) may always go elsewhere.
+ */
+function sendAgainAfter(response: ServiceResponse): boolean {
+  return response.status === 503 && isDraining(response);
+}
+
+function sendAgainAfterError(error: unknown, idempotent: boolean): boolean {
+  return idempotent && isPeerClosed(error);
 }
 
 function isPeerClosed(error: unknown): boolean {

@@ -17,10 +17,12 @@ import {
   type ServiceRequest,
   type ServiceResponse,
 } from './define.js';
+import { errorResponse } from './response.js';
 import { createRouter } from './router.js';
 
 // ServiceError and forbidden() live in the error registry; re-exported here for this layer's index.
 export { forbidden, ServiceError } from '../errors.js';
+export { errorResponse } from './response.js';
 
 interface Served<D> {
   route: ResolvedRoute<D>;
@@ -305,16 +307,4 @@ function validate<D>(route: ResolvedRoute<D>, input: RouteInput): ServiceRespons
 function toResponse(result: unknown): ServiceResponse {
   if (result instanceof Reply) return { status: result.status, headers: { ...result.headers }, body: result.body };
   return { status: result === undefined ? 204 : 200, headers: {}, body: result ?? null };
-}
-
-export function errorResponse(
-  status: number,
-  code: string,
-  message: string,
-  data?: unknown,
-  headers: Record<string, string> = {},
-): ServiceResponse {
-  const error: Record<string, unknown> = { code, message };
-  if (data !== undefined) error.data = data;
-  return { status, headers, body: { error } };
 }

@@ -1,6 +1,6 @@
 export { loadOrCreateToken, readToken, rotateToken, TOKEN_FILE, TokenVerifier } from './auth.js';
 export { decodeCall, decodeReply, encodeCall, encodeReply } from './call-format.js';
-export type { CallOptions, ClientOptions } from './client.js';
+export type { CallOptions, ClientOptions, InstanceStats } from './client.js';
 export { ServiceClient, ServiceHandle } from './client.js';
 export type { AnyRoute, PathParamNames, RouteDescriptor, ServiceContract, TypedCallInput, TypedService } from './contract.js';
 export { buildUrl, route, ServiceCallError, serviceContract } from './contract.js';
@@ -26,6 +26,9 @@ export { InstanceWatcher, listInstances, watchInstances } from './discovery.js';
 export { Dispatcher, forbidden, ServiceError } from './dispatch.js';
 export type { MetricsSnapshot, RouteStats } from './metrics.js';
 export { LatencyHistogram, RouteMetrics } from './metrics.js';
+export type { FdCondition, HelloParams, HelloResult, ServiceProcessMessage } from './protocol.js';
+export { parseServiceMessage, serviceMethods } from './protocol.js';
+export { errorResponse } from './response.js';
 export { createRouter } from './router.js';
 export type { ReadyMessage, ReportMessage, RunOptions } from './run.js';
 export { INSTANCE_ENV, instanceFromEnv, REPORT_INTERVAL_ENV, runService } from './run.js';

@@ -11,50 +11,11 @@ import { getHeapStatistics } from 'node:v8';
 import { invalidArgument } from '../errors.js';
 import type { ServiceDefinition } from './define.js';
 import { isOutOfFds } from './listener.js';
-import type { MetricsSnapshot } from './metrics.js';
-import { type FdCondition, type ServeOptions, type ServiceServer, serveService } from './server.js';
+import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage } from './protocol.js';
+import { type ServeOptions, type ServiceServer, serveService } from './server.js';
 
-/** Environment variable holding the instance number of a service process. */
-export const INSTANCE_ENV = 'WARREN_INSTANCE';
-
-/** The message a service process sends over its IPC channel once it listens. */
-export interface ReadyMessage {
-  warren: 'ready';
-  service: string;
-  instance: number;
-  path: string;
-  pid: number;
-}
-
-/** Environment variable: how often (ms) a service process with an IPC channel reports its counters (1000). */
-export const REPORT_INTERVAL_ENV = 'WARREN_REPORT_MS';
-
-/**
- * What a service process sends its parent every report interval: its counters, so that the
- * supervisor shows them (and recycles on them) without asking each process.
- */
-export interface ReportMessage {
-  warren: 'report';
-  service: string;
-  instance: number;
-  pid: number;
-  /** Wall clock (ms since the epoch) when the report was made. */
-  at: number;
-  metrics: MetricsSnapshot;
-  inFlight: number;
-  /** How long the oldest asynchronous call still running has run (ms), 0 when none. */
-  oldestCallMs: number;
-  rssBytes: number;
-  heapUsedBytes: number;
-  /** process.cpuUsage() since the process started (µs). */
-  cpuUserMicros: number;
-  cpuSystemMicros: number;
-  /**
-   * Whether the instance ran out of file descriptors (then it refuses new connections and its
-   * rssBytes is the last value it could read).
-   */
-  fds: FdCondition;
-}
+export type { ReadyMessage, ReportMessage } from './protocol.js';
+export { INSTANCE_ENV, REPORT_INTERVAL_ENV } from './protocol.js';
 
 export interface RunOptions extends ServeOptions {
   /** Exit the process after a signal-triggered close (true). Tests turn it off. */

@@ -15,20 +15,15 @@ import type { Peer } from '../peer/peer.js';
 import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
 import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
-import { Dispatcher, errorResponse } from './dispatch.js';
+import { Dispatcher } from './dispatch.js';
 import { type GateRegistry, gatedFraming, type HelloGate } from './hello-gate.js';
 import { isOutOfFds, listenService } from './listener.js';
 import { RouteMetrics } from './metrics.js';
+import { type FdCondition, SERVICE_METHODS } from './protocol.js';
+import { errorResponse } from './response.js';
 import { ensureSocketDir, resolveSocketDir, socketPathFor } from './socket-dir.js';
 
-/** The peer methods of a service connection. */
-export const SERVICE_METHODS = {
-  hello: 'warren.hello',
-  call: 'warren.call',
-  metrics: 'warren.metrics',
-  /** Notification from the service: it is draining; send no more calls on this connection and close it when idle. */
-  goaway: 'warren.goaway',
-} as const;
+export { SERVICE_METHODS } from './protocol.js';
 
 export interface ServeOptions {
   /** Socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren, else a folder in the temp dir). */
@@ -56,20 +51,7 @@ export interface ServeOptions {
   listenBacklog?: number;
 }
 
-/**
- * Whether the instance ran out of file descriptors (EMFILE, or ENFILE for the whole system):
- * while it lasts new connections are refused, the instance goes on serving those it has.
- */
-export interface FdCondition {
-  /** Out of descriptors now: set by a failure, cleared once one could be had again. */
-  exhausted: boolean;
-  /** The code of the last failure (EMFILE or ENFILE), null if none ever. */
-  code: string | null;
-  /** When the last failure happened (ms since the epoch), null if none ever. */
-  lastAt: number | null;
-  /** Failures since the instance started. */
-  count: number;
-}
+export type { FdCondition } from './protocol.js';
 
 export interface ServiceServer<D> {
   readonly name: string;

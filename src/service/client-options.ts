@@ -1,0 +1,70 @@
+/** The options of a ServiceClient and of one call, resolved once into a frozen object. */
+import { invalidArgument } from '../errors.js';
+import { resolveSocketDir } from './socket-dir.js';
+
+export interface ClientOptions {
+  /** Socket directory (default: as for serveService). */
+  socketDir?: string;
+  /** The socket directory and token are shared with a group. */
+  group?: boolean;
+  /** Give up connecting to an instance after this many ms (2000); connect refusals are retried within it. */
+  connectTimeoutMs?: number;
+  /** @deprecated the old name of connectTimeoutMs */
+  connectTimeout?: number;
+  /** Default call timeout in ms (30000). */
+  timeoutMs?: number;
+  /** @deprecated the old name of timeoutMs */
+  timeout?: number;
+  /** Connections opened per instance as soon as it is found and kept (1), and at most when they are busy (4). */
+  minConnections?: number;
+  maxConnections?: number;
+  /** How long an instance that refused a connection is skipped (1 s). */
+  downForMs?: number;
+  /** This client's name in the services' logs. */
+  name?: string;
+}
+
+export interface ResolvedClientOptions {
+  socketDir: string;
+  group: boolean;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  minConnections: number;
+  maxConnections: number;
+  downForMs: number;
+  name: string;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** This call's timeout in ms (the client's timeoutMs). */
+  timeoutMs?: number;
+  /** @deprecated the old name of timeoutMs */
+  timeout?: number;
+  signal?: AbortSignal;
+  /** Safe to send twice (GET, HEAD, PUT, DELETE are by default). */
+  idempotent?: boolean;
+}
+
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  const positive = (name: string, value: number | undefined, fallback: number) => {
+    const v = value ?? fallback;
+    if (!(Number.isFinite(v) && v > 0)) throw invalidArgument(`option '${name}' must be a positive number, got ${v}`);
+    return v;
+  };
+  const resolved = {
+    socketDir: resolveSocketDir(options.socketDir),
+    group: options.group ?? false,
+    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs ?? options.connectTimeout, 2_000),
+    timeoutMs: positive('timeoutMs', options.timeoutMs ?? options.timeout, 30_000),
+    minConnections: positive('minConnections', options.minConnections, 1),
+    maxConnections: positive('maxConnections', options.maxConnections, 4),
+    downForMs: positive('downForMs', options.downForMs, 1_000),
+    name: options.name ?? `pid-${process.pid}`,
+  };
+  if (resolved.minConnections > resolved.maxConnections) {
+    throw invalidArgument(`minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`);
+  }
+  return Object.freeze(resolved);
+}
