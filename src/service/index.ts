@@ -33,5 +33,5 @@ export { createRouter } from './router.js';
 export type { ReadyMessage, ReportMessage, RunOptions } from './run.js';
 export { INSTANCE_ENV, instanceFromEnv, REPORT_INTERVAL_ENV, runService } from './run.js';
 export type { ServeOptions, ServiceServer } from './server.js';
-export { SERVICE_METHODS, serveService } from './server.js';
+export { SERVICE_METHODS, ServiceInstance, serveService } from './server.js';
 export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';

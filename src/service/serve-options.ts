@@ -1,0 +1,69 @@
+/** The options of serveService, and the one function that resolves them (defaults, checks) into a frozen object. */
+import { invalidArgument } from '../errors.js';
+import { resolveSocketDir } from './socket-dir.js';
+
+export interface ServeOptions {
+  /** Socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren, else a folder in the temp dir). */
+  socketDir?: string;
+  /** Instance number, part of the socket name (0). */
+  instance?: number;
+  /** Make the socket 0660 and the directory group-readable, for clients of the same group. */
+  group?: boolean;
+  /** Failed hellos before a connection is closed (3). */
+  maxAuthFailures?: number;
+  /** Called with errors that became 500s (the caller only saw the request id). */
+  onInternalError?: (error: unknown, requestId: string, route: string) => void;
+  /**
+   * How long close() waits, once the calls in progress are done, for the clients to close their
+   * connections after `warren.goaway` before it closes them itself (2000 ms).
+   */
+  closeGraceMs?: number;
+  /** A connection that has not said a good hello within this many ms is closed (5000). */
+  helloTimeoutMs?: number;
+  /** Largest frame payload accepted from a connection before its hello, in bytes (4096). */
+  maxPreHelloFrameBytes?: number;
+  /** Connections held at once (10000); one more has its hello refused with WARREN_OVERLOADED and is closed. */
+  maxConnections?: number;
+  /** Length of the accept queue (4096; Linux caps it at net.core.somaxconn). */
+  listenBacklog?: number;
+}
+
+export interface ResolvedServeOptions {
+  readonly socketDir: string;
+  readonly instance: number;
+  readonly group: boolean;
+  readonly maxAuthFailures: number | undefined;
+  readonly onInternalError: ((error: unknown, requestId: string, route: string) => void) | undefined;
+  readonly closeGraceMs: number;
+  readonly helloTimeoutMs: number;
+  readonly maxPreHelloFrameBytes: number;
+  readonly maxConnections: number;
+  readonly listenBacklog: number;
+}
+
+export function resolveServeOptions(options: ServeOptions = {}): ResolvedServeOptions {
+  return Object.freeze({
+    socketDir: resolveSocketDir(options.socketDir),
+    instance: options.instance ?? 0,
+    group: options.group ?? false,
+    maxAuthFailures: options.maxAuthFailures,
+    onInternalError: options.onInternalError,
+    closeGraceMs: nonNegativeMs('closeGraceMs', options.closeGraceMs, 2_000),
+    helloTimeoutMs: nonNegativeMs('helloTimeoutMs', options.helloTimeoutMs, 5_000),
+    maxPreHelloFrameBytes: positiveInteger('maxPreHelloFrameBytes', options.maxPreHelloFrameBytes, 4096),
+    maxConnections: positiveInteger('maxConnections', options.maxConnections, 10_000),
+    listenBacklog: positiveInteger('listenBacklog', options.listenBacklog, 4096),
+  });
+}
+
+function nonNegativeMs(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!(Number.isFinite(v) && v >= 0)) throw invalidArgument(`option '${name}' must be a non-negative number of ms, got ${v}`);
+  return v;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!(Number.isInteger(v) && v > 0)) throw invalidArgument(`option '${name}' must be a positive integer, got ${v}`);
+  return v;
+}
