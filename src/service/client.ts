@@ -9,6 +9,9 @@
  * An instance that shuts down says `warren.goaway` on each connection: that connection takes no
  * new calls and is closed by the client once its calls are answered, and the instance gets no
  * new calls; so no call is written to a connection the instance is about to close.
+ *
+ * The connections to one instance are an InstancePool (instance-pool.ts); the options are
+ * resolved once in client-options.ts. Nothing here loads the serving side (server, dispatcher).
  */
 import { existsSync } from 'node:fs';
 import { isWarrenError, RemoteError, SocketDirError, WarrenError } from '../errors.js';
