@@ -19,7 +19,7 @@
 import type { ZodType, z } from 'zod';
 import { invalidArgument, RemoteError, WarrenError } from '../errors.js';
 import type { CallOptions } from './client.js';
-import type { ServiceResponse } from './define.js';
+import type { RouteOptions, RouteSchemas, ServiceResponse } from './define.js';
 import { parseRouteKey } from './router.js';
 
 declare const routeTypes: unique symbol;
@@ -226,6 +226,48 @@ export function bindContract<Routes extends Record<string, AnyRoute>>(
     };
   }
   return Object.freeze(api) as TypedService<Routes>;
+}
+
+/**
+ * The routes of a service implementing a contract (see defineService(contract, input)): each
+ * handler, given by the route's name in the contract, keyed by the route's key, with the
+ * contract's body and query schemas as the route's schema so the service validates what the
+ * caller's types promise. Every contract route needs a handler; a name not in the contract is refused.
+ */
+export function contractRoutes(
+  contract: ServiceContract<Record<string, AnyRoute>>,
+  handlers: unknown,
+): Record<string, RouteOptions<unknown>> {
+  if (typeof contract?.service !== 'string' || typeof contract.routes !== 'object' || contract.routes === null) {
+    throw invalidArgument('defineService(contract, input) needs a contract made by serviceContract()');
+  }
+  if (typeof handlers !== 'object' || handlers === null) {
+    throw invalidArgument(`service '${contract.service}': routes must map each contract route name to its handler`);
+  }
+  const given = handlers as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!Object.hasOwn(contract.routes, name)) {
+      throw invalidArgument(
+        `service '${contract.service}': '${name}' is not a route of the contract (${Object.keys(contract.routes).join(', ')})`,
+      );
+    }
+  }
+  const routes: Record<string, RouteOptions<unknown>> = {};
+  for (const [name, r] of Object.entries(contract.routes)) {
+    const spec = given[name];
+    const options = (typeof spec === 'function' ? { handler: spec } : spec) as Partial<RouteOptions<unknown>> | undefined;
+    if (typeof options?.handler !== 'function') {
+      throw invalidArgument(`service '${contract.service}': contract route '${name}' (${r.key}) has no handler`);
+    }
+    const schema: RouteSchemas = {};
+    if (r.schemas.body !== undefined) schema.body = r.schemas.body;
+    if (r.schemas.query !== undefined) schema.query = r.schemas.query;
+    const route: RouteOptions<unknown> = { handler: options.handler, schema };
+    if (options.public !== undefined) route.public = options.public;
+    if (options.timeoutMs !== undefined) route.timeoutMs = options.timeoutMs;
+    routes[r.key] = route;
+  }
+  return routes;
 }
 
 /** Parses with a schema; a mismatch is WARREN_VALIDATION listing the failing fields. */
