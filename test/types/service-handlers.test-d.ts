@@ -42,7 +42,7 @@ defineService({
       schema: { body: NewUser },
       handler: ({ body, params }) => {
         expectTypeOf(body).toEqualTypeOf<{ name: string; email?: string | undefined }>();
-        expectTypeOf(params).toEqualTypeOf<{}>();
+        expectTypeOf(params).toEqualTypeOf<Record<never, string>>(); // no parameters to read
         return reply(201, body);
       },
     },
