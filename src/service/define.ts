@@ -103,8 +103,8 @@ type SchemaOutput<S, F extends keyof RouteSchemas, Fallback> = S extends { reado
     : Fallback
   : Fallback;
 
-/** The params a route key names: 'GET /users/:id' → { id: string }. */
-export type ParamsOfKey<K extends string> = { [N in PathParamNames<PathOf<K>>]: string };
+/** The params a route key names: 'GET /users/:id' → { id: string }; any string when the key is not known. */
+export type ParamsOfKey<K extends string> = string extends K ? Record<string, string> : { [N in PathParamNames<PathOf<K>>]: string };
 
 /**
  * What the handler of route K with schemas S gets: params named by the key (or the params

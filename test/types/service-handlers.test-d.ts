@@ -164,3 +164,16 @@ defineService(usersApi, {
     extra: () => 1,
   },
 });
+
+// Type arguments given explicitly turn inference off: the handlers get the untyped input, as before.
+defineService<{ db: Map<string, User> }>({
+  name: 'explicit',
+  dependencies: () => ({ db: new Map<string, User>() }),
+  routes: {
+    'GET /users/:id': ({ params, body }, { deps }) => {
+      expectTypeOf(params).toEqualTypeOf<Record<string, string>>();
+      expectTypeOf(body).toBeUnknown();
+      return deps.db.get(params.id ?? '');
+    },
+  },
+});
