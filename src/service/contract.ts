@@ -38,8 +38,10 @@ type ParamName<S extends string> = S extends `${infer N}(${string}` ? N : S exte
 /** The path of a route key: 'GET /users/:id' → '/users/:id'. */
 export type PathOf<K extends string> = K extends `${string} ${infer P}` ? P : K;
 
-/** What a query may hold on the calling side; each value becomes one or more `name=value` pairs. */
-export type QueryInput = Record<string, string | number | boolean | readonly (string | number | boolean)[]>;
+/** A query value on the calling side; each becomes one or more `name=value` pairs. */
+export type QueryValue = string | number | boolean | readonly (string | number | boolean)[];
+/** What a query may hold on the calling side. */
+export type QueryInput = Record<string, QueryValue>;
 
 /** The schemas a contract route may carry: `body` and `query` are checked by the service, `response` by the caller. */
 export interface ContractSchemas {
@@ -53,17 +55,17 @@ export interface ContractSchemas {
  * receives (the output of the query schema, else the parsed query string). The types live in
  * a phantom member that exists only for the type checker.
  */
-export interface RouteDescriptor<K extends string, B, R, Q = Record<string, string | string[]>> {
+export interface RouteDescriptor<K extends string, B, R, Q = Record<string, string | string[]>, QIn = QueryInput> {
   readonly key: K;
   readonly method: string;
   readonly path: string;
   readonly schemas: Readonly<ContractSchemas>;
   /** Declares the body type (type checker only). */
-  body<T>(): RouteDescriptor<K, T, R, Q>;
+  body<T>(): RouteDescriptor<K, T, R, Q, QIn>;
   /** Declares the result type (type checker only). */
-  returns<T>(): RouteDescriptor<K, B, T, Q>;
+  returns<T>(): RouteDescriptor<K, B, T, Q, QIn>;
   /** Never present at run time; required so that inference sees the types under exactOptionalPropertyTypes too. */
-  readonly [routeTypes]: { body: B; result: R; query: Q };
+  readonly [routeTypes]: { body: B; result: R; query: Q; queryInput: QIn };
 }
 
 /** The output type of schema F of S, or Fallback when S has no such schema. */
@@ -72,6 +74,16 @@ type SchemaOutput<S, F extends keyof ContractSchemas, Fallback> = S extends { re
     ? z.output<Z>
     : Fallback
   : Fallback;
+
+/**
+ * What the caller passes as the query: with a query schema, its input's names (a value the
+ * schema takes as anything, like z.coerce's, is any query value); else any names.
+ */
+type QueryArg<S> = S extends { readonly query: infer Z }
+  ? Z extends ZodType
+    ? { [P in keyof z.input<Z>]: unknown extends z.input<Z>[P] ? QueryValue : z.input<Z>[P] }
+    : QueryInput
+  : QueryInput;
 
 /**
  * A route of a contract, keyed like a service route: 'GET /users/:id'. Schemas are optional:
@@ -86,7 +98,8 @@ export function route<const K extends string, const S extends ContractSchemas = 
   K,
   SchemaOutput<S, 'body', undefined>,
   SchemaOutput<S, 'response', unknown>,
-  SchemaOutput<S, 'query', Record<string, string | string[]>>
+  SchemaOutput<S, 'query', Record<string, string | string[]>>,
+  QueryArg<S>
 > {
   const parsed = parseRouteKey(key);
   const methods = parsed.methods;
@@ -109,7 +122,7 @@ export function route<const K extends string, const S extends ContractSchemas = 
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: any route, whatever its types (unknown would reject routes whose body is undefined).
-export type AnyRoute = RouteDescriptor<string, any, any, any>;
+export type AnyRoute = RouteDescriptor<string, any, any, any, any>;
 
 export interface ServiceContract<Routes extends Record<string, AnyRoute>> {
   readonly service: string;
@@ -128,6 +141,7 @@ export function serviceContract<const Routes extends Record<string, AnyRoute>>(s
 export type BodyOf<Rt> = Rt extends { readonly [routeTypes]: { body: infer B } } ? B : never;
 export type ResultOf<Rt> = Rt extends { readonly [routeTypes]: { result: infer R } } ? R : never;
 export type QueryOf<Rt> = Rt extends { readonly [routeTypes]: { query: infer Q } } ? Q : never;
+export type QueryInputOf<Rt> = Rt extends { readonly [routeTypes]: { queryInput: infer Q } } ? Q : never;
 export type KeyOf<Rt> = Rt extends { readonly key: infer K extends string } ? K : never;
 
 type ParamsPart<K extends string> = [PathParamNames<PathOf<K>>] extends [never]
@@ -135,10 +149,13 @@ type ParamsPart<K extends string> = [PathParamNames<PathOf<K>>] extends [never]
   : { params: { [N in PathParamNames<PathOf<K>>]: string | number } };
 type BodyPart<B> = [B] extends [undefined] ? { body?: undefined } : { body: B };
 
-/** What a typed call takes: path params, the body, and the usual call options. */
-export type TypedCallInput<K extends string, B> = ParamsPart<K> &
-  BodyPart<B> & {
-    query?: QueryInput;
+/** A query the contract does not constrain may be left out; one with required names may not. */
+type QueryPart<QIn> = {} extends QIn ? { query?: QIn } : { query: QIn };
+
+/** What a typed call takes: path params, the body, the query, and the usual call options. */
+export type TypedCallInput<K extends string, B, QIn = QueryInput> = ParamsPart<K> &
+  BodyPart<B> &
+  QueryPart<QIn> & {
     headers?: Record<string, string>;
     timeout?: number;
     signal?: AbortSignal;
@@ -146,14 +163,18 @@ export type TypedCallInput<K extends string, B> = ParamsPart<K> &
   };
 
 /** The input may be left out when nothing in it is required. */
-type InputArgs<K extends string, B> = [PathParamNames<PathOf<K>>] extends [never]
+type InputArgs<K extends string, B, QIn> = [PathParamNames<PathOf<K>>] extends [never]
   ? [B] extends [undefined]
-    ? [input?: TypedCallInput<K, B>]
-    : [input: TypedCallInput<K, B>]
-  : [input: TypedCallInput<K, B>];
+    ? {} extends QIn
+      ? [input?: TypedCallInput<K, B, QIn>]
+      : [input: TypedCallInput<K, B, QIn>]
+    : [input: TypedCallInput<K, B, QIn>]
+  : [input: TypedCallInput<K, B, QIn>];
 
 export type TypedService<Routes extends Record<string, AnyRoute>> = {
-  readonly [Name in keyof Routes]: (...args: InputArgs<KeyOf<Routes[Name]>, BodyOf<Routes[Name]>>) => Promise<ResultOf<Routes[Name]>>;
+  readonly [Name in keyof Routes]: (
+    ...args: InputArgs<KeyOf<Routes[Name]>, BodyOf<Routes[Name]>, QueryInputOf<Routes[Name]>>
+  ) => Promise<ResultOf<Routes[Name]>>;
 };
 
 /** A typed call answered with a status outside 2xx: the code of its error body, the status and the whole answer. */
@@ -172,11 +193,7 @@ export class ServiceCallError extends RemoteError {
 }
 
 /** Fills a route path with its params (each encoded as one path segment; '*' keeps its slashes) and a query string. */
-export function buildUrl(
-  path: string,
-  params: Record<string, unknown> | undefined,
-  query: TypedCallInput<string, unknown>['query'],
-): string {
+export function buildUrl(path: string, params: Record<string, unknown> | undefined, query: QueryInput | undefined): string {
   let url = path.replace(/:([A-Za-z0-9_]+)(\([^)]*\))?/g, (_match, name: string) => {
     const value = params?.[name];
     if (value === undefined || value === null || value === '') throw invalidArgument(`missing path parameter '${name}' for ${path}`);

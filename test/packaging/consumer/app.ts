@@ -46,6 +46,8 @@ export async function caller(client: ServiceClient): Promise<string> {
   await users.rename({ params: { id: '1' } });
   // @ts-expect-error the zod schema types the body
   await users.create({ body: { name: 1 } });
+  // @ts-expect-error the query schema names limit
+  await users.page({ query: { limt: 10 } });
   // @ts-expect-error the result is a User
   const wrong: string = await users.get({ params: { id: '42' } });
   return [all.length, ada.name, byNumber.id, created.id, renamed.name, page.length, raw.status, wrong].join();
