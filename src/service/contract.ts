@@ -149,8 +149,10 @@ type ParamsPart<K extends string> = [PathParamNames<PathOf<K>>] extends [never]
   : { params: { [N in PathParamNames<PathOf<K>>]: string | number } };
 type BodyPart<B> = [B] extends [undefined] ? { body?: undefined } : { body: B };
 
+/** Whether an empty object is a T, i.e. nothing in T is required. */
+type NothingRequired<T> = Record<never, never> extends T ? true : false;
 /** A query the contract does not constrain may be left out; one with required names may not. */
-type QueryPart<QIn> = {} extends QIn ? { query?: QIn } : { query: QIn };
+type QueryPart<QIn> = NothingRequired<QIn> extends true ? { query?: QIn } : { query: QIn };
 
 /** What a typed call takes: path params, the body, the query, and the usual call options. */
 export type TypedCallInput<K extends string, B, QIn = QueryInput> = ParamsPart<K> &
@@ -165,7 +167,7 @@ export type TypedCallInput<K extends string, B, QIn = QueryInput> = ParamsPart<K
 /** The input may be left out when nothing in it is required. */
 type InputArgs<K extends string, B, QIn> = [PathParamNames<PathOf<K>>] extends [never]
   ? [B] extends [undefined]
-    ? {} extends QIn
+    ? NothingRequired<QIn> extends true
       ? [input?: TypedCallInput<K, B, QIn>]
       : [input: TypedCallInput<K, B, QIn>]
     : [input: TypedCallInput<K, B, QIn>]
