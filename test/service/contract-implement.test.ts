@@ -30,6 +30,7 @@ const Page = z.object({ limit: z.coerce.number().int().positive() });
 const usersApi = serviceContract('users', {
   list: route('GET /users', { query: Page }).returns<User[]>(),
   get: route('GET /users/:id').returns<User>(),
+  limit: route('GET /limit', { query: Page }).returns<{ limit: number }>(),
   create: route('POST /users', { body: NewUser, response: z.object({ id: z.string(), name: z.string() }) }),
 });
 
@@ -43,6 +44,7 @@ const users = defineService(usersApi, {
   routes: {
     // query.limit is a number here: the contract's query schema ran on the service side.
     list: ({ query }, { deps }) => [...deps.db.values()].slice(0, query.limit),
+    limit: ({ query }) => ({ limit: query.limit }),
     get: ({ params }, { deps }) =>
       deps.db.get(params.id) ?? reply(404, { error: { code: 'USER_NOT_FOUND', message: `no user ${params.id}` } }),
     create: {
@@ -69,10 +71,12 @@ async function setup() {
 describe('defineService(contract, input)', () => {
   it('serves the contract under its name, with its route keys', async () => {
     expect(users.name).toBe('users');
-    expect(users.routes.map((r) => r.key).sort()).toEqual(['GET /users', 'GET /users/:id', 'POST /users']);
+    expect(users.routes.map((r) => r.key).sort()).toEqual(['GET /limit', 'GET /users', 'GET /users/:id', 'POST /users']);
     const api = (await setup()).service(usersApi);
     expect(await api.get({ params: { id: '2' } })).toEqual({ id: '2', name: 'Grace' });
     expect(await api.list({ query: { limit: 1 } })).toEqual([{ id: '1', name: 'Ada' }]);
+    // The handler got the query schema's output: a number, not the string of the url.
+    expect(await api.limit({ query: { limit: '2' } })).toEqual({ limit: 2 });
     expect(await api.create({ body: { name: 'Edsger' } })).toEqual({ id: '3', name: 'Edsger' });
     const missing = await api.get({ params: { id: '9' } }).catch((error: unknown) => error);
     expect(missing).toBeInstanceOf(ServiceCallError);
@@ -109,10 +113,10 @@ describe('defineService(contract, input)', () => {
         return error;
       }
     };
-    const missing = refused({ routes: { list: () => [], get: () => null } });
+    const missing = refused({ routes: { list: () => [], get: () => null, limit: () => null } });
     expect(isWarrenError(missing) && missing.code).toBe('WARREN_INVALID_ARGUMENT');
     expect((missing as Error).message).toContain("contract route 'create' (POST /users) has no handler");
-    const extra = refused({ routes: { list: () => [], get: () => null, create: () => null, drop: () => null } });
+    const extra = refused({ routes: { list: () => [], get: () => null, limit: () => null, create: () => null, drop: () => null } });
     expect((extra as Error).message).toContain("'drop' is not a route of the contract");
     expect((refused({}) as Error).message).toContain('routes must map each contract route name');
   });
