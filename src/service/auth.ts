@@ -36,7 +36,7 @@ const MAX_PRESENTED_LENGTH = 4096;
 
 export interface TokenFileOptions {
   /** The socket directory is shared with a group: token files are 0640 instead of 0600. */
-  group?: boolean;
+  group?: boolean | undefined;
 }
 
 export interface RotateTokenOptions extends TokenFileOptions {

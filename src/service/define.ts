@@ -4,8 +4,19 @@
  * process. defineService() checks the definition and flattens it into the route table that
  * the dispatcher (dispatch.ts) serves; nothing here does I/O.
  */
-import type { ZodType } from 'zod';
+import type { ZodType, z } from 'zod';
 import { invalidArgument } from '../errors.js';
+import {
+  type AnyRoute,
+  type BodyOf,
+  contractRoutes,
+  type KeyOf,
+  type PathOf,
+  type PathParamNames,
+  type QueryOf,
+  type ResultOf,
+  type ServiceContract,
+} from './contract.js';
 import { createRouter, parseRouteKey } from './router.js';
 
 /** Who is calling: set by the server from the connection's hello, null when it presented no valid token. */
@@ -65,7 +76,7 @@ export function reply(status: number, body?: unknown, headers?: Record<string, s
   return new Reply(status, body, headers);
 }
 
-export type RouteHandler<D> = (input: RouteInput, ctx: RouteContext<D>) => unknown;
+export type RouteHandler<D, I = RouteInput, R = unknown> = (input: I, ctx: RouteContext<D>) => R;
 
 export interface RouteSchemas {
   params?: ZodType;
@@ -73,17 +84,53 @@ export interface RouteSchemas {
   body?: ZodType;
 }
 
-export interface RouteOptions<D> {
-  handler: RouteHandler<D>;
+export interface RouteOptions<D, I = RouteInput, S = RouteSchemas> {
+  handler: RouteHandler<D, I>;
   /** Callable without a token. */
   public?: boolean;
   /** Validated before the handler runs; a failure answers 400 with the failing fields. */
-  schema?: RouteSchemas;
+  schema?: S;
   /** Overrides the service's handler timeout (ms). */
   timeoutMs?: number;
 }
 
-export type RouteSpec<D> = RouteHandler<D> | RouteOptions<D>;
+export type RouteSpec<D, I = RouteInput, S = RouteSchemas> = RouteHandler<D, I> | RouteOptions<D, I, S>;
+
+/** The output type of schema F of S, or Fallback when S has none. */
+type SchemaOutput<S, F extends keyof RouteSchemas, Fallback> = S extends { readonly [P in F]: infer Z }
+  ? Z extends ZodType
+    ? z.output<Z>
+    : Fallback
+  : Fallback;
+
+/** The params a route key names: 'GET /users/:id' → { id: string }; any string when the key is not known. */
+export type ParamsOfKey<K extends string> = string extends K ? Record<string, string> : { [N in PathParamNames<PathOf<K>>]: string };
+
+/**
+ * What the handler of route K with schemas S gets: params named by the key (or the params
+ * schema's output), the query and body schemas' outputs, else the raw query and an unknown body.
+ */
+export type RouteInputFor<K extends string, S> = RouteInput<
+  SchemaOutput<S, 'params', ParamsOfKey<K>>,
+  SchemaOutput<S, 'query', Record<string, string | string[]>>,
+  SchemaOutput<S, 'body', unknown>
+>;
+
+/** A routes map whose handlers are typed from their keys and schemas; R maps each key to its schemas (inferred). */
+export type TypedRoutes<D, R> = { [K in keyof R]: RouteSpec<D, RouteInputFor<K & string, R[K]>, R[K]> };
+
+/** What a handler implementing a contract route may return: its result (or a promise of it), or an explicit Reply. */
+type ContractReturn<Rt> = ResultOf<Rt> | Reply | PromiseLike<ResultOf<Rt> | Reply>;
+/** The handler input of a contract route: params from its key, query and body as the contract declares. */
+export type ContractRouteInput<Rt> = RouteInput<ParamsOfKey<KeyOf<Rt>>, QueryOf<Rt>, BodyOf<Rt>>;
+export type ContractHandler<D, Rt> = RouteHandler<D, ContractRouteInput<Rt>, ContractReturn<Rt>>;
+/** A contract route's implementation: its handler, or the handler with `public` and `timeoutMs` (schemas come from the contract). */
+export type ContractRouteSpec<D, Rt> = ContractHandler<D, Rt> | { handler: ContractHandler<D, Rt>; public?: boolean; timeoutMs?: number };
+
+/** defineService(contract, input): the service named by the contract, one handler per contract route by its name. */
+export interface ContractServiceInput<D, C extends Record<string, AnyRoute>> extends Omit<ServiceDefinitionInput<D>, 'name' | 'routes'> {
+  routes: { [Name in keyof C]: ContractRouteSpec<D, C[Name]> };
+}
 
 /** Per-request hooks. Returning a Reply from onRequest or preHandler answers at once. */
 export interface Hooks<D> {
@@ -117,8 +164,10 @@ export interface ControllerClass<D> {
   routes: Record<string, string | (Omit<RouteOptions<D>, 'handler'> & { action: string })>;
 }
 
-export interface ServiceDefinitionInput<D> extends ScopeDefinition<D> {
+export interface ServiceDefinitionInput<D, R = Record<string, RouteSchemas>> extends Omit<ScopeDefinition<D>, 'routes'> {
   name: string;
+  /** Route keys to handlers: params are typed from the key, query and body from the route's zod schemas. */
+  routes?: TypedRoutes<D, R>;
   /** Creates what handlers need (repositories, clients of other services), once per process. */
   dependencies?: () => D | Promise<D>;
   /** Application hooks: after the dependencies exist and the server listens; at shutdown. */
@@ -169,7 +218,34 @@ function joinPath(prefix: string, path: string): string {
  *   routes: { 'GET /users/:id': ({ params }, { deps }) => deps.db.find(params.id) },
  * });
  */
-export function defineService<D = undefined>(input: ServiceDefinitionInput<D>): ServiceDefinition<D> {
+export function defineService<D = undefined, R = Record<string, RouteSchemas>>(input: ServiceDefinitionInput<D, R>): ServiceDefinition<D>;
+/**
+ * Implements a contract: the service takes the contract's name, and each route's handler (by its
+ * name in the contract) is checked against the route's params, query, body and result types;
+ * the contract's body and query schemas validate requests as a route's `schema` would.
+ * @example
+ * export default defineService(usersApi, {
+ *   dependencies: () => ({ db: openDb() }),
+ *   routes: { get: ({ params }, { deps }) => deps.db.find(params.id) ?? reply(404, notFound) },
+ * });
+ */
+export function defineService<D = undefined, const C extends Record<string, AnyRoute> = Record<string, AnyRoute>>(
+  contract: ServiceContract<C>,
+  input: ContractServiceInput<D, C>,
+): ServiceDefinition<D>;
+export function defineService<D>(
+  first: ServiceDefinitionInput<D> | ServiceContract<Record<string, AnyRoute>>,
+  second?: ContractServiceInput<D, Record<string, AnyRoute>>,
+): ServiceDefinition<D> {
+  const input = (
+    second === undefined
+      ? first
+      : {
+          ...second,
+          name: (first as ServiceContract<Record<string, AnyRoute>>).service,
+          routes: contractRoutes(first as ServiceContract<Record<string, AnyRoute>>, second.routes),
+        }
+  ) as ScopeDefinition<D> & Omit<ServiceDefinitionInput<D>, 'routes'>;
   if (typeof input.name !== 'string' || !SERVICE_NAME.test(input.name)) {
     throw invalidArgument(`service name ${JSON.stringify(input.name)} must match ${SERVICE_NAME} (lowercase letters, digits, - and _)`);
   }

@@ -31,7 +31,7 @@ interface Served<D> {
 
 export interface DispatchOptions {
   /** Called with every error that becomes a 500, with the request id (the caller only sees the id). */
-  onInternalError?: (error: unknown, requestId: string, route: string) => void;
+  onInternalError?: ((error: unknown, requestId: string, route: string) => void) | undefined;
 }
 
 /** Where the dispatcher reports each request (RouteMetrics does). */

@@ -2,15 +2,32 @@ export { loadOrCreateToken, readToken, rotateToken, TOKEN_FILE, TokenVerifier } 
 export { decodeCall, decodeReply, encodeCall, encodeReply } from './call-format.js';
 export type { CallOptions, ClientOptions, InstanceStats } from './client.js';
 export { ServiceClient, ServiceHandle } from './client.js';
-export type { AnyRoute, PathParamNames, RouteDescriptor, ServiceContract, TypedCallInput, TypedService } from './contract.js';
+export type {
+  AnyRoute,
+  ContractSchemas,
+  PathOf,
+  PathParamNames,
+  QueryInput,
+  QueryValue,
+  RouteDescriptor,
+  ServiceContract,
+  TypedCallInput,
+  TypedService,
+} from './contract.js';
 export { buildUrl, route, ServiceCallError, serviceContract } from './contract.js';
 export type {
   AuthInfo,
+  ContractHandler,
+  ContractRouteInput,
+  ContractRouteSpec,
+  ContractServiceInput,
   ControllerClass,
   Hooks,
+  ParamsOfKey,
   RouteContext,
   RouteHandler,
   RouteInput,
+  RouteInputFor,
   RouteOptions,
   RouteSchemas,
   RouteSpec,
@@ -19,6 +36,7 @@ export type {
   ServiceDefinitionInput,
   ServiceRequest,
   ServiceResponse,
+  TypedRoutes,
 } from './define.js';
 export { defineService, Reply, reply } from './define.js';
 export type { Instance } from './discovery.js';

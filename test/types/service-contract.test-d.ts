@@ -62,3 +62,24 @@ export async function neverCalled(client: ServiceClient): Promise<void> {
   // The untyped handle is still there by name.
   expectTypeOf(client.service('users').get).toBeFunction();
 }
+
+const pagedApi = serviceContract('paged', {
+  page: route('GET /items', { query: z.object({ limit: z.coerce.number().int(), after: z.string().optional() }) }),
+  search: route('GET /search', { query: z.object({ q: z.string().optional() }) }),
+});
+
+export async function queries(client: ServiceClient): Promise<void> {
+  const paged = client.service(pagedApi);
+  await paged.page({ query: { limit: 10 } });
+  await paged.page({ query: { limit: '10', after: 'x' } });
+  await paged.search();
+  await paged.search({ query: { q: 'tea' } });
+  // @ts-expect-error the query schema requires limit
+  await paged.page();
+  // @ts-expect-error the query schema has no name limt
+  await paged.page({ query: { limt: 10 } });
+  // @ts-expect-error after is a string
+  await paged.page({ query: { limit: 1, after: 2 } });
+  // @ts-expect-error q is a string
+  await paged.search({ query: { q: ['a', 1] } });
+}
