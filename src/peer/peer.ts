@@ -540,6 +540,24 @@ export class Peer implements MessageSink {
     else if (this.incoming.has(id)) this.creditBank.set(id, (this.creditBank.get(id) ?? 0) + credit);
   }
 
+  onBadCredit(id: RequestId, error: WarrenError): void {
+    const inc = this.incoming.get(id);
+    if (inc === undefined) {
+      // Still queued: it never runs; the caller learns why.
+      const at = this.waiting.findIndex((w) => w[0] === id);
+      if (at < 0) return;
+      const codec = (this.waiting[at] as [RequestId, string, unknown, number])[3];
+      this.waiting.splice(at, 1);
+      this.sendError(id, error, codec);
+      return;
+    }
+    // The handler (or the stream it feeds) stops as if cancelled, and nothing more is sent for
+    // it but this error.
+    inc.abort(error);
+    this.creditWaiters.get(id)?.(0);
+    this.sendError(id, error, inc.codec);
+  }
+
   onBadRequest(id: RequestId, error: WarrenError): void {
     if (id === 0) {
       this.stats.badMessages++;

@@ -35,6 +35,12 @@ export interface MessageSink {
   onStreamEnd(id: RequestId): void;
   onCredit(id: RequestId, credit: number): void;
   /**
+   * A CREDIT frame this side cannot read (its payload is not 4 bytes). CREDIT flows from the
+   * consumer to the producer, so `id` names a request this side is answering, never one it
+   * sent: the peer fails that request (its stream) with `error`.
+   */
+  onBadCredit(id: RequestId, error: WarrenError): void;
+  /**
    * A request whose envelope was read (so its id is known) but whose params could not be
    * decoded: the peer answers it with this error instead of dropping it.
    */

@@ -238,10 +238,17 @@ describe('BinaryFraming: payloads that cannot be decoded do not break the connec
     }
   });
 
-  it('a CREDIT whose payload is not 4 bytes → onError(id, WARREN_PROTOCOL)', () => {
+  it('a CREDIT whose payload is not 4 bytes → onBadCredit(id, WARREN_PROTOCOL), never onError (the id is a request this side answers)', () => {
     for (const size of [0, 3, 5]) {
       const calls = decodeThenNext(frame(FrameType.CREDIT, 0, 12, Buffer.alloc(size)));
-      expect(calls).toEqual([['error', 12, { code: 'WARREN_PROTOCOL', message: `credit frame with a ${size}-byte payload` }]]);
+      expect(calls.length).toBe(1);
+      const [kind, id, error] = calls[0] as [string, number, WarrenError];
+      expect([kind, id, error.code, error.message]).toEqual([
+        'badCredit',
+        12,
+        'WARREN_PROTOCOL',
+        `credit frame with a ${size}-byte payload`,
+      ]);
     }
   });
 

@@ -1,0 +1,109 @@
+/**
+ * The peer as an implementer in another language meets it: frames written by hand over a real
+ * Unix socket (raw-client.ts), answers read frame by frame. Each test checks one statement of
+ * docs/protocol.md that a Peer-to-Peer test cannot see.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Peer } from '../../src/peer/peer.js';
+import { listenUnix } from '../../src/peer/transports/socket.js';
+import { CodecId } from '../../src/wire/codecs.js';
+import { FLAG_STREAM, FrameType } from '../../src/wire/header.js';
+import { gate, until, useCleanup } from './helpers.js';
+import { type RawClient, rawClient } from './raw-client.js';
+
+const cleanup = useCleanup();
+
+/** A listening peer whose handlers `setup` registers, and a raw client connected to it. */
+async function serveRaw(
+  setup: (peer: Peer) => void,
+  options: { maxConcurrent?: number } = {},
+): Promise<{ client: RawClient; server: () => Peer }> {
+  const path = join(cleanup.tmpDir(), 'raw.sock');
+  let server: Peer | undefined;
+  cleanup.peerServer(
+    await listenUnix(
+      path,
+      (peer) => {
+        server = peer;
+        setup(peer);
+      },
+      options,
+    ),
+  );
+  const client = await rawClient(path, cleanup.defer);
+  await until(() => server !== undefined);
+  return { client, server: () => server as Peer };
+}
+
+const credit = (n: number) => {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(n);
+  return bytes;
+};
+
+describe('CREDIT (§3.1, §8.3)', () => {
+  it('a CREDIT whose payload is not 4 bytes fails that stream with WARREN_PROTOCOL; the connection stays open', async () => {
+    const stop = gate();
+    let finallyRan = false;
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('count', () =>
+        (async function* () {
+          try {
+            yield 0;
+            await stop.promise;
+            yield 1;
+          } finally {
+            finallyRan = true;
+          }
+        })(),
+      );
+      peer.onRequest('echo', (p) => p);
+    });
+    client.framing.writeRequest(5, 'count', undefined, CodecId.json);
+    await client.waitFor((f) => f.type === FrameType.STREAM_ITEM && f.id === 5);
+    client.writeFrame(FrameType.CREDIT, CodecId.raw, 0, 5, Buffer.alloc(3));
+    const error = await client.waitFor((f) => f.type === FrameType.ERROR && f.id === 5);
+    expect(error.codec).toBe(CodecId.json);
+    expect(client.decode(error)).toMatchObject({ code: 'WARREN_PROTOCOL', message: 'credit frame with a 3-byte payload' });
+    stop.open();
+    await until(() => finallyRan, { message: 'the producer was stopped' });
+    // Still open: a later request is answered, and nothing more came for request 5.
+    client.framing.writeRequest(6, 'echo', 'still here', CodecId.json);
+    const answer = await client.waitFor((f) => f.type === FrameType.RESPONSE && f.id === 6);
+    expect(client.decode(answer)).toBe('still here');
+    expect(client.frames.filter((f) => f.id === 5).map((f) => f.type)).toEqual([
+      FrameType.RESPONSE,
+      FrameType.STREAM_ITEM,
+      FrameType.ERROR,
+    ]);
+  });
+
+  it('a bad CREDIT for a request still running (not yet streaming) fails it, and its later result is not sent', async () => {
+    const release = gate();
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('slow', async () => {
+        await release.promise;
+        return 'late';
+      });
+      peer.onRequest('echo', (p) => p);
+    });
+    client.framing.writeRequest(7, 'slow', undefined, CodecId.msgpack);
+    client.writeFrame(FrameType.CREDIT, CodecId.raw, 0, 7, Buffer.alloc(8));
+    const error = await client.waitFor((f) => f.type === FrameType.ERROR && f.id === 7);
+    expect(client.decode(error)).toMatchObject({ code: 'WARREN_PROTOCOL' });
+    release.open();
+    client.framing.writeRequest(8, 'echo', 1, CodecId.msgpack);
+    await client.waitFor((f) => f.id === 8);
+    expect(client.frames.filter((f) => f.id === 7).map((f) => f.type)).toEqual([FrameType.ERROR]);
+  });
+
+  it('a bad CREDIT never touches a request this side sent with the same id', async () => {
+    const { client, server } = await serveRaw(() => {});
+    const outgoing = server().request('client.method', undefined, { timeout: 0 });
+    const req = await client.waitFor((f) => f.type === FrameType.REQUEST);
+    client.writeFrame(FrameType.CREDIT, CodecId.raw, 0, req.id, Buffer.alloc(0));
+    client.framing.writeResponse(req.id, 'answered', false, CodecId.msgpack);
+    expect(await outgoing).toBe('answered');
+  });
+});
