@@ -107,3 +107,59 @@ describe('CREDIT (§3.1, §8.3)', () => {
     expect(await outgoing).toBe('answered');
   });
 });
+
+describe('the end of a stream needs no credit (§9)', () => {
+  for (const [title, ending] of [
+    ['STREAM_END', 'end'],
+    ['an ERROR ending it', 'throw'],
+  ] as const) {
+    it(`a consumer that grants exactly N items for N items gets ${title} without granting more`, async () => {
+      const N = 5;
+      const { client } = await serveRaw((peer) => {
+        peer.onRequest('count', () =>
+          (async function* () {
+            for (let i = 0; i < N; i++) yield i;
+            if (ending === 'throw') throw Object.assign(new Error('source failed'), { code: 'E_SOURCE' });
+          })(),
+        );
+      });
+      client.framing.writeRequest(3, 'count', undefined, CodecId.json);
+      const open = await client.waitFor((f) => f.type === FrameType.RESPONSE && f.id === 3);
+      expect(open.flags & FLAG_STREAM).toBe(FLAG_STREAM);
+      // The producer starts with a credit of one item: N - 1 more make exactly N.
+      client.writeFrame(FrameType.CREDIT, CodecId.raw, 0, 3, credit(N - 1));
+      const last = await client.waitFor((f) => f.id === 3 && (f.type === FrameType.STREAM_END || f.type === FrameType.ERROR), title);
+      const items = client.frames.filter((f) => f.type === FrameType.STREAM_ITEM && f.id === 3).map((f) => client.decode(f));
+      expect(items).toEqual([0, 1, 2, 3, 4]);
+      if (ending === 'end') expect(last.type).toBe(FrameType.STREAM_END);
+      else expect([last.type, client.decode(last)]).toEqual([FrameType.ERROR, { code: 'E_SOURCE', message: 'source failed' }]);
+    });
+  }
+
+  it('an empty stream ends with no credit granted at all beyond the first', async () => {
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('none', () => (async function* () {})());
+    });
+    client.framing.writeRequest(4, 'none', undefined, CodecId.json);
+    await client.waitFor((f) => f.type === FrameType.STREAM_END && f.id === 4);
+  });
+
+  it('a producer out of credit still waits for credit before its next item', async () => {
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('count', () =>
+        (async function* () {
+          for (let i = 0; i < 3; i++) yield i;
+        })(),
+      );
+      peer.onRequest('echo', (p) => p);
+    });
+    client.framing.writeRequest(9, 'count', undefined, CodecId.json);
+    await client.waitFor((f) => f.type === FrameType.STREAM_ITEM && f.id === 9);
+    // A round trip on the same connection: had a second item been sent, it would be here first.
+    client.framing.writeRequest(10, 'echo', 1, CodecId.json);
+    await client.waitFor((f) => f.id === 10);
+    expect(client.frames.filter((f) => f.id === 9).map((f) => f.type)).toEqual([FrameType.RESPONSE, FrameType.STREAM_ITEM]);
+    client.writeFrame(FrameType.CREDIT, CodecId.raw, 0, 9, credit(2));
+    await client.waitFor((f) => f.type === FrameType.STREAM_END && f.id === 9);
+  });
+});
