@@ -50,10 +50,37 @@ export const jsonCodec: Codec = {
 };
 
 // Records (msgpackr's shared-structure extension) are off so that any MessagePack library can
-// read what Warren writes; msgpackr renames a `__proto__` key when it decodes, so a payload
-// cannot change an object's prototype.
+// read what Warren writes.
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// msgpackr renames a `__proto__` key to `__proto_` (so that it cannot set a prototype), which
+// makes MessagePack and JSON disagree on the same data. A payload that holds those 9 bytes is
+// decoded into Maps instead and turned into objects the way JSON.parse builds them: `__proto__`
+// an own data key, the prototype untouched. Only such payloads pay for it.
+const mapUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
+const PROTO_KEY = Buffer.from('__proto__', 'latin1');
+
+function mayHoldProtoKey(bytes: Buffer, start: number, end: number): boolean {
+  if (end - start <= PROTO_KEY.length) return false;
+  return (start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end)).indexOf(PROTO_KEY) >= 0;
+}
+
+/** Maps (from mapUnpackr) to plain objects, as JSON.parse would build them. */
+function mapsToObjects(value: unknown): unknown {
+  if (value instanceof Map) {
+    const object: Record<string, unknown> = {};
+    for (const [k, v] of value) {
+      const key = String(mapsToObjects(k));
+      // Assigning to `__proto__` would set the prototype: define it as an own data property.
+      Object.defineProperty(object, key, { value: mapsToObjects(v), enumerable: true, writable: true, configurable: true });
+    }
+    return object;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = mapsToObjects(value[i]);
+  }
+  return value;
+}
 
 // msgpackr caches a DataView on the buffer it reads: decoding frames in place from the chunk
 // they arrived in makes one DataView per chunk instead of one per frame.
@@ -63,8 +90,9 @@ export const msgpackCodec: Codec = {
   id: CodecId.msgpack,
   name: 'msgpack',
   encode: (value) => packr.pack(value),
-  decode: (bytes) => unpackr.unpack(bytes),
+  decode: (bytes) => (mayHoldProtoKey(bytes, 0, bytes.length) ? mapsToObjects(mapUnpackr.unpack(bytes)) : unpackr.unpack(bytes)),
   decodeRange(bytes, start, end) {
+    if (mayHoldProtoKey(bytes, start, end)) return mapsToObjects(mapUnpackr.unpack(bytes.subarray(start, end)));
     range.start = start;
     range.end = end;
     try {
