@@ -24,7 +24,7 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Receives the handler's ctx.progress() values while the request runs. */
   onProgress?: (value: unknown) => void;
-  /** Codec for this request's params; the answer comes back in the same codec (raw requests with non-byte answers: the answering side's default). */
+  /** Codec for this request's params; the answer comes back in the same codec (a raw request's answers that are not bytes or strings, and its errors: JSON). */
   codec?: CodecName | Codec;
 }
 
@@ -558,14 +558,14 @@ export class Peer implements MessageSink {
     this.sendError(id, error, inc.codec);
   }
 
-  onBadRequest(id: RequestId, error: WarrenError): void {
+  onBadRequest(id: RequestId, error: WarrenError, codec?: number): void {
     if (id === 0) {
       this.stats.badMessages++;
       this.events.emit('badMessage', error);
       return;
     }
     this.stats.requestsReceived++;
-    this.sendError(id, error, this.options.codec.id);
+    this.sendError(id, error, codec ?? this.options.codec.id);
   }
 
   onJunk(bytes: Buffer): void {

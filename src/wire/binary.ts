@@ -4,7 +4,7 @@
  * Payload layouts:
  *   REQUEST, NOTIFY   u8 method length, method (UTF-8), params (codec)
  *   RESPONSE          result (codec); FLAG_STREAM when items follow
- *   ERROR             { code, message, data?, stack? } (codec; msgpack when the codec is raw)
+ *   ERROR             { code, message, data?, stack? } (codec; JSON when the codec is raw or unknown)
  *   PROGRESS, STREAM_ITEM   value (codec)
  *   CREDIT            u32 number of further items the reader accepts
  *   CANCEL, STREAM_END      empty
@@ -15,7 +15,7 @@
  * without copying them again.
  */
 import { CodecError, FrameTooLargeError, invalidArgument, WarrenError } from '../errors.js';
-import { type Codec, CodecId, codecById, msgpackCodec } from './codecs.js';
+import { type Codec, CodecId, codecById, jsonCodec, msgpackCodec } from './codecs.js';
 import { FrameDecoder } from './decoder.js';
 import {
   type ByteSink,
@@ -84,8 +84,10 @@ export class BinaryFraming implements Framing {
   }
 
   writeError(id: RequestId, error: WireError, codec?: number): void {
-    let c = this.codec(codec);
-    if (c.id === 0) c = msgpackCodec;
+    // An error is an object: a raw request, or one in a codec this side does not know, gets it
+    // in JSON, which every client can read (docs/protocol.md §4.1).
+    const known = codec === undefined ? this.defaultCodec : codecById(codec);
+    const c = known === undefined || known.id === CodecId.raw ? jsonCodec : known;
     const body: WireError = { code: error.code, message: error.message };
     if (error.data !== undefined) body.data = error.data;
     if (error.stack !== undefined) body.stack = error.stack;
@@ -124,12 +126,12 @@ export class BinaryFraming implements Framing {
 
   /**
    * Answers go out in the request's codec, so the caller can read them; a raw request whose
-   * answer is not bytes is answered in this side's default codec instead (or msgpack).
+   * answer is not bytes or a string is answered in JSON, which any client can read (§4.1).
    */
   private replyCodec(id: number | undefined, value: unknown): Codec {
     const codec = this.codec(id);
     if (codec.id !== CodecId.raw || value === undefined || value instanceof Uint8Array || typeof value === 'string') return codec;
-    return this.defaultCodec.id === CodecId.raw ? msgpackCodec : this.defaultCodec;
+    return jsonCodec;
   }
 
   private codec(id: number | undefined): Codec {
@@ -216,13 +218,13 @@ export class BinaryFraming implements Framing {
         const replyId = type === FrameType.REQUEST ? id : 0;
         const methodLength = end > start ? (buf[start] as number) : -1;
         if (methodLength < 0 || end - start < 1 + methodLength) {
-          sink.onBadRequest(replyId, new CodecError('request frame without a complete method name'));
+          sink.onBadRequest(replyId, new CodecError('request frame without a complete method name'), codecId);
           return;
         }
         // A request is answered in its own codec: one in a codec this side lacks cannot be served
         // (answering it would throw), even when it has no params to decode.
         if (codecById(codecId) === undefined) {
-          sink.onBadRequest(replyId, new CodecError(`unknown codec id ${codecId}`));
+          sink.onBadRequest(replyId, new CodecError(`unknown codec id ${codecId}`), codecId);
           return;
         }
         const method = this.methodNames.decode(buf, start + 1, start + 1 + methodLength);
@@ -230,7 +232,7 @@ export class BinaryFraming implements Framing {
         try {
           params = this.decode(codecId, buf, start + 1 + methodLength, end);
         } catch (error) {
-          sink.onBadRequest(replyId, error as WarrenError);
+          sink.onBadRequest(replyId, error as WarrenError, codecId);
           return;
         }
         if (type === FrameType.REQUEST) sink.receiveRequest(id, method, params, codecId);

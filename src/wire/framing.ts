@@ -42,9 +42,10 @@ export interface MessageSink {
   onBadCredit(id: RequestId, error: WarrenError): void;
   /**
    * A request whose envelope was read (so its id is known) but whose params could not be
-   * decoded: the peer answers it with this error instead of dropping it.
+   * decoded: the peer answers it with this error instead of dropping it, in the request's
+   * `codec` (the framing's writeError picks a readable one when that codec cannot carry it).
    */
-  onBadRequest(id: RequestId, error: WarrenError): void;
+  onBadRequest(id: RequestId, error: WarrenError, codec?: number): void;
   /** Bytes skipped before a valid header (lenient framings only, e.g. a child's stdout). */
   onJunk(bytes: Buffer): void;
   /** The stream can no longer be trusted; the peer closes the connection with this error. */

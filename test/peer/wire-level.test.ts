@@ -163,3 +163,88 @@ describe('the end of a stream needs no credit (§9)', () => {
     await client.waitFor((f) => f.type === FrameType.STREAM_END && f.id === 9);
   });
 });
+
+describe('an answer is written in the request codec; JSON where that codec cannot carry it (§4.1)', () => {
+  const echoAll = (peer: Peer) => {
+    peer.onRequest('echo', (p) => p);
+    peer.onRequest('object', (_p, ctx) => {
+      ctx.progress({ done: 1 });
+      return { ok: true };
+    });
+    peer.onRequest('text', () => 'plain');
+    peer.onRequest('fail', () => {
+      throw Object.assign(new Error('nope'), { code: 'E_NOPE' });
+    });
+    peer.onRequest('items', () =>
+      (async function* () {
+        yield { n: 0 };
+      })(),
+    );
+  };
+
+  it('an undecodable request is answered WARREN_CODEC in its own codec (JSON stays JSON)', async () => {
+    const { client } = await serveRaw(echoAll);
+    const method = Buffer.from('\x04echo', 'latin1');
+    client.writeFrame(FrameType.REQUEST, CodecId.json, 0, 1, Buffer.concat([method, Buffer.from('{"a":')]));
+    client.writeFrame(FrameType.REQUEST, CodecId.msgpack, 0, 2, Buffer.concat([method, Buffer.from('de0005', 'hex')]));
+    // No complete method name: the codec byte is still known.
+    client.writeFrame(FrameType.REQUEST, CodecId.json, 0, 3, Buffer.from([9, 0x61]));
+    for (const [id, codec] of [
+      [1, CodecId.json],
+      [2, CodecId.msgpack],
+      [3, CodecId.json],
+    ] as const) {
+      const error = await client.waitFor((f) => f.type === FrameType.ERROR && f.id === id);
+      expect([id, error.codec]).toEqual([id, codec]);
+      expect(client.decode(error)).toMatchObject({ code: 'WARREN_CODEC' });
+    }
+  });
+
+  it('a request in an unknown codec, or a raw one, gets its error in JSON', async () => {
+    const { client } = await serveRaw(echoAll);
+    client.writeFrame(FrameType.REQUEST, 200, 0, 4, Buffer.from('\x04echo', 'latin1'));
+    client.framing.writeRequest(5, 'fail', Buffer.from('x'), CodecId.raw);
+    client.framing.writeRequest(6, 'missing', Buffer.from('x'), CodecId.raw);
+    for (const [id, code] of [
+      [4, 'WARREN_CODEC'],
+      [5, 'E_NOPE'],
+      [6, 'WARREN_NO_HANDLER'],
+    ] as const) {
+      const error = await client.waitFor((f) => f.type === FrameType.ERROR && f.id === id);
+      expect([id, error.codec]).toEqual([id, CodecId.json]);
+      expect(JSON.parse(error.payload.toString('utf8'))).toMatchObject({ code });
+    }
+  });
+
+  it('a raw request answered with objects (result, progress, stream items) gets them in JSON; bytes and strings stay raw', async () => {
+    const { client } = await serveRaw(echoAll);
+    client.framing.writeRequest(7, 'object', Buffer.from('x'), CodecId.raw);
+    client.framing.writeRequest(8, 'text', Buffer.from('x'), CodecId.raw);
+    client.framing.writeRequest(9, 'echo', Buffer.from('bytes'), CodecId.raw);
+    client.framing.writeRequest(10, 'items', Buffer.from('x'), CodecId.raw);
+    const progress = await client.waitFor((f) => f.type === FrameType.PROGRESS && f.id === 7);
+    expect([progress.codec, JSON.parse(progress.payload.toString())]).toEqual([CodecId.json, { done: 1 }]);
+    const result = await client.waitFor((f) => f.type === FrameType.RESPONSE && f.id === 7);
+    expect([result.codec, JSON.parse(result.payload.toString())]).toEqual([CodecId.json, { ok: true }]);
+    const text = await client.waitFor((f) => f.type === FrameType.RESPONSE && f.id === 8);
+    expect([text.codec, text.payload.toString()]).toEqual([CodecId.raw, 'plain']);
+    const bytes = await client.waitFor((f) => f.type === FrameType.RESPONSE && f.id === 9);
+    expect([bytes.codec, bytes.payload.toString()]).toEqual([CodecId.raw, 'bytes']);
+    const item = await client.waitFor((f) => f.type === FrameType.STREAM_ITEM && f.id === 10);
+    expect([item.codec, JSON.parse(item.payload.toString())]).toEqual([CodecId.json, { n: 0 }]);
+  });
+
+  it('a JSON-only client never receives a frame in another codec, errors included', async () => {
+    const { client } = await serveRaw(echoAll, { maxConcurrent: 1 });
+    client.framing.writeRequest(20, 'object', undefined, CodecId.json);
+    client.framing.writeRequest(21, 'missing', 1, CodecId.json);
+    client.framing.writeRequest(22, 'fail', 1, CodecId.json);
+    client.framing.writeRequest(23, 'items', 1, CodecId.json);
+    client.writeFrame(FrameType.REQUEST, CodecId.json, 0, 24, Buffer.from('\x04echo{', 'latin1'));
+    await client.waitFor((f) => f.id === 24 && f.type === FrameType.ERROR);
+    await client.waitFor((f) => f.id === 23 && f.type === FrameType.STREAM_END);
+    const answered = client.frames.filter((f) => f.payload.length > 0);
+    expect(answered.length).toBeGreaterThanOrEqual(6);
+    for (const f of answered) expect([f.type, f.id, f.codec]).toEqual([f.type, f.id, CodecId.json]);
+  });
+});

@@ -81,8 +81,8 @@ describe('BinaryFraming round trip', () => {
       w.framing.writeCancel(5);
       w.framing.writeProgress(6, values.item, codec);
 
-      // The header of each frame: type, codec byte (errors never go raw, credit always does), flags.
-      const errorCodec = codec === 0 ? CodecId.msgpack : codec;
+      // The header of each frame: type, codec byte (errors never go raw but JSON, credit always does), flags.
+      const errorCodec = codec === 0 ? CodecId.json : codec;
       expect(w.pushed.map((b) => [parseHeader(b).type, parseHeader(b).codec, parseHeader(b).flags])).toEqual([
         [FrameType.REQUEST, codec, 0],
         [FrameType.REQUEST, codec, 0],
@@ -498,11 +498,14 @@ describe('BinaryFraming: output buffers', () => {
     }
   });
 
-  it('msgpack is the codec of an ERROR answering a raw request', () => {
+  it('JSON is the codec of an ERROR answering a raw request or one in an unknown codec', () => {
     const h = harness({ codec: CodecId.raw });
     h.framing.writeError(1, { code: 'E', message: 'm' });
-    const b = Buffer.from(h.pushed[0] as Uint8Array);
-    expect(parseHeader(b).codec).toBe(CodecId.msgpack);
-    expect(msgpackCodec.decode(b.subarray(HEADER_SIZE))).toEqual({ code: 'E', message: 'm' });
+    h.framing.writeError(2, { code: 'E', message: 'm' }, 200);
+    for (const pushed of h.pushed) {
+      const b = Buffer.from(pushed as Uint8Array);
+      expect(parseHeader(b).codec).toBe(CodecId.json);
+      expect(JSON.parse(b.subarray(HEADER_SIZE).toString())).toEqual({ code: 'E', message: 'm' });
+    }
   });
 });
