@@ -159,7 +159,14 @@ export class Peer implements MessageSink {
   private readonly onData = (chunk: Buffer) => this.framing.feed(chunk);
   private readonly onEnd = () => {
     this.framing.end();
-    this.destroy(new PeerClosedError(`${this.options.name}: the other side closed the stream`));
+    if (this.state === 'closed') return;
+    const reason = new PeerClosedError(`${this.options.name}: the other side closed the stream`);
+    // With nothing left to answer (the usual case), or no way to answer, close at once.
+    if (this.running + this.waiting.length === 0 || !this.canWriteAfterEnd()) {
+      this.destroy(reason);
+      return;
+    }
+    this.halfClosed(reason);
   };
   private readonly onStreamClose = () => this.destroy(new PeerClosedError(`${this.options.name}: stream closed`));
   private readonly onStreamError = (error: Error) =>
@@ -397,12 +404,44 @@ export class Peer implements MessageSink {
     this.events.emit('close', error && !(error instanceof PeerClosedError) ? error : undefined);
   }
 
+  /**
+   * The other side ended its writing side but may still read (a half-closed connection):
+   * nothing more will arrive, so what awaits an answer fails now, while the requests already
+   * received are still answered before this side ends its own writing side (protocol.md §8.4).
+   */
+  private halfClosed(reason: PeerClosedError): void {
+    this.readable.removeListener('data', this.onData);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const out of pending) this.settle(out, 'reject', reason);
+    for (const stream of this.streamsIn.values()) stream.fail(reason);
+    this.streamsIn.clear();
+    // A producer waiting for credit would wait forever: none can arrive any more.
+    for (const [id, wake] of [...this.creditWaiters]) {
+      this.incoming.get(id)?.abort(reason);
+      wake(0);
+    }
+    void this.close();
+  }
+
+  /** Whether answers can still be written once the readable side has ended. */
+  private canWriteAfterEnd(): boolean {
+    const writable = this.writable as Writable & { allowHalfOpen?: boolean };
+    if (writable.destroyed || writable.writableEnded) return false;
+    // A Duplex that does not allow half-open connections ends its writable side by itself.
+    return (writable as unknown) !== this.readable || writable.allowHalfOpen !== false;
+  }
+
   // ---- MessageSink: called by the framing, not part of the public API -------------------
 
   /** @internal */
   receiveRequest(id: RequestId, method: string, params: unknown, codec: number): void {
     this.stats.requestsReceived++;
     if (this.state === 'closed') return;
+    if (this.isAnswering(id)) {
+      this.sendError(id, new WarrenError('WARREN_PROTOCOL', `request id ${id} is already in use by a request this side is answering`), codec);
+      return;
+    }
     if (this.running >= this.options.maxConcurrent) {
       if (this.waiting.length >= this.options.maxQueued) {
         this.sendError(
@@ -419,6 +458,15 @@ export class Peer implements MessageSink {
       return;
     }
     this.run(id, method, params, codec);
+  }
+
+  /** A request with this id is running (and not cancelled by its caller) or queued. */
+  private isAnswering(id: RequestId): boolean {
+    const inc = this.incoming.get(id);
+    if (inc !== undefined && !inc.cancelled) return true;
+    if (this.waiting.length === 0) return false;
+    for (const w of this.waiting) if (w[0] === id) return true;
+    return false;
   }
 
   /** @internal */
@@ -707,8 +755,11 @@ export class Peer implements MessageSink {
 
   private release(inc: Incoming): void {
     inc.done = true;
-    this.incoming.delete(inc.id);
-    this.creditBank.delete(inc.id);
+    // A cancelled request's id may already serve a newer request of the caller's.
+    if (this.incoming.get(inc.id) === inc) {
+      this.incoming.delete(inc.id);
+      this.creditBank.delete(inc.id);
+    }
     this.running--;
     while (this.running < this.options.maxConcurrent && this.waiting.length > 0) {
       const [id, method, params, codec] = this.waiting.shift() as [RequestId, string, unknown, number];

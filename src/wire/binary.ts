@@ -14,7 +14,7 @@
  * frames of one tick are adjacent in memory and the outbox writes them with one system call
  * without copying them again.
  */
-import { CodecError, FrameTooLargeError, invalidArgument, WarrenError } from '../errors.js';
+import { CodecError, FrameTooLargeError, invalidArgument, ProtocolError, WarrenError } from '../errors.js';
 import { type Codec, CodecId, codecById, jsonCodec, msgpackCodec } from './codecs.js';
 import { FrameDecoder } from './decoder.js';
 import {
@@ -216,6 +216,12 @@ export class BinaryFraming implements Framing {
       case FrameType.REQUEST:
       case FrameType.NOTIFY: {
         const replyId = type === FrameType.REQUEST ? id : 0;
+        // Id 0 belongs to NOTIFY: a REQUEST with it could never be answered (no caller waits on
+        // id 0), so it is reported like an undecodable notification and never run.
+        if (type === FrameType.REQUEST && id === 0) {
+          sink.onBadRequest(0, new ProtocolError('a REQUEST with id 0 (ids of requests are 1 to 2^32-1)'), codecId);
+          return;
+        }
         const methodLength = end > start ? (buf[start] as number) : -1;
         if (methodLength < 0 || end - start < 1 + methodLength) {
           sink.onBadRequest(replyId, new CodecError('request frame without a complete method name'), codecId);

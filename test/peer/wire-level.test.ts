@@ -248,3 +248,127 @@ describe('an answer is written in the request codec; JSON where that codec canno
     for (const f of answered) expect([f.type, f.id, f.codec]).toEqual([f.type, f.id, CodecId.json]);
   });
 });
+
+describe('what a receiver does with odd ids, NOTIFY ids, big integers (§2.2, §8.4)', () => {
+  it('a REQUEST with id 0 is never run nor answered: it is reported as a bad message', async () => {
+    let ran = 0;
+    const bad: string[] = [];
+    const { client } = await serveRaw((peer) => {
+      peer.on('badMessage', (e) => bad.push(e.code));
+      peer.onRequest('echo', (p) => {
+        ran++;
+        return p;
+      });
+    });
+    client.framing.writeRequest(0, 'echo', 'zero', CodecId.json);
+    client.framing.writeRequest(1, 'echo', 'one', CodecId.json);
+    await client.waitFor((f) => f.id === 1);
+    expect(ran).toBe(1);
+    expect(bad).toEqual(['WARREN_PROTOCOL']);
+    expect(client.frames.map((f) => f.id)).toEqual([1]);
+  });
+
+  it('a second REQUEST reusing the id of one still being answered gets WARREN_PROTOCOL; the first goes on', async () => {
+    const release = gate<string>();
+    let started = 0;
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('slow', () => {
+        started++;
+        return release.promise;
+      });
+    });
+    client.framing.writeRequest(11, 'slow', undefined, CodecId.json);
+    client.framing.writeRequest(11, 'slow', undefined, CodecId.json);
+    const error = await client.waitFor((f) => f.id === 11 && f.type === FrameType.ERROR);
+    expect(client.decode(error)).toMatchObject({ code: 'WARREN_PROTOCOL' });
+    expect(started).toBe(1);
+    release.open('first');
+    const answer = await client.waitFor((f) => f.id === 11 && f.type === FrameType.RESPONSE);
+    expect(client.decode(answer)).toBe('first');
+  });
+
+  it('an id the caller cancelled may be reused at once, even while the cancelled handler still runs', async () => {
+    const first = gate<string>();
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('first', () => first.promise);
+      peer.onRequest('second', () => 'second answer');
+    });
+    client.framing.writeRequest(12, 'first', undefined, CodecId.json);
+    client.framing.writeCancel(12);
+    client.framing.writeRequest(12, 'second', undefined, CodecId.json);
+    const answer = await client.waitFor((f) => f.id === 12);
+    expect([answer.type, client.decode(answer)]).toEqual([FrameType.RESPONSE, 'second answer']);
+    first.open('too late');
+    client.framing.writeRequest(13, 'second', undefined, CodecId.json);
+    await client.waitFor((f) => f.id === 13);
+    expect(client.frames.filter((f) => f.id === 12)).toHaveLength(1);
+  });
+
+  it('a NOTIFY with a non-zero id is delivered as a notification; the id is ignored and nothing is answered', async () => {
+    const got: unknown[] = [];
+    const { client } = await serveRaw((peer) => {
+      peer.onNotify('log', (p) => {
+        got.push(p);
+      });
+      peer.onRequest('echo', (p) => p);
+    });
+    client.writeFrame(FrameType.NOTIFY, CodecId.json, 0, 77, Buffer.from('\x03log"hi"', 'latin1'));
+    client.framing.writeRequest(1, 'echo', 1, CodecId.json);
+    await client.waitFor((f) => f.id === 1);
+    expect(got).toEqual(['hi']);
+    expect(client.frames.map((f) => f.id)).toEqual([1]);
+  });
+
+  it('JSON integers above 2^53 arrive rounded to a double; a bigint cannot be sent in JSON (WARREN_CODEC)', async () => {
+    const seen: unknown[] = [];
+    const { client } = await serveRaw((peer) => {
+      peer.onRequest('see', (p) => {
+        seen.push(p);
+        return 2n ** 60n;
+      });
+    });
+    client.writeFrame(FrameType.REQUEST, CodecId.json, 0, 2, Buffer.from('\x03see{"n":9007199254740993}', 'latin1'));
+    const error = await client.waitFor((f) => f.id === 2);
+    expect(seen).toEqual([{ n: 9007199254740992 }]);
+    expect([error.type, (client.decode(error) as { code: string }).code]).toEqual([FrameType.ERROR, 'WARREN_CODEC']);
+  });
+});
+
+describe('a half-closed connection (§8.4)', () => {
+  it('a peer whose readable side ended still answers the requests it received, then ends its own side', async () => {
+    const release = gate();
+    let serverPeer: Peer | undefined;
+    const { client, server } = await serveRaw((peer) => {
+      peer.onRequest('slow', async (p) => {
+        await release.promise;
+        return p;
+      });
+    });
+    serverPeer = server();
+    const outgoing = serverPeer.request('client.method', undefined, { timeout: 0 }).catch((e: unknown) => e);
+    await client.waitFor((f) => f.type === FrameType.REQUEST);
+    for (let id = 1; id <= 3; id++) client.framing.writeRequest(id, 'slow', id, CodecId.json);
+    await until(() => (serverPeer as Peer).activeHandlers === 3);
+    client.socket.end();
+    // What the server itself awaits can never be answered now: it fails at once.
+    expect(await outgoing).toMatchObject({ code: 'WARREN_PEER_CLOSED' });
+    expect(client.ended).toBe(false);
+    release.open();
+    await until(() => client.ended, { message: 'the server ended its side after answering' });
+    const answers = client.frames.filter((f) => f.type === FrameType.RESPONSE).map((f) => [f.id, client.decode(f)]);
+    expect(answers).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+    await until(() => (serverPeer as Peer).closed);
+  });
+
+  it('with nothing to answer, the peer closes at once when the other side ends', async () => {
+    const { client, server } = await serveRaw(() => {});
+    const closed = new Promise<unknown>((resolve) => server().on('close', resolve));
+    client.socket.end();
+    expect(await closed).toBeUndefined();
+    await until(() => client.ended);
+  });
+});
