@@ -37,6 +37,7 @@ const MAX_METHOD_BYTES = 255;
 export class BinaryFraming implements Framing {
   readonly name = 'warren';
   readonly supportsStreams = true;
+  readonly answersCancelled = false;
   private readonly sink: MessageSink;
   private readonly out: ByteSink;
   private readonly decoder: FrameDecoder;

@@ -79,6 +79,19 @@ export interface Framing {
   writeCredit(id: RequestId, credit: number): void;
   /** Whether this framing carries streams (Warren frames do, JSON-RPC does not). */
   readonly supportsStreams: boolean;
+  /**
+   * Whether a request the caller cancelled still gets an answer (an error). JSON-RPC (LSP)
+   * expects one; Warren frames send nothing for a cancelled request.
+   */
+  readonly answersCancelled: boolean;
+  /**
+   * How progress for an outgoing request is addressed, when the caller listens for it: the
+   * params to send (JSON-RPC adds a `workDoneToken` when there is none) and the token progress
+   * will carry when the caller chose its own. Absent: progress carries the request id.
+   */
+  outgoingProgress?(id: number, params: unknown): { params: unknown; token: RequestId | undefined };
+  /** The token this side's progress for an incoming request carries. Absent: the request id. */
+  incomingProgressToken?(id: RequestId, params: unknown): RequestId;
 }
 
 export interface FramingOptions {
