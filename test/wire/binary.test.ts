@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CodecError, FrameTooLargeError, isWarrenError, ProtocolError, type WarrenError } from '../../src/errors.js';
 import { BinaryFraming } from '../../src/wire/binary.js';
-import { CodecId, msgpackCodec } from '../../src/wire/codecs.js';
+import { CodecId } from '../../src/wire/codecs.js';
 import type { FramingOptions, WireError } from '../../src/wire/framing.js';
 import { FLAG_STREAM, FrameType, HEADER_SIZE, parseHeader, writeHeader } from '../../src/wire/header.js';
 import { type Call, recordingSink } from '../support/recording-sink.js';
