@@ -148,9 +148,20 @@ export class BinaryFraming implements Framing {
       throw invalidArgument(`Warren frames carry request ids from 0 to 2^32-1, got ${JSON.stringify(id)}`);
     }
     let encoded: Uint8Array | string | undefined;
+    // Bytes [from, to) of `encoded`: all of it, or the range a transient encoder wrote.
+    let from = 0;
+    let to = 0;
     if (value !== undefined) {
       try {
-        encoded = codec.encode(value);
+        if (codec.encodeTransient !== undefined) {
+          const range = codec.encodeTransient(value);
+          encoded = range.bytes;
+          from = range.start;
+          to = range.end;
+        } else {
+          encoded = codec.encode(value);
+          if (typeof encoded !== 'string') to = encoded.length;
+        }
       } catch (cause) {
         if (cause instanceof CodecError) throw cause;
         throw new CodecError(`cannot encode with the ${codec.name} codec: ${(cause as Error).message}`, { cause });
@@ -165,7 +176,7 @@ export class BinaryFraming implements Framing {
     }
     const prefix = methodBytes === undefined ? 0 : 1 + methodBytes.length;
     // A string is written as UTF-8 in place: reserve its worst case, three bytes per UTF-16 unit.
-    const payloadMax = encoded === undefined ? 0 : typeof encoded === 'string' ? encoded.length * 3 : encoded.length;
+    const payloadMax = encoded === undefined ? 0 : typeof encoded === 'string' ? encoded.length * 3 : to - from;
     const reserve = HEADER_SIZE + prefix + payloadMax;
 
     let buf: Buffer;
@@ -193,9 +204,12 @@ export class BinaryFraming implements Framing {
     }
     if (encoded !== undefined) {
       if (typeof encoded === 'string') p += buf.write(encoded, p, 'utf8');
-      else {
+      else if (from === 0 && to === encoded.length) {
         buf.set(encoded, p);
-        p += encoded.length;
+        p += to;
+      } else {
+        // A range of a reused buffer: copied without a view being made.
+        p += (encoded as Buffer).copy(buf, p, from, to);
       }
     }
     const length = p - start - HEADER_SIZE;

@@ -4,7 +4,7 @@
  * Decoding builds plain data only: no codec here instantiates user classes.
  */
 import { deserialize, serialize } from 'node:v8';
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { CodecError, invalidArgument } from '../errors.js';
 
 export interface Codec {
@@ -20,6 +20,19 @@ export interface Codec {
   decode(bytes: Buffer): unknown;
   /** Optional: decodes bytes[start, end) without a view being made first (the hot path). */
   decodeRange?(bytes: Buffer, start: number, end: number): unknown;
+  /**
+   * Optional: encodes into memory the codec reuses, for a caller that copies the bytes at
+   * once (the framing does): `bytes[start, end)` of the result are valid only until the next
+   * call. The hot path: nothing is allocated per value.
+   */
+  encodeTransient?(value: unknown): EncodedRange;
+}
+
+/** Bytes [start, end) of a buffer; what encodeTransient answers (one object, reused). */
+export interface EncodedRange {
+  bytes: Buffer;
+  start: number;
+  end: number;
 }
 
 export const CodecId = { raw: 0, json: 1, msgpack: 2, v8: 3 } as const;
@@ -62,6 +75,15 @@ const PROTO_KEY = Buffer.from('__proto__', 'latin1');
 
 function mayHoldProtoKey(bytes: Buffer, start: number, end: number): boolean {
   if (end - start <= PROTO_KEY.length) return false;
+  // A payload whose top-level value is a scalar (a string, bytes, a number) holds no map key:
+  // only a map, an array or an extension (0x80-0x9f, 0xc7-0xc9, 0xd4-0xd8, 0xdc-0xdf) is searched.
+  const first = bytes[start] as number;
+  const container =
+    (first >= 0x80 && first <= 0x9f) ||
+    (first >= 0xc7 && first <= 0xc9) ||
+    (first >= 0xd4 && first <= 0xd8) ||
+    (first >= 0xdc && first <= 0xdf);
+  if (!container) return false;
   return (start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end)).indexOf(PROTO_KEY) >= 0;
 }
 
@@ -82,6 +104,25 @@ function mapsToObjects(value: unknown): unknown {
   return value;
 }
 
+// The framing's encoder: msgpackr writes every value at the start of the same buffer
+// (RESET_BUFFER_MODE) and answers that buffer itself with the range written
+// (REUSE_BUFFER_MODE), so that encoding allocates nothing; the framing copies the bytes out
+// at once. The buffer grows to the largest value seen: one grown past SCRATCH_KEEP is dropped.
+const scratchPackr = new Packr({ useRecords: false, encodeUndefinedAsNil: false });
+const SCRATCH_SIZE = 64 * 1024;
+const SCRATCH_KEEP = 1024 * 1024;
+scratchPackr.useBuffer(Buffer.allocUnsafeSlow(SCRATCH_SIZE));
+const encoded: EncodedRange = { bytes: Buffer.alloc(0), start: 0, end: 0 };
+
+function encodeTransient(value: unknown): EncodedRange {
+  const target = scratchPackr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as Buffer & { start: number; end: number };
+  encoded.bytes = target;
+  encoded.start = target.start;
+  encoded.end = target.end;
+  if (target.length > SCRATCH_KEEP) scratchPackr.useBuffer(Buffer.allocUnsafeSlow(SCRATCH_SIZE));
+  return encoded;
+}
+
 // msgpackr caches a DataView on the buffer it reads: decoding frames in place from the chunk
 // they arrived in makes one DataView per chunk instead of one per frame.
 const range = { start: 0, end: 0 };
@@ -90,6 +131,7 @@ export const msgpackCodec: Codec = {
   id: CodecId.msgpack,
   name: 'msgpack',
   encode: (value) => packr.pack(value),
+  encodeTransient,
   decode: (bytes) => (mayHoldProtoKey(bytes, 0, bytes.length) ? mapsToObjects(mapUnpackr.unpack(bytes)) : unpackr.unpack(bytes)),
   decodeRange(bytes, start, end) {
     if (mayHoldProtoKey(bytes, start, end)) return mapsToObjects(mapUnpackr.unpack(bytes.subarray(start, end)));

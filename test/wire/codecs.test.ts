@@ -145,6 +145,31 @@ function shape(value: unknown): unknown {
   ];
 }
 
+describe('msgpack encodeTransient (the framing encoder)', () => {
+  it('writes the same bytes as encode, into one reused buffer, valid until the next call', () => {
+    const transient = msgpackCodec.encodeTransient;
+    expect(transient).toBeDefined();
+    if (transient === undefined) return;
+    const values = [{ a: 1, list: [1, 'two', null] }, 'x'.repeat(5000), 42, 'é'.repeat(3000)];
+    let buffer: Buffer | undefined;
+    for (const value of values) {
+      const r = transient(value);
+      const bytes = Buffer.from(r.bytes.subarray(r.start, r.end));
+      expect(bytes).toEqual(Buffer.from(msgpackCodec.encode(value) as Uint8Array));
+      expect(msgpackCodec.decode(bytes)).toEqual(value);
+      buffer ??= r.bytes;
+      // Nothing allocated per value: the same memory every time (it only grows for a larger value).
+      expect(r.bytes).toBe(buffer);
+    }
+    // A value larger than the kept size is encoded whole, then the large buffer is let go.
+    const big = 'b'.repeat(2 * 1024 * 1024);
+    const r = transient(big);
+    expect(msgpackCodec.decode(Buffer.from(r.bytes.subarray(r.start, r.end)))).toBe(big);
+    const after = transient('small');
+    expect(after.bytes.length).toBeLessThan(1024 * 1024);
+  });
+});
+
 describe('decoding never builds application objects', () => {
   it('a msgpack "__proto__" key does not change any prototype', () => {
     // {"__proto__": {"polluted": true}}, written by hand.
