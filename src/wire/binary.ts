@@ -208,8 +208,15 @@ export class BinaryFraming implements Framing {
         buf.set(encoded, p);
         p += to;
       } else {
-        // A range of a reused buffer: copied without a view being made.
-        p += (encoded as Buffer).copy(buf, p, from, to);
+        // A range of a reused buffer. Short ones are copied byte by byte (cheaper than making a
+        // view); longer ones through a plain Uint8Array view (cheaper than Buffer#subarray).
+        const n = to - from;
+        if (n <= 64) {
+          for (let i = from; i < to; i++) buf[p++] = encoded[i] as number;
+        } else {
+          buf.set(new Uint8Array(encoded.buffer, encoded.byteOffset + from, n), p);
+          p += n;
+        }
       }
     }
     const length = p - start - HEADER_SIZE;
