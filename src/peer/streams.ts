@@ -110,16 +110,19 @@ export async function pumpStream(source: AsyncIterable<unknown>, link: StreamPum
   let credit = link.window;
   try {
     for (;;) {
-      while (credit === 0) {
-        if (link.isCancelled()) throw new CancelledError();
-        credit = await link.waitForCredit();
-        if (credit === 0 && link.isCancelled()) throw new CancelledError();
-      }
+      // The next item is taken before waiting for credit: only items need credit, so the end
+      // of the stream (or the error that ends it) goes out at once, and a consumer that grants
+      // exactly N items for N items still sees the end (docs/protocol.md §9).
       const step = await iterator.next();
       if (link.isCancelled()) throw new CancelledError();
       if (step.done) {
         link.end();
         return;
+      }
+      while (credit === 0) {
+        if (link.isCancelled()) throw new CancelledError();
+        credit = await link.waitForCredit();
+        if (credit === 0 && link.isCancelled()) throw new CancelledError();
       }
       try {
         link.item(step.value);

@@ -4,7 +4,7 @@
  * Payload layouts:
  *   REQUEST, NOTIFY   u8 method length, method (UTF-8), params (codec)
  *   RESPONSE          result (codec); FLAG_STREAM when items follow
- *   ERROR             { code, message, data?, stack? } (codec; msgpack when the codec is raw)
+ *   ERROR             { code, message, data?, stack? } (codec; JSON when the codec is raw or unknown)
  *   PROGRESS, STREAM_ITEM   value (codec)
  *   CREDIT            u32 number of further items the reader accepts
  *   CANCEL, STREAM_END      empty
@@ -14,8 +14,8 @@
  * frames of one tick are adjacent in memory and the outbox writes them with one system call
  * without copying them again.
  */
-import { CodecError, FrameTooLargeError, invalidArgument, type WarrenError } from '../errors.js';
-import { type Codec, CodecId, codecById, msgpackCodec } from './codecs.js';
+import { CodecError, FrameTooLargeError, invalidArgument, ProtocolError, WarrenError } from '../errors.js';
+import { type Codec, CodecId, codecById, jsonCodec, msgpackCodec } from './codecs.js';
 import { FrameDecoder } from './decoder.js';
 import {
   type ByteSink,
@@ -37,6 +37,7 @@ const MAX_METHOD_BYTES = 255;
 export class BinaryFraming implements Framing {
   readonly name = 'warren';
   readonly supportsStreams = true;
+  readonly answersCancelled = false;
   private readonly sink: MessageSink;
   private readonly out: ByteSink;
   private readonly decoder: FrameDecoder;
@@ -84,8 +85,10 @@ export class BinaryFraming implements Framing {
   }
 
   writeError(id: RequestId, error: WireError, codec?: number): void {
-    let c = this.codec(codec);
-    if (c.id === 0) c = msgpackCodec;
+    // An error is an object: a raw request, or one in a codec this side does not know, gets it
+    // in JSON, which every client can read (docs/protocol.md §4.1).
+    const known = codec === undefined ? this.defaultCodec : codecById(codec);
+    const c = known === undefined || known.id === CodecId.raw ? jsonCodec : known;
     const body: WireError = { code: error.code, message: error.message };
     if (error.data !== undefined) body.data = error.data;
     if (error.stack !== undefined) body.stack = error.stack;
@@ -124,12 +127,12 @@ export class BinaryFraming implements Framing {
 
   /**
    * Answers go out in the request's codec, so the caller can read them; a raw request whose
-   * answer is not bytes is answered in this side's default codec instead (or msgpack).
+   * answer is not bytes or a string is answered in JSON, which any client can read (§4.1).
    */
   private replyCodec(id: number | undefined, value: unknown): Codec {
     const codec = this.codec(id);
     if (codec.id !== CodecId.raw || value === undefined || value instanceof Uint8Array || typeof value === 'string') return codec;
-    return this.defaultCodec.id === CodecId.raw ? msgpackCodec : this.defaultCodec;
+    return jsonCodec;
   }
 
   private codec(id: number | undefined): Codec {
@@ -145,9 +148,20 @@ export class BinaryFraming implements Framing {
       throw invalidArgument(`Warren frames carry request ids from 0 to 2^32-1, got ${JSON.stringify(id)}`);
     }
     let encoded: Uint8Array | string | undefined;
+    // Bytes [from, to) of `encoded`: all of it, or the range a transient encoder wrote.
+    let from = 0;
+    let to = 0;
     if (value !== undefined) {
       try {
-        encoded = codec.encode(value);
+        if (codec.encodeTransient !== undefined) {
+          const range = codec.encodeTransient(value);
+          encoded = range.bytes;
+          from = range.start;
+          to = range.end;
+        } else {
+          encoded = codec.encode(value);
+          if (typeof encoded !== 'string') to = encoded.length;
+        }
       } catch (cause) {
         if (cause instanceof CodecError) throw cause;
         throw new CodecError(`cannot encode with the ${codec.name} codec: ${(cause as Error).message}`, { cause });
@@ -162,7 +176,7 @@ export class BinaryFraming implements Framing {
     }
     const prefix = methodBytes === undefined ? 0 : 1 + methodBytes.length;
     // A string is written as UTF-8 in place: reserve its worst case, three bytes per UTF-16 unit.
-    const payloadMax = encoded === undefined ? 0 : typeof encoded === 'string' ? encoded.length * 3 : encoded.length;
+    const payloadMax = encoded === undefined ? 0 : typeof encoded === 'string' ? encoded.length * 3 : to - from;
     const reserve = HEADER_SIZE + prefix + payloadMax;
 
     let buf: Buffer;
@@ -190,9 +204,19 @@ export class BinaryFraming implements Framing {
     }
     if (encoded !== undefined) {
       if (typeof encoded === 'string') p += buf.write(encoded, p, 'utf8');
-      else {
+      else if (from === 0 && to === encoded.length) {
         buf.set(encoded, p);
-        p += encoded.length;
+        p += to;
+      } else {
+        // A range of a reused buffer. Short ones are copied byte by byte (cheaper than making a
+        // view); longer ones through a plain Uint8Array view (cheaper than Buffer#subarray).
+        const n = to - from;
+        if (n <= 64) {
+          for (let i = from; i < to; i++) buf[p++] = encoded[i] as number;
+        } else {
+          buf.set(new Uint8Array(encoded.buffer, encoded.byteOffset + from, n), p);
+          p += n;
+        }
       }
     }
     const length = p - start - HEADER_SIZE;
@@ -214,15 +238,21 @@ export class BinaryFraming implements Framing {
       case FrameType.REQUEST:
       case FrameType.NOTIFY: {
         const replyId = type === FrameType.REQUEST ? id : 0;
+        // Id 0 belongs to NOTIFY: a REQUEST with it could never be answered (no caller waits on
+        // id 0), so it is reported like an undecodable notification and never run.
+        if (type === FrameType.REQUEST && id === 0) {
+          sink.onBadRequest(0, new ProtocolError('a REQUEST with id 0 (ids of requests are 1 to 2^32-1)'), codecId);
+          return;
+        }
         const methodLength = end > start ? (buf[start] as number) : -1;
         if (methodLength < 0 || end - start < 1 + methodLength) {
-          sink.onBadRequest(replyId, new CodecError('request frame without a complete method name'));
+          sink.onBadRequest(replyId, new CodecError('request frame without a complete method name'), codecId);
           return;
         }
         // A request is answered in its own codec: one in a codec this side lacks cannot be served
         // (answering it would throw), even when it has no params to decode.
         if (codecById(codecId) === undefined) {
-          sink.onBadRequest(replyId, new CodecError(`unknown codec id ${codecId}`));
+          sink.onBadRequest(replyId, new CodecError(`unknown codec id ${codecId}`), codecId);
           return;
         }
         const method = this.methodNames.decode(buf, start + 1, start + 1 + methodLength);
@@ -230,7 +260,7 @@ export class BinaryFraming implements Framing {
         try {
           params = this.decode(codecId, buf, start + 1 + methodLength, end);
         } catch (error) {
-          sink.onBadRequest(replyId, error as WarrenError);
+          sink.onBadRequest(replyId, error as WarrenError, codecId);
           return;
         }
         if (type === FrameType.REQUEST) sink.receiveRequest(id, method, params, codecId);
@@ -280,7 +310,7 @@ export class BinaryFraming implements Framing {
         return;
       case FrameType.CREDIT:
         if (end - start !== 4) {
-          sink.onError(id, { code: 'WARREN_PROTOCOL', message: `credit frame with a ${end - start}-byte payload` });
+          sink.onBadCredit(id, new WarrenError('WARREN_PROTOCOL', `credit frame with a ${end - start}-byte payload`));
           return;
         }
         sink.onCredit(id, readU32(buf, start));

@@ -4,7 +4,7 @@
  * Decoding builds plain data only: no codec here instantiates user classes.
  */
 import { deserialize, serialize } from 'node:v8';
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { CodecError, invalidArgument } from '../errors.js';
 
 export interface Codec {
@@ -20,6 +20,19 @@ export interface Codec {
   decode(bytes: Buffer): unknown;
   /** Optional: decodes bytes[start, end) without a view being made first (the hot path). */
   decodeRange?(bytes: Buffer, start: number, end: number): unknown;
+  /**
+   * Optional: encodes into memory the codec reuses, for a caller that copies the bytes at
+   * once (the framing does): `bytes[start, end)` of the result are valid only until the next
+   * call. The hot path: nothing is allocated per value.
+   */
+  encodeTransient?(value: unknown): EncodedRange;
+}
+
+/** Bytes [start, end) of a buffer; what encodeTransient answers (one object, reused). */
+export interface EncodedRange {
+  bytes: Buffer;
+  start: number;
+  end: number;
 }
 
 export const CodecId = { raw: 0, json: 1, msgpack: 2, v8: 3 } as const;
@@ -50,10 +63,65 @@ export const jsonCodec: Codec = {
 };
 
 // Records (msgpackr's shared-structure extension) are off so that any MessagePack library can
-// read what Warren writes; msgpackr renames a `__proto__` key when it decodes, so a payload
-// cannot change an object's prototype.
+// read what Warren writes.
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// msgpackr renames a `__proto__` key to `__proto_` (so that it cannot set a prototype), which
+// makes MessagePack and JSON disagree on the same data. A payload that holds those 9 bytes is
+// decoded into Maps instead and turned into objects the way JSON.parse builds them: `__proto__`
+// an own data key, the prototype untouched. Only such payloads pay for it.
+const mapUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
+const PROTO_KEY = Buffer.from('__proto__', 'latin1');
+
+function mayHoldProtoKey(bytes: Buffer, start: number, end: number): boolean {
+  if (end - start <= PROTO_KEY.length) return false;
+  // A payload whose top-level value is a scalar (a string, bytes, a number) holds no map key:
+  // only a map, an array or an extension (0x80-0x9f, 0xc7-0xc9, 0xd4-0xd8, 0xdc-0xdf) is searched.
+  const first = bytes[start] as number;
+  const container =
+    (first >= 0x80 && first <= 0x9f) ||
+    (first >= 0xc7 && first <= 0xc9) ||
+    (first >= 0xd4 && first <= 0xd8) ||
+    (first >= 0xdc && first <= 0xdf);
+  if (!container) return false;
+  return (start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end)).indexOf(PROTO_KEY) >= 0;
+}
+
+/** Maps (from mapUnpackr) to plain objects, as JSON.parse would build them. */
+function mapsToObjects(value: unknown): unknown {
+  if (value instanceof Map) {
+    const object: Record<string, unknown> = {};
+    for (const [k, v] of value) {
+      const key = String(mapsToObjects(k));
+      // Assigning to `__proto__` would set the prototype: define it as an own data property.
+      Object.defineProperty(object, key, { value: mapsToObjects(v), enumerable: true, writable: true, configurable: true });
+    }
+    return object;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = mapsToObjects(value[i]);
+  }
+  return value;
+}
+
+// The framing's encoder: msgpackr writes every value at the start of the same buffer
+// (RESET_BUFFER_MODE) and answers that buffer itself with the range written
+// (REUSE_BUFFER_MODE), so that encoding allocates nothing; the framing copies the bytes out
+// at once. The buffer grows to the largest value seen: one grown past SCRATCH_KEEP is dropped.
+const scratchPackr = new Packr({ useRecords: false, encodeUndefinedAsNil: false });
+const SCRATCH_SIZE = 64 * 1024;
+const SCRATCH_KEEP = 1024 * 1024;
+scratchPackr.useBuffer(Buffer.allocUnsafeSlow(SCRATCH_SIZE));
+const encoded: EncodedRange = { bytes: Buffer.alloc(0), start: 0, end: 0 };
+
+function encodeTransient(value: unknown): EncodedRange {
+  const target = scratchPackr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as Buffer & { start: number; end: number };
+  encoded.bytes = target;
+  encoded.start = target.start;
+  encoded.end = target.end;
+  if (target.length > SCRATCH_KEEP) scratchPackr.useBuffer(Buffer.allocUnsafeSlow(SCRATCH_SIZE));
+  return encoded;
+}
 
 // msgpackr caches a DataView on the buffer it reads: decoding frames in place from the chunk
 // they arrived in makes one DataView per chunk instead of one per frame.
@@ -63,8 +131,10 @@ export const msgpackCodec: Codec = {
   id: CodecId.msgpack,
   name: 'msgpack',
   encode: (value) => packr.pack(value),
-  decode: (bytes) => unpackr.unpack(bytes),
+  encodeTransient,
+  decode: (bytes) => (mayHoldProtoKey(bytes, 0, bytes.length) ? mapsToObjects(mapUnpackr.unpack(bytes)) : unpackr.unpack(bytes)),
   decodeRange(bytes, start, end) {
+    if (mayHoldProtoKey(bytes, start, end)) return mapsToObjects(mapUnpackr.unpack(bytes.subarray(start, end)));
     range.start = start;
     range.end = end;
     try {

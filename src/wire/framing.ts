@@ -35,10 +35,17 @@ export interface MessageSink {
   onStreamEnd(id: RequestId): void;
   onCredit(id: RequestId, credit: number): void;
   /**
-   * A request whose envelope was read (so its id is known) but whose params could not be
-   * decoded: the peer answers it with this error instead of dropping it.
+   * A CREDIT frame this side cannot read (its payload is not 4 bytes). CREDIT flows from the
+   * consumer to the producer, so `id` names a request this side is answering, never one it
+   * sent: the peer fails that request (its stream) with `error`.
    */
-  onBadRequest(id: RequestId, error: WarrenError): void;
+  onBadCredit(id: RequestId, error: WarrenError): void;
+  /**
+   * A request whose envelope was read (so its id is known) but whose params could not be
+   * decoded: the peer answers it with this error instead of dropping it, in the request's
+   * `codec` (the framing's writeError picks a readable one when that codec cannot carry it).
+   */
+  onBadRequest(id: RequestId, error: WarrenError, codec?: number): void;
   /** Bytes skipped before a valid header (lenient framings only, e.g. a child's stdout). */
   onJunk(bytes: Buffer): void;
   /** The stream can no longer be trusted; the peer closes the connection with this error. */
@@ -72,6 +79,19 @@ export interface Framing {
   writeCredit(id: RequestId, credit: number): void;
   /** Whether this framing carries streams (Warren frames do, JSON-RPC does not). */
   readonly supportsStreams: boolean;
+  /**
+   * Whether a request the caller cancelled still gets an answer (an error). JSON-RPC (LSP)
+   * expects one; Warren frames send nothing for a cancelled request.
+   */
+  readonly answersCancelled: boolean;
+  /**
+   * How progress for an outgoing request is addressed, when the caller listens for it: the
+   * params to send (JSON-RPC adds a `workDoneToken` when there is none) and the token progress
+   * will carry when the caller chose its own. Absent: progress carries the request id.
+   */
+  outgoingProgress?(id: number, params: unknown): { params: unknown; token: RequestId | undefined };
+  /** The token this side's progress for an incoming request carries. Absent: the request id. */
+  incomingProgressToken?(id: RequestId, params: unknown): RequestId;
 }
 
 export interface FramingOptions {

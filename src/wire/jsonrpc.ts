@@ -124,6 +124,22 @@ const EMPTY = Buffer.alloc(0);
 export class JsonRpcFraming implements Framing {
   readonly name = 'jsonrpc';
   readonly supportsStreams = false;
+  // LSP expects an answer even to a cancelled request.
+  readonly answersCancelled = true;
+
+  // LSP convention: progress for a request is addressed by a token in its params.
+  outgoingProgress(id: number, params: unknown): { params: unknown; token: RequestId | undefined } {
+    if (!isPlainObject(params)) return { params, token: undefined };
+    const token = params.workDoneToken;
+    if (token === undefined) return { params: { ...params, workDoneToken: id }, token: undefined };
+    return { params, token: typeof token === 'string' || typeof token === 'number' ? token : undefined };
+  }
+
+  incomingProgressToken(id: RequestId, params: unknown): RequestId {
+    if (!isPlainObject(params)) return id;
+    const token = params.workDoneToken;
+    return typeof token === 'string' || typeof token === 'number' ? token : id;
+  }
 
   private readonly sink: MessageSink;
   private readonly out: ByteSink;
@@ -407,3 +423,7 @@ function unsupported(what: string): WarrenError {
 }
 
 export const createJsonRpcFraming: FramingFactory = (options) => new JsonRpcFraming(options);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}

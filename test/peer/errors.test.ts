@@ -135,7 +135,7 @@ describe('values that cannot be encoded', () => {
     });
   }
 
-  it("a raw request answered with an object gets it in the answering side's default codec", async () => {
+  it('a raw request answered with an object gets it (in JSON)', async () => {
     const [a, b] = cleanup.pair({ codec: 'raw', timeout: 0 }, { codec: 'json' });
     b.onRequest('describe', (bytes) => ({ length: (bytes as Buffer).length }));
     expect(await a.request('describe', Buffer.from('four'))).toEqual({ length: 4 });

@@ -15,6 +15,7 @@ export function recordingSink(calls: unknown[][]): MessageSink {
     onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
     onStreamEnd: (id) => calls.push(['streamEnd', id]),
     onCredit: (id, credit) => calls.push(['credit', id, credit]),
+    onBadCredit: (id, error) => calls.push(['badCredit', id, error]),
     onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
     onJunk: (bytes) => calls.push(['junk', Buffer.from(bytes)]),
     onFatal: (error) => calls.push(['fatal', error]),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CodecError, FrameTooLargeError, isWarrenError, ProtocolError, type WarrenError } from '../../src/errors.js';
 import { BinaryFraming } from '../../src/wire/binary.js';
-import { CodecId, msgpackCodec } from '../../src/wire/codecs.js';
+import { CodecId } from '../../src/wire/codecs.js';
 import type { FramingOptions, WireError } from '../../src/wire/framing.js';
 import { FLAG_STREAM, FrameType, HEADER_SIZE, parseHeader, writeHeader } from '../../src/wire/header.js';
 import { type Call, recordingSink } from '../support/recording-sink.js';
@@ -81,8 +81,8 @@ describe('BinaryFraming round trip', () => {
       w.framing.writeCancel(5);
       w.framing.writeProgress(6, values.item, codec);
 
-      // The header of each frame: type, codec byte (errors never go raw, credit always does), flags.
-      const errorCodec = codec === 0 ? CodecId.msgpack : codec;
+      // The header of each frame: type, codec byte (errors never go raw but JSON, credit always does), flags.
+      const errorCodec = codec === 0 ? CodecId.json : codec;
       expect(w.pushed.map((b) => [parseHeader(b).type, parseHeader(b).codec, parseHeader(b).flags])).toEqual([
         [FrameType.REQUEST, codec, 0],
         [FrameType.REQUEST, codec, 0],
@@ -238,10 +238,17 @@ describe('BinaryFraming: payloads that cannot be decoded do not break the connec
     }
   });
 
-  it('a CREDIT whose payload is not 4 bytes → onError(id, WARREN_PROTOCOL)', () => {
+  it('a CREDIT whose payload is not 4 bytes → onBadCredit(id, WARREN_PROTOCOL), never onError (the id is a request this side answers)', () => {
     for (const size of [0, 3, 5]) {
       const calls = decodeThenNext(frame(FrameType.CREDIT, 0, 12, Buffer.alloc(size)));
-      expect(calls).toEqual([['error', 12, { code: 'WARREN_PROTOCOL', message: `credit frame with a ${size}-byte payload` }]]);
+      expect(calls.length).toBe(1);
+      const [kind, id, error] = calls[0] as [string, number, WarrenError];
+      expect([kind, id, error.code, error.message]).toEqual([
+        'badCredit',
+        12,
+        'WARREN_PROTOCOL',
+        `credit frame with a ${size}-byte payload`,
+      ]);
     }
   });
 
@@ -491,11 +498,14 @@ describe('BinaryFraming: output buffers', () => {
     }
   });
 
-  it('msgpack is the codec of an ERROR answering a raw request', () => {
+  it('JSON is the codec of an ERROR answering a raw request or one in an unknown codec', () => {
     const h = harness({ codec: CodecId.raw });
     h.framing.writeError(1, { code: 'E', message: 'm' });
-    const b = Buffer.from(h.pushed[0] as Uint8Array);
-    expect(parseHeader(b).codec).toBe(CodecId.msgpack);
-    expect(msgpackCodec.decode(b.subarray(HEADER_SIZE))).toEqual({ code: 'E', message: 'm' });
+    h.framing.writeError(2, { code: 'E', message: 'm' }, 200);
+    for (const pushed of h.pushed) {
+      const b = Buffer.from(pushed as Uint8Array);
+      expect(parseHeader(b).codec).toBe(CodecId.json);
+      expect(JSON.parse(b.subarray(HEADER_SIZE).toString())).toEqual({ code: 'E', message: 'm' });
+    }
   });
 });

@@ -21,6 +21,7 @@ function harness(maxFrameSize?: number, push?: (bytes: Uint8Array) => void) {
     onStreamItem: (id, value) => calls.push(['streamItem', id, value]),
     onStreamEnd: (id) => calls.push(['streamEnd', id]),
     onCredit: (id, credit) => calls.push(['credit', id, credit]),
+    onBadCredit: (id, error) => calls.push(['badCredit', id, error]),
     onBadRequest: (id, error) => calls.push(['badRequest', id, error]),
     onJunk: (bytes) => calls.push(['junk', bytes]),
     onFatal: (error) => calls.push(['fatal', error]),

@@ -418,7 +418,7 @@ describe('codec garbage inside valid frames', () => {
     [FrameType.PROGRESS]: ['progress', 'error'],
     [FrameType.STREAM_ITEM]: ['streamItem', 'error'],
     [FrameType.STREAM_END]: ['streamEnd'],
-    [FrameType.CREDIT]: ['credit', 'error'],
+    [FrameType.CREDIT]: ['credit', 'badCredit'],
   };
 
   const garbageFrame = fc.record({
@@ -435,7 +435,7 @@ describe('codec garbage inside valid frames', () => {
     ),
   });
 
-  it('each frame gives exactly one sink call of its kind: a value, onBadRequest or onError, never a throw or a fatal', () => {
+  it('each frame gives exactly one sink call of its kind: a value, onBadRequest, onBadCredit or onError, never a throw or a fatal', () => {
     fc.assert(
       fc.property(fc.array(garbageFrame, { minLength: 1, maxLength: 10 }), cuts, (frames, positions) => {
         const bytes = Buffer.concat(

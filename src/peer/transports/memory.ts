@@ -16,9 +16,12 @@ class MemoryEnd extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const other = this.other;
     this.other = undefined;
+    // Like a socket whose other end is gone both ways: its stream ends, and its own writing
+    // side is finished too (nothing written could arrive), so its peer does not wait to answer.
     if (other && !other.destroyed) {
       other.other = undefined;
       other.push(null);
+      other.end();
     }
     callback(error);
   }

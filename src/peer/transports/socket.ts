@@ -29,7 +29,8 @@ export interface ListenUnixOptions extends PeerOptions {
 
 function serve(onPeer: (peer: Peer) => void, options: PeerOptions): { server: Server; peers: Set<Peer> } {
   const peers = new Set<Peer>();
-  const server = createServer({ noDelay: true }, (socket: Socket) => {
+  // Half-open: a client that ends its writing side still gets the answers to what it sent.
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket: Socket) => {
     const peer = new Peer(socket, options);
     peers.add(peer);
     peer.on('close', () => peers.delete(peer));
@@ -144,9 +145,9 @@ function connectSocket(socket: Socket, label: string, options: ConnectOptions): 
 }
 
 export function connectUnix(path: string, options: ConnectOptions = {}): Promise<Peer> {
-  return connectSocket(createConnection(path), `unix:${path}`, options);
+  return connectSocket(createConnection({ path, allowHalfOpen: true }), `unix:${path}`, options);
 }
 
 export function connectTcp(port: number, host = '127.0.0.1', options: ConnectOptions = {}): Promise<Peer> {
-  return connectSocket(createConnection(port, host), `tcp:${host}:${port}`, options);
+  return connectSocket(createConnection({ port, host, allowHalfOpen: true }), `tcp:${host}:${port}`, options);
 }
