@@ -160,6 +160,19 @@ export class Peer {
     return this.state !== 'open';
   }
 
+  /**
+   * Changes the largest payload this peer accepts, from the next incoming frame header on
+   * (`maxFrameSize` applies to the frames it sends). A server keeps it small for a connection
+   * that has not authenticated, so that such a connection cannot make it buffer megabytes,
+   * and raises it once the connection is trusted.
+   */
+  setReceiveLimit(bytes: number): void {
+    if (!Number.isInteger(bytes) || bytes <= 0) {
+      throw invalidArgument(`receive limit must be a positive whole number of bytes, got ${bytes}`);
+    }
+    this.framing.setReceiveLimit(bytes);
+  }
+
   /** Requests sent and not yet answered. */
   get pendingCount(): number {
     return this.outgoing.size;

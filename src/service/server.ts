@@ -4,7 +4,7 @@
  * requests (a call in, an answer out, as compact arrays: see call-format.ts); `warren.metrics`
  * returns the service's counters. Connections without a valid token may only call public
  * routes. Until its hello a connection may only send small frames, within a deadline, and an
- * instance holds at most maxConnections (see hello-gate.ts, listener.ts).
+ * instance holds at most maxConnections (see listener.ts).
  *
  * Shutting down is a handshake, like HTTP/2's GOAWAY: drain() stops listening (the socket file
  * goes, so discovery drops the instance), sends `warren.goaway` on every connection and answers
@@ -14,11 +14,11 @@
  */
 import { overloaded, WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
+import { DEFAULT_MAX_FRAME_SIZE } from '../wire/framing.js';
 import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
 import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
 import { Dispatcher } from './dispatch.js';
-import { type GateRegistry, gatedFraming, type HelloGate } from './hello-gate.js';
 import { isOutOfFds, listenService, type ServiceListener } from './listener.js';
 import { RouteMetrics } from './metrics.js';
 import { type FdCondition, SERVICE_METHODS } from './protocol.js';
@@ -74,7 +74,6 @@ export class ServiceInstance<D> implements ServiceServer<D> {
   readonly fds: FdCondition = { exhausted: false, code: null, lastAt: null, count: 0 };
   private listener!: ServiceListener;
   private readonly dispatcher: Dispatcher<D>;
-  private readonly gates: GateRegistry = new WeakMap();
   private draining = false;
   private running = 0;
   private idle: (() => void) | undefined;
@@ -121,12 +120,12 @@ export class ServiceInstance<D> implements ServiceServer<D> {
   }
 
   private async listen(): Promise<void> {
-    const { group, listenBacklog, maxConnections, maxPreHelloFrameBytes } = this.options;
+    const { group, listenBacklog, maxConnections } = this.options;
     this.listener = await listenService(this.path, {
       socketMode: group ? 0o660 : 0o600,
       backlog: listenBacklog,
       maxConnections,
-      peerOptions: { framing: gatedFraming(maxPreHelloFrameBytes, this.gates) },
+      peerOptions: {},
       onPeer: (peer) => this.onConnection(peer),
       onExcess: (peer) => this.refuse(peer),
       onError: (error) => {
@@ -161,10 +160,12 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     // A connection could be accepted: there are descriptors again.
     if (this.fds.exhausted) this.noteFdRecovered();
     let auth: AuthInfo | null = null;
-    const gate = this.gates.get(peer) as HelloGate;
+    // Set before any byte is read (data arrives on a later tick): until its hello a connection
+    // may only send small frames, checked from each header before its payload is buffered.
+    peer.setReceiveLimit(this.options.maxPreHelloFrameBytes);
     const failures = new FailureLimiter(this.options.maxAuthFailures);
     const { helloTimeoutMs } = this.options;
-    // Until it says a good hello a connection is only allowed small frames (the gate) and a deadline.
+    // ... and must say it within a deadline.
     const helloTimer = setTimeout(() => {
       peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', `no hello within ${helloTimeoutMs} ms`));
     }, helloTimeoutMs);
@@ -179,7 +180,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
       }
       auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
       clearTimeout(helloTimer);
-      gate.openGate();
+      peer.setReceiveLimit(DEFAULT_MAX_FRAME_SIZE);
       return { service: this.name, instance: this.instance, pid: process.pid };
     });
     // The peer's context is passed whole: its signal is only created if a handler asks for it.
@@ -192,6 +193,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
 
   /** One connection too many: its hello is answered with why, then it is closed; it never gets a call in. */
   private refuse(peer: Peer): void {
+    peer.setReceiveLimit(this.options.maxPreHelloFrameBytes);
     const timer = setTimeout(() => peer.destroy(), this.options.helloTimeoutMs);
     timer.unref();
     peer.on('close', () => clearTimeout(timer));

@@ -66,6 +66,10 @@ export class BinaryFraming implements Framing {
     this.decoder.push(chunk);
   }
 
+  setReceiveLimit(bytes: number): void {
+    this.decoder.setMaxFrameSize(bytes);
+  }
+
   end(): void {
     this.decoder.end();
   }

@@ -61,7 +61,7 @@ export class FrameDecoder {
   private readonly onFrame: FrameRangeHandler;
   private readonly onError: (error: WarrenError) => void;
   private readonly onJunk: (bytes: Buffer) => void;
-  private readonly maxFrameSize: number;
+  private maxFrameSize: number;
   private readonly lenient: boolean;
 
   constructor(options: FrameDecoderOptions) {
@@ -75,6 +75,15 @@ export class FrameDecoder {
     this.onJunk = options.onJunk ?? (() => {});
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.lenient = options.lenient ?? false;
+  }
+
+  /**
+   * Changes the largest payload accepted from the next header on (a frame whose header was
+   * already read keeps the limit it was checked against). A service lowers it for connections
+   * that have not authenticated yet and raises it after their hello.
+   */
+  setMaxFrameSize(bytes: number): void {
+    this.maxFrameSize = bytes;
   }
 
   /** True when no partial frame is buffered. */

@@ -77,6 +77,8 @@ export interface Framing {
   writeStreamItem(id: RequestId, value: unknown, codec?: number): void;
   writeStreamEnd(id: RequestId): void;
   writeCredit(id: RequestId, credit: number): void;
+  /** Changes the largest payload accepted from the next incoming frame on (see Peer.setReceiveLimit). */
+  setReceiveLimit(bytes: number): void;
   /** Whether this framing carries streams (Warren frames do, JSON-RPC does not). */
   readonly supportsStreams: boolean;
   /**

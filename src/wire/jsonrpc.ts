@@ -143,7 +143,7 @@ export class JsonRpcFraming implements Framing {
 
   private readonly sink: MessageSink;
   private readonly out: ByteSink;
-  private readonly maxFrameSize: number;
+  private maxFrameSize: number;
 
   private state: State = HEADERS;
   // A header section split across chunks is copied here; it is bounded by MAX_HEADER_BYTES.
@@ -159,6 +159,10 @@ export class JsonRpcFraming implements Framing {
     this.sink = options.sink;
     this.out = options.out;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  setReceiveLimit(bytes: number): void {
+    this.maxFrameSize = bytes;
   }
 
   feed(chunk: Buffer): void {

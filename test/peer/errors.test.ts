@@ -212,4 +212,23 @@ describe('values that cannot be encoded', () => {
       expect((error as PeerClosedError).code).toBe('WARREN_PEER_CLOSED');
     }
   });
+  it('setReceiveLimit lowers and raises the receive limit from the next frame on; the send limit stays', async () => {
+    const [a, b] = cleanup.pair({ timeout: 0 }, { timeout: 0 });
+    b.onRequest('echo', (p) => p);
+    b.setReceiveLimit(64);
+    // b still sends large answers: only what it accepts is limited.
+    b.onRequest('large', () => 'x'.repeat(4096));
+    expect(((await a.request('large')) as string).length).toBe(4096);
+    b.setReceiveLimit(8192);
+    expect(((await a.request('echo', 'y'.repeat(4096))) as string).length).toBe(4096);
+    b.setReceiveLimit(64);
+    const closeErrors: unknown[] = [];
+    b.on('close', (e) => closeErrors.push(e));
+    const refused = a.request('echo', 'z'.repeat(100)).catch((e: unknown) => e);
+    await until(() => b.closed);
+    expect(closeErrors[0]).toBeInstanceOf(FrameTooLargeError);
+    expect((closeErrors[0] as FrameTooLargeError).limit).toBe(64);
+    expect(await refused).toBeInstanceOf(PeerClosedError);
+    expect(() => b.setReceiveLimit(0)).toThrow(/positive whole number/);
+  });
 });

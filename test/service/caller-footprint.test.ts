@@ -38,7 +38,7 @@ describe('what a caller-only process loads', () => {
     const loaded = names(reachable(join(DIST, 'client.js')));
     expect(loaded).toContain('client.js');
     expect(loaded).toContain('instance-pool.js');
-    for (const serving of ['server.js', 'dispatch.js', 'listener.js', 'run.js', 'hello-gate.js', 'metrics.js']) {
+    for (const serving of ['server.js', 'dispatch.js', 'listener.js', 'run.js', 'metrics.js']) {
       expect(loaded).not.toContain(serving);
     }
     expect(loaded).not.toContain('find-my-way');
