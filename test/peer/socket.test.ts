@@ -154,4 +154,40 @@ describe('socket file permissions', () => {
     cleanup.peerServer(await listenUnix(groupPath, () => {}, { socketMode: 0o660 }));
     expect(statSync(groupPath).mode & 0o777).toBe(0o660);
   });
+  it('an error after listening (accept EMFILE) goes to onError and the server goes on serving', async () => {
+    const path = join(cleanup.tmpDir(), 'errors.sock');
+    const seen: string[] = [];
+    const server = cleanup.peerServer(
+      await listenUnix(path, (peer) => peer.onRequest('ping', () => 'pong'), { onError: (e) => seen.push(e.code ?? '') }),
+    );
+    server.server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }));
+    expect(seen).toEqual(['EMFILE']);
+    const client = cleanup.peer(await connectUnix(path));
+    expect(await client.request('ping')).toBe('pong');
+  });
+
+  it('maxConnections hands the connection after the cap to onExcess, and room frees up again', async () => {
+    const path = join(cleanup.tmpDir(), 'cap.sock');
+    let excess = 0;
+    const server = cleanup.peerServer(
+      await listenUnix(path, (peer) => peer.onRequest('ping', () => 'pong'), {
+        maxConnections: 1,
+        onExcess: (peer) => {
+          excess++;
+          peer.destroy();
+        },
+      }),
+    );
+    const first = await connectUnix(path);
+    expect(await first.request('ping')).toBe('pong');
+    const second = cleanup.peer(await connectUnix(path));
+    await expectRejection(second.request('ping'), PeerClosedError, 'WARREN_PEER_CLOSED');
+    expect(excess).toBe(1);
+    await first.close();
+    // The server sees the first connection end a moment after the client closed it.
+    await until(() => server.peers.size === 0);
+    const third = cleanup.peer(await connectUnix(path));
+    expect(await third.request('ping')).toBe('pong');
+    expect(excess).toBe(1);
+  });
 });

@@ -20,18 +20,39 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
-export interface ListenUnixOptions extends PeerOptions {
+/** What a listening server does beyond making a Peer per connection. */
+export interface ListenOptions {
+  /** Length of the accept queue (Node's default 511; Linux caps it at net.core.somaxconn). */
+  backlog?: number;
+  /** Connections held at once; the one after goes to onExcess instead of onPeer (default: no cap). */
+  maxConnections?: number;
+  /** A connection over maxConnections (default: destroyed at once). The Peer exists so a refusal can be said. */
+  onExcess?: (peer: Peer) => void;
+  /**
+   * The server failed after it started listening: accept failing for want of file descriptors
+   * (EMFILE, ENFILE) above all. The server goes on (libuv accepts and closes waiting connections
+   * itself meanwhile); without this option the error is one line on stderr, never a crash.
+   */
+  onError?: (error: NodeJS.ErrnoException) => void;
+}
+
+export interface ListenUnixOptions extends PeerOptions, ListenOptions {
   /** Remove a socket file left behind by a dead process (default true). A live one is never taken. */
   removeStale?: boolean;
   /** File mode of the socket (0o600: only this user may connect). */
   socketMode?: number;
 }
 
-function serve(onPeer: (peer: Peer) => void, options: PeerOptions): { server: Server; peers: Set<Peer> } {
+function serve(onPeer: (peer: Peer) => void, options: PeerOptions, limits: ListenOptions): { server: Server; peers: Set<Peer> } {
   const peers = new Set<Peer>();
+  const { maxConnections = Number.POSITIVE_INFINITY, onExcess = (peer: Peer) => peer.destroy() } = limits;
   // Half-open: a client that ends its writing side still gets the answers to what it sent.
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket: Socket) => {
     const peer = new Peer(socket, options);
+    if (peers.size >= maxConnections) {
+      onExcess(peer);
+      return;
+    }
     peers.add(peer);
     peer.on('close', () => peers.delete(peer));
     try {
@@ -41,6 +62,21 @@ function serve(onPeer: (peer: Peer) => void, options: PeerOptions): { server: Se
     }
   });
   return { server, peers };
+}
+
+/** Resolves once the server listens; from then on an error goes to onError (a server without an 'error' listener throws). */
+function listenOn(server: Server, where: { path: string } | { port: number; host: string }, limits: ListenOptions): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ ...where, ...(limits.backlog === undefined ? {} : { backlog: limits.backlog }) }, () => {
+      server.off('error', reject);
+      if (server.listenerCount('error') === 0) {
+        const report = limits.onError ?? ((e) => process.stderr.write(`warren: listening socket error (going on): ${e.message}\n`));
+        server.on('error', (error: NodeJS.ErrnoException) => report(error));
+      }
+      resolve();
+    });
+  });
 }
 
 function closer(server: Server, peers: Set<Peer>): Pick<PeerServer, 'stopListening' | 'close'> {
@@ -77,16 +113,10 @@ export function isSocketAlive(path: string): Promise<boolean> {
  * const server = await listenUnix('/tmp/echo.sock', (peer) => peer.onRequest('echo', (p) => p));
  */
 export async function listenUnix(path: string, onPeer: (peer: Peer) => void, options: ListenUnixOptions = {}): Promise<PeerServer> {
-  const { removeStale = true, socketMode = 0o600, ...peerOptions } = options;
-  const { server, peers } = serve(onPeer, { name: `unix:${path}`, ...peerOptions });
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+  const { removeStale = true, socketMode = 0o600, backlog, maxConnections, onExcess, onError, ...peerOptions } = options;
+  const limits: ListenOptions = { backlog, maxConnections, onExcess, onError };
+  const { server, peers } = serve(onPeer, { name: `unix:${path}`, ...peerOptions }, limits);
+  const listen = () => listenOn(server, { path }, limits);
   try {
     await listen();
   } catch (error) {
@@ -105,16 +135,12 @@ export async function listenTcp(
   port: number,
   host: string,
   onPeer: (peer: Peer) => void,
-  options: PeerOptions = {},
+  options: PeerOptions & ListenOptions = {},
 ): Promise<PeerServer & { port: number }> {
-  const { server, peers } = serve(onPeer, { name: `tcp:${host}:${port}`, ...options });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const { backlog, maxConnections, onExcess, onError, ...peerOptions } = options;
+  const limits: ListenOptions = { backlog, maxConnections, onExcess, onError };
+  const { server, peers } = serve(onPeer, { name: `tcp:${host}:${port}`, ...peerOptions }, limits);
+  await listenOn(server, { port, host }, limits);
   const address = server.address();
   return { peers, server, ...closer(server, peers), port: typeof address === 'object' && address ? address.port : port };
 }
