@@ -112,8 +112,12 @@ export class Dispatcher<D> {
     const found = this.router.find(request.method, request.url);
     if (found.kind !== 'found') {
       const startedAt = metrics?.begin(NO_ROUTE) ?? 0;
+      // A caller without a token learns nothing of which routes exist: what is not a public
+      // route is 401 to it, whether the path is unknown, private or another method's.
       const response =
-        found.kind === 'method-not-allowed'
+        auth === null && found.kind !== 'bad-url'
+          ? unauthorizedResponse()
+          : found.kind === 'method-not-allowed'
           ? errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
               allow: found.allow.join(', '),
             })
@@ -187,7 +191,7 @@ export class Dispatcher<D> {
 
   private async run(route: ResolvedRoute<D>, handler: RouteHandler<D>, input: RouteInput, ctx: CallContext<D>): Promise<ServiceResponse> {
     if (!route.public && input.auth === null) {
-      return errorResponse(401, 'WARREN_UNAUTHORIZED', 'this route needs a valid token');
+      return unauthorizedResponse();
     }
     for (const hooks of route.hooks) {
       const early = await hooks.onRequest?.(input, ctx);
@@ -307,4 +311,8 @@ function validate<D>(route: ResolvedRoute<D>, input: RouteInput): ServiceRespons
 function toResponse(result: unknown): ServiceResponse {
   if (result instanceof Reply) return { status: result.status, headers: { ...result.headers }, body: result.body };
   return { status: result === undefined ? 204 : 200, headers: {}, body: result ?? null };
+}
+
+function unauthorizedResponse(): ServiceResponse {
+  return errorResponse(401, 'WARREN_UNAUTHORIZED', 'this route needs a valid token (say warren.hello first)');
 }

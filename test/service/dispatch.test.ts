@@ -79,6 +79,19 @@ describe('Dispatcher', () => {
     expect(await d.dispatch(get('/private'), caller)).toMatchObject({ status: 200, body: 'secret' });
   });
 
+  it('without a token, unknown paths and other methods are 401 too: which routes exist is not told', async () => {
+    const d = new Dispatcher(
+      defineService({ name: 'users', routes: { 'GET /private': () => 'secret', 'GET /health': { public: true, handler: () => 'ok' } } }),
+      undefined,
+    );
+    for (const request of [get('/nowhere'), { method: 'DELETE', url: '/health' }, { method: 'POST', url: '/private' }]) {
+      expect(await d.dispatch(request, null)).toMatchObject({ status: 401, body: { error: { code: 'WARREN_UNAUTHORIZED' } } });
+    }
+    expect((await d.dispatch(get('/nowhere'), caller)).status).toBe(404);
+    expect((await d.dispatch({ method: 'DELETE', url: '/health' }, caller)).status).toBe(405);
+    expect((await d.dispatch(get('/users/%zz'), null)).status).toBe(400);
+  });
+
   it('validates params, query and body with zod: 400 naming every failing field, parsed values reach the handler', async () => {
     const seen: unknown[] = [];
     const d = new Dispatcher(

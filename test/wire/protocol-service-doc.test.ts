@@ -81,19 +81,17 @@ describe('§13.1 the token file and the hello', () => {
     await until(() => client.ended || client.socket.destroyed, { message: 'the connection was closed after 3 failed hellos' });
   });
 
-  it('before the hello: public routes answer, other routes 401, unknown paths 404 (405, 400 as after it), metrics an ERROR', async () => {
+  it('before the hello: public routes answer; other routes, unknown paths and other methods 401; a malformed url 400; metrics an ERROR', async () => {
     const { ask } = await start();
     expect((await ask('warren.call', ['GET', '/health'])).body).toEqual([200, 'ok']);
     const private_ = (await ask('warren.call', ['GET', '/items/7'])).body as [number, { error: { code: string } }];
     expect([private_[0], private_[1].error.code]).toEqual([401, 'WARREN_UNAUTHORIZED']);
     const unknown = (await ask('warren.call', ['GET', '/nowhere'])).body as [number, { error: { code: string } }];
-    expect([unknown[0], unknown[1].error.code]).toEqual([404, 'WARREN_NOT_FOUND']);
-    const wrongMethod = (await ask('warren.call', ['DELETE', '/health'])).body as [
-      number,
-      { error: { code: string } },
-      Record<string, string>,
-    ];
-    expect([wrongMethod[0], wrongMethod[1].error.code, wrongMethod[2]]).toEqual([405, 'WARREN_METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' }]);
+    expect([unknown[0], unknown[1].error.code]).toEqual([401, 'WARREN_UNAUTHORIZED']);
+    const wrongMethod = (await ask('warren.call', ['DELETE', '/health'])).body as [number, { error: { code: string } }];
+    expect([wrongMethod[0], wrongMethod[1].error.code]).toEqual([401, 'WARREN_UNAUTHORIZED']);
+    const malformed = (await ask('warren.call', ['GET', '/items/%zz'])).body as [number, { error: { code: string } }];
+    expect([malformed[0], malformed[1].error.code]).toEqual([400, 'WARREN_BAD_URL']);
     const metrics = await ask('warren.metrics');
     expect([metrics.type, (metrics.body as { code: string }).code]).toEqual([FrameType.ERROR, 'WARREN_UNAUTHORIZED']);
   });
