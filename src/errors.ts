@@ -327,6 +327,8 @@ export const unknownService = factory('WARREN_UNKNOWN_SERVICE');
 export const alreadyRunning = factory('WARREN_ALREADY_RUNNING');
 /** The outbound queue is over its limit. */
 export const queueFull = factory('WARREN_QUEUE_FULL');
+/** A request's params, query or body do not match its schema (raised on the caller's side by a contract). */
+export const validationFailed = factory('WARREN_VALIDATION');
 /** No handler answered a method (sent to the caller, who gets it as a RemoteError). */
 export const noHandler = factory('WARREN_NO_HANDLER');
 /** Too many handlers running and queued (sent to the caller, who gets it as a RemoteError). */

@@ -5,7 +5,7 @@
  * within the credit its consumer grants.
  */
 import type { EventEmitter } from 'node:events';
-import { CancelledError, isWarrenError, WarrenError } from '../errors.js';
+import { CancelledError, isWarrenError, noHandler, overloaded, ProtocolError, remoteError, unsupported, WarrenError } from '../errors.js';
 import type { Framing, RequestId, WireError } from '../wire/framing.js';
 import { INITIAL_STREAM_CREDIT } from '../wire/header.js';
 import type { ResolvedPeerOptions } from './options.js';
@@ -104,11 +104,7 @@ export class IncomingRequests {
 
   receive(id: RequestId, method: string, params: unknown, codec: number): void {
     if (this.isAnswering(id)) {
-      this.sendError(
-        id,
-        new WarrenError('WARREN_PROTOCOL', `request id ${id} is already in use by a request this side is answering`),
-        codec,
-      );
+      this.sendError(id, new ProtocolError(`request id ${id} is already in use by a request this side is answering`), codec);
       return;
     }
     const { options } = this.host;
@@ -116,10 +112,7 @@ export class IncomingRequests {
       if (this.waiting.length >= options.maxQueued) {
         this.sendError(
           id,
-          new WarrenError(
-            'WARREN_OVERLOADED',
-            `${options.name}: ${this.runningCount} requests running and ${this.waiting.length} queued; try again later`,
-          ),
+          overloaded(`${options.name}: ${this.runningCount} requests running and ${this.waiting.length} queued; try again later`),
           codec,
         );
         return;
@@ -152,7 +145,7 @@ export class IncomingRequests {
       } catch (error) {
         this.host.events.emit(
           'badMessage',
-          new WarrenError('WARREN_REMOTE_ERROR', `notification handler for '${method}' threw: ${(error as Error).message}`, {
+          remoteError(`notification handler for '${method}' threw: ${(error as Error).message}`, {
             cause: error,
           }),
         );
@@ -238,7 +231,7 @@ export class IncomingRequests {
   private run(id: RequestId, method: string, params: unknown, codec: number): void {
     const chain = this.requestChain(method);
     if (chain.length === 0) {
-      this.sendError(id, new WarrenError('WARREN_NO_HANDLER', `no handler for method '${method}'`), codec);
+      this.sendError(id, noHandler(`no handler for method '${method}'`), codec);
       return;
     }
     const framing = this.host.framing;
@@ -263,7 +256,7 @@ export class IncomingRequests {
         result.then(
           (value) => {
             if (value === undefined && next < chain.length) this.tryHandler(inc, chain, next, params);
-            else if (value === undefined) this.finish(inc, undefined, noHandler(inc.method));
+            else if (value === undefined) this.finish(inc, undefined, noHandlerFor(inc.method));
             else this.finish(inc, value, undefined);
           },
           (error) => this.finish(inc, undefined, error),
@@ -275,7 +268,7 @@ export class IncomingRequests {
         return;
       }
     }
-    this.finish(inc, undefined, noHandler(inc.method));
+    this.finish(inc, undefined, noHandlerFor(inc.method));
   }
 
   private finish(inc: Incoming, result: unknown, error: unknown): void {
@@ -316,7 +309,7 @@ export class IncomingRequests {
     if (!framing.supportsStreams) {
       this.release(inc);
       const message = `method '${inc.method}' returned a stream, which ${framing.name} framing cannot carry`;
-      this.sendError(inc.id, new WarrenError('WARREN_UNSUPPORTED', message), inc.codec);
+      this.sendError(inc.id, unsupported(message), inc.codec);
       return;
     }
     framing.writeResponse(inc.id, undefined, true, inc.codec);
@@ -364,8 +357,8 @@ export class IncomingRequests {
   }
 }
 
-function noHandler(method: string): WarrenError {
-  return new WarrenError('WARREN_NO_HANDLER', `no handler answered method '${method}'`);
+function noHandlerFor(method: string): WarrenError {
+  return noHandler(`no handler answered method '${method}'`);
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

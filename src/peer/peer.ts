@@ -11,7 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { CancelledError, invalidArgument, isWarrenError, PeerClosedError, RemoteError, WarrenError } from '../errors.js';
+import { CancelledError, invalidArgument, isWarrenError, PeerClosedError, queueFull, RemoteError, type WarrenError } from '../errors.js';
 import { type Codec, type CodecName, resolveCodec } from '../wire/codecs.js';
 import type { Framing, MessageSink, RequestId, WireError } from '../wire/framing.js';
 import type { MethodDescriptor, NotificationDescriptor } from './contract.js';
@@ -401,8 +401,7 @@ export class Peer {
   }
 
   private queueFull(): WarrenError {
-    return new WarrenError(
-      'WARREN_QUEUE_FULL',
+    return queueFull(
       `${this.options.name}: ${this.outbox.bufferedBytes} bytes wait to be written (limit ${this.options.maxOutboundBytes}); the other side is not reading`,
     );
   }

@@ -4,7 +4,7 @@
  * (waited for by the producer's pump, banked when it arrives early). The flow-control rule
  * itself is in streams.ts; this keeps the per-request state of one connection.
  */
-import { WarrenError } from '../errors.js';
+import { ProtocolError } from '../errors.js';
 import type { Framing, RequestId } from '../wire/framing.js';
 import { INITIAL_STREAM_CREDIT } from '../wire/header.js';
 import { IncomingStream } from './streams.js';
@@ -65,7 +65,7 @@ export class StreamCredit {
     if (stream && !stream.push(value)) {
       // The producer ignored its credit: that is a broken peer, not a slow consumer.
       this.consuming.delete(id as number);
-      stream.fail(new WarrenError('WARREN_PROTOCOL', 'stream producer sent more items than its credit allowed'));
+      stream.fail(new ProtocolError('stream producer sent more items than its credit allowed'));
       this.host.framing.writeCancel(id);
       this.host.streamFinished();
     }

@@ -14,7 +14,7 @@
  * resolved once in client-options.ts. Nothing here loads the serving side (server, dispatcher).
  */
 import { existsSync } from 'node:fs';
-import { isWarrenError, RemoteError, SocketDirError, WarrenError } from '../errors.js';
+import { isWarrenError, PeerClosedError, RemoteError, SocketDirError, unknownService } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { readToken } from './auth.js';
 import { decodeReply, encodeCall } from './call-format.js';
@@ -187,7 +187,7 @@ export class ServiceHandle {
         try {
           peer = pool.idle() ?? (await pool.acquire());
           // Told to go away while this call waited for it: nothing was sent on it.
-          if (peer.closed) throw new WarrenError('WARREN_PEER_CLOSED', `${this.name}.${pool.instance.instance} is going away`);
+          if (peer.closed) throw new PeerClosedError(`${this.name}.${pool.instance.instance} is going away`);
         } catch (error) {
           // Nothing was sent: any call may go to another instance.
           lastError = error;
@@ -266,7 +266,7 @@ export class ServiceHandle {
         `socket directory ${dir} does not exist: no service has started there (check socketDir or ${SOCKET_DIR_ENV})`,
       );
     }
-    throw new WarrenError('WARREN_UNKNOWN_SERVICE', `no instance of service '${this.name}' in ${dir}`);
+    throw unknownService(`no instance of service '${this.name}' in ${dir}`);
   }
 
   /** The instances found so far, with their connections and calls in flight. */

@@ -17,7 +17,7 @@
  * const ada = await users.get({ params: { id: '42' } });   // ada: User
  */
 import type { ZodType, z } from 'zod';
-import { invalidArgument, RemoteError, WarrenError } from '../errors.js';
+import { invalidArgument, RemoteError, validationFailed } from '../errors.js';
 import type { CallOptions } from './client.js';
 import type { RouteOptions, RouteSchemas, ServiceResponse } from './define.js';
 import { parseRouteKey } from './router.js';
@@ -295,5 +295,5 @@ function checked(schema: ZodType, value: unknown, what: string): unknown {
   if (result.success) return result.data;
   const fields = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
   const list = fields.map((f) => `${f.path || '(root)'}: ${f.message}`).join('; ');
-  throw new WarrenError('WARREN_VALIDATION', `${what} does not match its schema: ${list}`, { data: { fields } });
+  throw validationFailed(`${what} does not match its schema: ${list}`, { data: { fields } });
 }

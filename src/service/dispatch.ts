@@ -118,12 +118,12 @@ export class Dispatcher<D> {
         auth === null && found.kind !== 'bad-url'
           ? unauthorizedResponse()
           : found.kind === 'method-not-allowed'
-          ? errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
-              allow: found.allow.join(', '),
-            })
-          : found.kind === 'bad-url'
-            ? errorResponse(found.status, 'WARREN_BAD_URL', found.reason)
-            : errorResponse(404, 'WARREN_NOT_FOUND', `no route for ${request.method} ${request.url}`);
+            ? errorResponse(405, 'WARREN_METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, undefined, {
+                allow: found.allow.join(', '),
+              })
+            : found.kind === 'bad-url'
+              ? errorResponse(found.status, 'WARREN_BAD_URL', found.reason)
+              : errorResponse(404, 'WARREN_NOT_FOUND', `no route for ${request.method} ${request.url}`);
       metrics?.finish(NO_ROUTE, response.status, startedAt);
       return response;
     }

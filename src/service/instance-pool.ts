@@ -4,7 +4,7 @@
  * and closed once the calls on them are answered when the instance says warren.goaway.
  */
 import { existsSync } from 'node:fs';
-import { WarrenError } from '../errors.js';
+import { PeerClosedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import type { ResolvedClientOptions } from './client-options.js';
@@ -113,7 +113,7 @@ export class InstancePool {
       // Closed here: the pool was closed, or the instance said goaway during the hello.
       if (this.closed || peer.closed) {
         peer.destroy();
-        throw new WarrenError('WARREN_PEER_CLOSED', `${this.instance.service}.${this.instance.instance} went away while connecting`);
+        throw new PeerClosedError(`${this.instance.service}.${this.instance.instance} went away while connecting`);
       }
       this.peers.push(peer);
       peer.on('close', () => {

@@ -20,7 +20,7 @@
  */
 import { createRequire } from 'node:module';
 import type FindMyWayType from 'find-my-way';
-import { invalidArgument, WarrenError } from '../errors.js';
+import { invalidArgument, invalidRoute, type WarrenError } from '../errors.js';
 
 /** The methods a route may name, sorted (the order of an Allow header). */
 export const ROUTE_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
@@ -78,8 +78,8 @@ export function resolveRouterOptions(options: RouterOptions = {}): ResolvedRoute
   return Object.freeze({ maxUrlLength });
 }
 
-function invalidRoute(key: string, reason: string): WarrenError {
-  return new WarrenError('WARREN_INVALID_ROUTE', `route '${key}': ${reason}`, { data: { key, reason } });
+function badRoute(key: string, reason: string): WarrenError {
+  return invalidRoute(`route '${key}': ${reason}`, { data: { key, reason } });
 }
 
 const KNOWN_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);
@@ -94,7 +94,7 @@ function isRouteMethod(method: string): method is RouteMethod {
  */
 export function parseRouteKey(key: string): ParsedRouteKey {
   const parts = key.trim().split(/\s+/);
-  if (parts.length !== 2) throw invalidRoute(key, "expected 'METHOD /path', e.g. 'GET /users/:id'");
+  if (parts.length !== 2) throw badRoute(key, "expected 'METHOD /path', e.g. 'GET /users/:id'");
   const [methodPart, path] = parts as [string, string];
   let methods: RouteMethod[];
   if (methodPart === '*') {
@@ -104,18 +104,18 @@ export function parseRouteKey(key: string): ParsedRouteKey {
     for (const name of methodPart.split(',')) {
       const method = name.toUpperCase();
       if (!isRouteMethod(method)) {
-        throw invalidRoute(key, `unknown method '${name}' (expected ${ROUTE_METHODS.join(', ')} or '*')`);
+        throw badRoute(key, `unknown method '${name}' (expected ${ROUTE_METHODS.join(', ')} or '*')`);
       }
-      if (methods.includes(method)) throw invalidRoute(key, `method ${method} is listed twice`);
+      if (methods.includes(method)) throw badRoute(key, `method ${method} is listed twice`);
       methods.push(method);
     }
   }
-  if (!path.startsWith('/')) throw invalidRoute(key, "the path must start with '/'");
+  if (!path.startsWith('/')) throw badRoute(key, "the path must start with '/'");
   for (const segment of path.split('/')) {
     // '?' in a parameter segment marks it optional ('/:id?'); anywhere else it would start a query.
     const isParam = segment.startsWith(':') && !segment.startsWith('::');
     if (segment.includes('#') || (!isParam && segment.includes('?'))) {
-      throw invalidRoute(key, 'a route path holds no query string or fragment');
+      throw badRoute(key, 'a route path holds no query string or fragment');
     }
   }
   return { key: `${methodPart === '*' ? '*' : methods.join(',')} ${path}`, methods, path };
@@ -193,19 +193,19 @@ export function createRouter<H>(routes: Record<string, H>, options?: RouterOptio
       const clash = fmw.findRoute(method, path);
       if (clash !== null) {
         const other = (clash.store as RouteRecord<H>).key;
-        throw invalidRoute(rawKey, `${method} ${path} is already routed by '${other}' (parameter names do not tell routes apart)`);
+        throw badRoute(rawKey, `${method} ${path} is already routed by '${other}' (parameter names do not tell routes apart)`);
       }
       try {
         fmw.on(method, path, unusedHandler, record);
       } catch (error) {
-        throw invalidRoute(rawKey, error instanceof Error ? error.message : String(error));
+        throw badRoute(rawKey, error instanceof Error ? error.message : String(error));
       }
     }
     const names = fmw.findRoute(methods[0] as RouteMethod, path)?.params ?? [];
     const named = names.filter((name) => name !== '*');
-    if (named.includes('')) throw invalidRoute(rawKey, "a parameter needs a name (':id')");
+    if (named.includes('')) throw badRoute(rawKey, "a parameter needs a name (':id')");
     const twice = named.find((name, i) => named.indexOf(name) !== i);
-    if (twice !== undefined) throw invalidRoute(rawKey, `parameter ':${twice}' appears twice`);
+    if (twice !== undefined) throw badRoute(rawKey, `parameter ':${twice}' appears twice`);
     record.named.push(...named);
     keys.push(key);
   }

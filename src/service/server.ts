@@ -12,7 +12,7 @@
  * that said goaway and close it once their calls on it are answered. close() waits for that (at
  * most closeGraceMs), so that no call is ever written to a connection the server is closing.
  */
-import { overloaded, WarrenError } from '../errors.js';
+import { overloaded, UnauthorizedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../wire/framing.js';
 import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
@@ -167,7 +167,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     const { helloTimeoutMs } = this.options;
     // ... and must say it within a deadline.
     const helloTimer = setTimeout(() => {
-      peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', `no hello within ${helloTimeoutMs} ms`));
+      peer.destroy(new UnauthorizedError(`no hello within ${helloTimeoutMs} ms`));
     }, helloTimeoutMs);
     helloTimer.unref();
     peer.on('close', () => clearTimeout(helloTimer));
@@ -175,8 +175,8 @@ export class ServiceInstance<D> implements ServiceServer<D> {
       const { token, client } = (typeof params === 'object' && params !== null ? params : {}) as { token?: unknown; client?: unknown };
       if (!this.verifier.verify(token)) {
         // Answer first, then hang up once the limit is reached: the caller learns why.
-        if (failures.recordFailure()) setImmediate(() => peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', 'too many failed hellos')));
-        throw new WarrenError('WARREN_UNAUTHORIZED', 'wrong or missing token');
+        if (failures.recordFailure()) setImmediate(() => peer.destroy(new UnauthorizedError('too many failed hellos')));
+        throw new UnauthorizedError('wrong or missing token');
       }
       auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
       clearTimeout(helloTimer);
@@ -186,7 +186,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     // The peer's context is passed whole: its signal is only created if a handler asks for it.
     peer.onRequest(SERVICE_METHODS.call, (params, ctx) => this.call(params, auth, ctx));
     peer.onRequest(SERVICE_METHODS.metrics, () => {
-      if (auth === null) throw new WarrenError('WARREN_UNAUTHORIZED', 'metrics need a valid token');
+      if (auth === null) throw new UnauthorizedError('metrics need a valid token');
       return this.metrics.snapshot();
     });
   }

@@ -14,7 +14,7 @@
  * frames of one tick are adjacent in memory and the outbox writes them with one system call
  * without copying them again.
  */
-import { CodecError, FrameTooLargeError, invalidArgument, ProtocolError, WarrenError } from '../errors.js';
+import { CodecError, FrameTooLargeError, invalidArgument, ProtocolError, type WarrenError } from '../errors.js';
 import { type Codec, CodecId, codecById, jsonCodec, msgpackCodec } from './codecs.js';
 import { FrameDecoder } from './decoder.js';
 import {
@@ -314,7 +314,7 @@ export class BinaryFraming implements Framing {
         return;
       case FrameType.CREDIT:
         if (end - start !== 4) {
-          sink.onBadCredit(id, new WarrenError('WARREN_PROTOCOL', `credit frame with a ${end - start}-byte payload`));
+          sink.onBadCredit(id, new ProtocolError(`credit frame with a ${end - start}-byte payload`));
           return;
         }
         sink.onCredit(id, readU32(buf, start));

@@ -8,7 +8,7 @@
  * and `$/progress {token, value}`, with the request id as the progress token. Bodies are always
  * JSON, so requests reach the sink with CodecId.json and the `codec` arguments are ignored.
  */
-import { CodecError, FrameTooLargeError, ProtocolError, WarrenError, type WarrenErrorCode } from '../errors.js';
+import { CodecError, FrameTooLargeError, ProtocolError, unsupported, type WarrenError, type WarrenErrorCode } from '../errors.js';
 import { CodecId } from './codecs.js';
 import {
   type ByteSink,
@@ -371,7 +371,7 @@ export class JsonRpcFraming implements Framing {
   }
 
   writeResponse(id: RequestId, result: unknown, stream: boolean): void {
-    if (stream) throw unsupported('streamed responses');
+    if (stream) throw cannotCarry('streamed responses');
     // JSON-RPC requires a result member; undefined would make JSON.stringify drop it.
     this.send({ jsonrpc: '2.0', id, result: result === undefined ? null : result });
   }
@@ -389,15 +389,15 @@ export class JsonRpcFraming implements Framing {
   }
 
   writeStreamItem(): void {
-    throw unsupported('streams');
+    throw cannotCarry('streams');
   }
 
   writeStreamEnd(): void {
-    throw unsupported('streams');
+    throw cannotCarry('streams');
   }
 
   writeCredit(): void {
-    throw unsupported('stream credit');
+    throw cannotCarry('stream credit');
   }
 
   private sendError(id: RequestId | null, error: RpcErrorObject): void {
@@ -422,8 +422,8 @@ export class JsonRpcFraming implements Framing {
   }
 }
 
-function unsupported(what: string): WarrenError {
-  return new WarrenError('WARREN_UNSUPPORTED', `the JSON-RPC framing cannot carry ${what}`);
+function cannotCarry(what: string): WarrenError {
+  return unsupported(`the JSON-RPC framing cannot carry ${what}`);
 }
 
 export const createJsonRpcFraming: FramingFactory = (options) => new JsonRpcFraming(options);

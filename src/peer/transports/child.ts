@@ -5,7 +5,7 @@
  * rejecting its pending requests with WARREN_PEER_CLOSED.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { WarrenError } from '../../errors.js';
+import { spawnFailed } from '../../errors.js';
 import { Peer, type PeerOptions } from '../peer.js';
 
 /** How long a child may take to exit after close() ended its stdin before it is sent SIGTERM. */
@@ -35,7 +35,7 @@ export class ChildPeer extends Peer {
 
   constructor(child: ChildProcess, options: SpawnPeerOptions) {
     const { stdin, stdout } = child;
-    if (!stdin || !stdout) throw new WarrenError('WARREN_SPAWN', 'child has no stdin/stdout pipes');
+    if (!stdin || !stdout) throw spawnFailed('child has no stdin/stdout pipes');
     super({ readable: stdout, writable: stdin }, { lenient: true, ...options });
     this.child = child;
     // The child ending its stdout is the child closing its peer or exiting: give it the same
@@ -106,10 +106,10 @@ export function spawnPeer(command: string, args: readonly string[] = [], options
     try {
       child = spawn(command, args, spawnOptions);
     } catch (error) {
-      reject(new WarrenError('WARREN_SPAWN', `cannot spawn ${command}: ${(error as Error).message}`, { cause: error }));
+      reject(spawnFailed(`cannot spawn ${command}: ${(error as Error).message}`, { cause: error }));
       return;
     }
-    child.once('error', (error) => reject(new WarrenError('WARREN_SPAWN', `cannot spawn ${command}: ${error.message}`, { cause: error })));
+    child.once('error', (error) => reject(spawnFailed(`cannot spawn ${command}: ${error.message}`, { cause: error })));
     child.once('spawn', () => {
       child.removeAllListeners('error');
       // Later errors (e.g. EPIPE on a dead child's stdin) surface through the peer's close.

@@ -4,7 +4,7 @@
  */
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createConnection, createServer, type Server, type Socket } from 'node:net';
-import { PeerClosedError, WarrenError } from '../../errors.js';
+import { invalidArgument, PeerClosedError } from '../../errors.js';
 import { Peer, type PeerOptions } from '../peer.js';
 
 export interface PeerServer {
@@ -122,7 +122,7 @@ export async function listenUnix(path: string, onPeer: (peer: Peer) => void, opt
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !removeStale) throw error;
     if (await isSocketAlive(path)) {
-      throw new WarrenError('WARREN_INVALID_ARGUMENT', `a live server already listens on ${path}; it is not taken over`, { cause: error });
+      throw invalidArgument(`a live server already listens on ${path}; it is not taken over`, { cause: error });
     }
     if (existsSync(path)) unlinkSync(path);
     await listen();
