@@ -6,6 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { CancelledError, isWarrenError, noHandler, overloaded, ProtocolError, remoteError, unsupported, WarrenError } from '../errors.js';
+import { isAsyncIterable, isPromiseLike } from '../util/guards.js';
 import type { Framing, RequestId, WireError } from '../wire/framing.js';
 import { INITIAL_STREAM_CREDIT } from '../wire/header.js';
 import type { ResolvedPeerOptions } from './options.js';
@@ -359,12 +360,4 @@ export class IncomingRequests {
 
 function noHandlerFor(method: string): WarrenError {
   return noHandler(`no handler answered method '${method}'`);
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function';
 }

@@ -1,5 +1,6 @@
 /** Peer options: the public PeerOptions and the one function that resolves them, with defaults and checks. */
 import { invalidArgument } from '../errors.js';
+import { wholeNumber } from '../util/options.js';
 import { createBinaryFraming } from '../wire/binary.js';
 import { type Codec, type CodecName, resolveCodec } from '../wire/codecs.js';
 import type { FramingFactory } from '../wire/framing.js';
@@ -50,14 +51,6 @@ export interface ResolvedPeerOptions {
   readonly name: string;
 }
 
-function positiveInt(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < (allowZero ? 0 : 1) || Math.floor(value) !== value) {
-    throw invalidArgument(`option '${name}' must be a${allowZero ? ' non-negative' : ' positive'} integer, got ${value}`);
-  }
-  return value;
-}
-
 export function resolvePeerOptions(options: PeerOptions = {}): ResolvedPeerOptions {
   const framing =
     options.framing === undefined || options.framing === 'warren'
@@ -71,13 +64,13 @@ export function resolvePeerOptions(options: PeerOptions = {}): ResolvedPeerOptio
   return Object.freeze({
     framing,
     codec: resolveCodec(options.codec),
-    timeout: positiveInt('timeout', options.timeout, 30_000, true),
-    maxFrameSize: positiveInt('maxFrameSize', options.maxFrameSize, 16 * 1024 * 1024),
-    maxOutboundBytes: positiveInt('maxOutboundBytes', options.maxOutboundBytes, 64 * 1024 * 1024),
-    maxConcurrent: positiveInt('maxConcurrent', options.maxConcurrent, 1024),
-    maxQueued: positiveInt('maxQueued', options.maxQueued, 65_536, true),
-    streamWindow: positiveInt('streamWindow', options.streamWindow, 64),
-    closeTimeout: positiveInt('closeTimeout', options.closeTimeout, 5_000, true),
+    timeout: wholeNumber('timeout', options.timeout, 30_000, 0),
+    maxFrameSize: wholeNumber('maxFrameSize', options.maxFrameSize, 16 * 1024 * 1024),
+    maxOutboundBytes: wholeNumber('maxOutboundBytes', options.maxOutboundBytes, 64 * 1024 * 1024),
+    maxConcurrent: wholeNumber('maxConcurrent', options.maxConcurrent, 1024),
+    maxQueued: wholeNumber('maxQueued', options.maxQueued, 65_536, 0),
+    streamWindow: wholeNumber('streamWindow', options.streamWindow, 64),
+    closeTimeout: wholeNumber('closeTimeout', options.closeTimeout, 5_000, 0),
     lenient: options.lenient ?? false,
     idGenerator: options.idGenerator,
     debug: options.debug ?? false,

@@ -1,5 +1,6 @@
 /** The options of a ServiceClient and of one call, resolved once into a frozen object. */
 import { invalidArgument } from '../errors.js';
+import { positiveMs, wholeNumber } from '../util/options.js';
 import { resolveSocketDir } from './socket-dir.js';
 
 export interface ClientOptions {
@@ -48,19 +49,14 @@ export interface CallOptions {
 }
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  const positive = (name: string, value: number | undefined, fallback: number) => {
-    const v = value ?? fallback;
-    if (!(Number.isFinite(v) && v > 0)) throw invalidArgument(`option '${name}' must be a positive number, got ${v}`);
-    return v;
-  };
   const resolved = {
     socketDir: resolveSocketDir(options.socketDir),
     group: options.group ?? false,
-    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs ?? options.connectTimeout, 2_000),
-    timeoutMs: positive('timeoutMs', options.timeoutMs ?? options.timeout, 30_000),
-    minConnections: positive('minConnections', options.minConnections, 1),
-    maxConnections: positive('maxConnections', options.maxConnections, 4),
-    downForMs: positive('downForMs', options.downForMs, 1_000),
+    connectTimeoutMs: positiveMs('connectTimeoutMs', options.connectTimeoutMs ?? options.connectTimeout, 2_000),
+    timeoutMs: positiveMs('timeoutMs', options.timeoutMs ?? options.timeout, 30_000),
+    minConnections: wholeNumber('minConnections', options.minConnections, 1),
+    maxConnections: wholeNumber('maxConnections', options.maxConnections, 4),
+    downForMs: positiveMs('downForMs', options.downForMs, 1_000),
     name: options.name ?? `pid-${process.pid}`,
   };
   if (resolved.minConnections > resolved.maxConnections) {

@@ -4,6 +4,7 @@
  * to a status. The socket server (server.ts) puts the wire around it; tests call it directly.
  */
 import { isWarrenError, ServiceError } from '../errors.js';
+import { isPromiseLike } from '../util/guards.js';
 import {
   type AuthInfo,
   type ControllerClass,
@@ -244,10 +245,6 @@ export class Dispatcher<D> {
     this.options.onInternalError?.(error, input.requestId, ctx.route);
     return errorResponse(500, 'WARREN_INTERNAL', `internal error (request ${input.requestId})`);
   }
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /**

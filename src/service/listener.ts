@@ -33,8 +33,4 @@ export function listenService(path: string, options: ServiceListenerOptions): Pr
   return listenUnix(path, options.onPeer, { ...options.peerOptions, socketMode, backlog, maxConnections, onExcess, onError });
 }
 
-/** Is this error the process running out of file descriptors (its own limit or the system's)? */
-export function isOutOfFds(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}
+export { isOutOfFds } from '../util/errno.js';

@@ -1,5 +1,5 @@
 /** The options of serveService, and the one function that resolves them (defaults, checks) into a frozen object. */
-import { invalidArgument } from '../errors.js';
+import { durationMs, wholeNumber } from '../util/options.js';
 import { resolveSocketDir } from './socket-dir.js';
 
 export interface ServeOptions {
@@ -48,22 +48,10 @@ export function resolveServeOptions(options: ServeOptions = {}): ResolvedServeOp
     group: options.group ?? false,
     maxAuthFailures: options.maxAuthFailures,
     onInternalError: options.onInternalError,
-    closeGraceMs: nonNegativeMs('closeGraceMs', options.closeGraceMs, 2_000),
-    helloTimeoutMs: nonNegativeMs('helloTimeoutMs', options.helloTimeoutMs, 5_000),
-    maxPreHelloFrameBytes: positiveInteger('maxPreHelloFrameBytes', options.maxPreHelloFrameBytes, 4096),
-    maxConnections: positiveInteger('maxConnections', options.maxConnections, 10_000),
-    listenBacklog: positiveInteger('listenBacklog', options.listenBacklog, 4096),
+    closeGraceMs: durationMs('closeGraceMs', options.closeGraceMs, 2_000),
+    helloTimeoutMs: durationMs('helloTimeoutMs', options.helloTimeoutMs, 5_000),
+    maxPreHelloFrameBytes: wholeNumber('maxPreHelloFrameBytes', options.maxPreHelloFrameBytes, 4096),
+    maxConnections: wholeNumber('maxConnections', options.maxConnections, 10_000),
+    listenBacklog: wholeNumber('listenBacklog', options.listenBacklog, 4096),
   });
-}
-
-function nonNegativeMs(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!(Number.isFinite(v) && v >= 0)) throw invalidArgument(`option '${name}' must be a non-negative number of ms, got ${v}`);
-  return v;
-}
-
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!(Number.isInteger(v) && v > 0)) throw invalidArgument(`option '${name}' must be a positive integer, got ${v}`);
-  return v;
 }

@@ -9,6 +9,7 @@
  * JSON, so requests reach the sink with CodecId.json and the `codec` arguments are ignored.
  */
 import { CodecError, FrameTooLargeError, ProtocolError, unsupported, type WarrenError, type WarrenErrorCode } from '../errors.js';
+import { isPlainObject } from '../util/guards.js';
 import { CodecId } from './codecs.js';
 import {
   type ByteSink,
@@ -427,7 +428,3 @@ function cannotCarry(what: string): WarrenError {
 }
 
 export const createJsonRpcFraming: FramingFactory = (options) => new JsonRpcFraming(options);
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
