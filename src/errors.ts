@@ -137,7 +137,8 @@ export class WarrenError extends Error {
 
   constructor(code: WarrenErrorCode | (string & {}), message: string, options?: { cause?: unknown; data?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'WarrenError';
+    // Each class's name is its kind (a user's subclass without a kind of its own: 'WarrenError').
+    this.name = (new.target as unknown as { kind: string }).kind;
     this.code = code;
     if (options?.data !== undefined) this.data = options.data;
   }
@@ -160,63 +161,69 @@ export function isWarrenError(value: unknown): value is WarrenError {
 /** The byte stream is not Warren frames (or not valid JSON-RPC framing). */
 export class ProtocolError extends WarrenError {
   static override readonly kind: string = 'ProtocolError';
+  static {
+    brand(ProtocolError);
+  }
   constructor(message: string, options?: { data?: unknown }) {
     super('WARREN_PROTOCOL', message, options);
-    this.name = 'ProtocolError';
   }
 }
-brand(ProtocolError);
 
 export class FrameTooLargeError extends WarrenError {
   static override readonly kind: string = 'FrameTooLargeError';
+  static {
+    brand(FrameTooLargeError);
+  }
   readonly size: number;
   readonly limit: number;
   constructor(size: number, limit: number) {
     super('WARREN_FRAME_TOO_LARGE', `frame payload of ${size} bytes is over the limit of ${limit} bytes`, {
       data: { size, limit },
     });
-    this.name = 'FrameTooLargeError';
     this.size = size;
     this.limit = limit;
   }
 }
-brand(FrameTooLargeError);
 
 export class CodecError extends WarrenError {
   static override readonly kind: string = 'CodecError';
+  static {
+    brand(CodecError);
+  }
   constructor(message: string, options?: { cause?: unknown }) {
     super('WARREN_CODEC', message, options);
-    this.name = 'CodecError';
   }
 }
-brand(CodecError);
 
 export class TimeoutError extends WarrenError {
   static override readonly kind: string = 'TimeoutError';
+  static {
+    brand(TimeoutError);
+  }
   constructor(method: string, timeoutMs: number) {
     super('WARREN_TIMEOUT', `request '${method}' got no response within ${timeoutMs} ms`, { data: { method, timeoutMs } });
-    this.name = 'TimeoutError';
   }
 }
-brand(TimeoutError);
 
 export class CancelledError extends WarrenError {
   static override readonly kind: string = 'CancelledError';
+  static {
+    brand(CancelledError);
+  }
   constructor(message = 'request cancelled', options?: { cause?: unknown }) {
     super('WARREN_CANCELLED', message, options);
-    this.name = 'CancelledError';
   }
 }
-brand(CancelledError);
 
 export class PeerClosedError extends WarrenError {
   static override readonly kind: string = 'PeerClosedError';
+  static {
+    brand(PeerClosedError);
+  }
   constructor(message = 'peer closed', options?: { cause?: unknown }) {
     super('WARREN_PEER_CLOSED', message, options);
-    this.name = 'PeerClosedError';
   }
 }
-brand(PeerClosedError);
 
 /**
  * An error raised by a handler on the other side. `code` is the remote error's own code when it
@@ -225,16 +232,17 @@ brand(PeerClosedError);
  */
 export class RemoteError extends WarrenError {
   static override readonly kind: string = 'RemoteError';
+  static {
+    brand(RemoteError);
+  }
   readonly remoteStack?: string;
   readonly rpcCode?: number;
   constructor(code: string, message: string, options?: { data?: unknown; remoteStack?: string; rpcCode?: number }) {
     super(code, message, { data: options?.data });
-    this.name = 'RemoteError';
     if (options?.remoteStack !== undefined) this.remoteStack = options.remoteStack;
     if (options?.rpcCode !== undefined) this.rpcCode = options.rpcCode;
   }
 }
-brand(RemoteError);
 
 /**
  * The socket directory or the token file in it is missing, is not a directory (or regular file),
@@ -242,24 +250,26 @@ brand(RemoteError);
  */
 export class SocketDirError extends WarrenError {
   static override readonly kind: string = 'SocketDirError';
+  static {
+    brand(SocketDirError);
+  }
   readonly path: string;
   constructor(path: string, message: string, options?: { cause?: unknown; data?: unknown }) {
     super('WARREN_SOCKET_DIR', message, { cause: options?.cause, data: { path, ...(options?.data as object | undefined) } });
-    this.name = 'SocketDirError';
     this.path = path;
   }
 }
-brand(SocketDirError);
 
 /** No token, or a wrong one, was presented to a service or to the supervisor's control socket. */
 export class UnauthorizedError extends WarrenError {
   static override readonly kind: string = 'UnauthorizedError';
+  static {
+    brand(UnauthorizedError);
+  }
   constructor(message = 'no token or a wrong token was presented', options?: { data?: unknown }) {
     super('WARREN_UNAUTHORIZED', message, options);
-    this.name = 'UnauthorizedError';
   }
 }
-brand(UnauthorizedError);
 
 /**
  * An error a service handler (or hook) throws to answer with a status of its choice; the
@@ -268,14 +278,15 @@ brand(UnauthorizedError);
  */
 export class ServiceError extends WarrenError {
   static override readonly kind: string = 'ServiceError';
+  static {
+    brand(ServiceError);
+  }
   readonly status: number;
   constructor(status: number | undefined, code: string, message: string, data?: unknown) {
     super(code, message, data === undefined ? undefined : { data });
-    this.name = 'ServiceError';
     this.status = status ?? httpStatusOf(code) ?? 500;
   }
 }
-brand(ServiceError);
 
 /** One problem found in a configuration. */
 export interface ConfigIssue {
@@ -292,18 +303,19 @@ export interface ConfigIssue {
  */
 export class ConfigError extends WarrenError {
   static override readonly kind: string = 'ConfigError';
+  static {
+    brand(ConfigError);
+  }
   readonly issues: readonly ConfigIssue[];
   readonly file?: string;
   constructor(message: string, options?: { issues?: readonly ConfigIssue[]; file?: string; cause?: unknown }) {
     const issues = Object.freeze((options?.issues ?? [{ path: '', message }]).map((issue) => Object.freeze({ ...issue })));
     const data = options?.file === undefined ? { issues } : { file: options.file, issues };
     super('WARREN_CONFIG', message, { cause: options?.cause, data });
-    this.name = 'ConfigError';
     this.issues = issues;
     if (options?.file !== undefined) this.file = options.file;
   }
 }
-brand(ConfigError);
 
 // Factories for the codes that have no class of their own: one place names each code, so a
 // call site cannot misspell it and a reader finds every raiser of a code by the factory's name.

@@ -85,6 +85,11 @@ describe('error registry', () => {
     expect(isWarrenError(null)).toBe(false);
     expect(isWarrenError(new TimeoutError('m', 5))).toBe(true);
     expect(new TimeoutError('m', 5) instanceof PeerClosedError).toBe(false);
+    expect([new TimeoutError('m', 5).name, new ServiceError(400, 'E', 'x').name, new WarrenError('E', 'x').name]).toEqual([
+      'TimeoutError',
+      'ServiceError',
+      'WarrenError',
+    ]);
     expect(new ProtocolError('x') instanceof WarrenError).toBe(true);
   });
 
