@@ -15,6 +15,7 @@ import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type ParseError, parse as parseJson } from 'jsonc-parser';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { MAX_SOCKET_PATH_BYTES, resolveSocketDir, SERVICE_NAME_PATTERN, SOCKET_DIR_ENV } from '../service/socket-dir.js';
@@ -508,7 +509,7 @@ function toIssues(error: z.ZodError, sources: Partial<Record<string, { label: st
   };
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeys(configSchema, issue.path);
+      const known = knownKeys(issue.path);
       for (const key of issue.keys) {
         const guess = closest(key, known);
         add(
@@ -555,30 +556,11 @@ function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-interface SchemaDef {
-  type: string;
-  innerType?: z.core.$ZodType;
-  in?: z.core.$ZodType;
-  element?: z.core.$ZodType;
-  shape?: Record<string, z.core.$ZodType>;
-}
-
-/** The keys of the object schema found at `path` in `schema`. */
-function knownKeys(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
-  let current: z.core.$ZodType | undefined = schema;
-  let depth = 0;
-  while (current !== undefined) {
-    const def = current._zod.def as unknown as SchemaDef;
-    if (def.innerType !== undefined) current = def.innerType;
-    else if (def.type === 'pipe') current = def.in;
-    else if (def.type === 'object' && def.shape !== undefined) {
-      if (depth === path.length) return Object.keys(def.shape);
-      current = def.shape[String(path[depth++])];
-    } else if (def.type === 'array' && depth < path.length) {
-      depth++;
-      current = def.element;
-    } else return [];
-  }
+/** The keys allowed where an unknown key was found: the object schemas' own shapes (zod's public `.shape`). */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return Object.keys(configSchema.shape);
+  if (path[0] === 'services' && path.length === 2) return Object.keys(serviceSchema.shape);
+  if (path[0] === 'services' && path.length === 3 && path[2] === 'restart') return Object.keys(restartSchema.shape);
   return [];
 }
 
@@ -610,124 +592,25 @@ function editDistance(a: string, b: string): number {
 
 /**
  * What is wrong with `text` as JSON, and where: V8's description without its position or its
- * copy of the input, then the line and column of the first error found by `jsonErrorOffset`.
+ * copy of the input, at the line and column of the first error jsonc-parser finds. V8 gives no
+ * position for some errors, and the format of its messages is not stable; where it only says
+ * "Unexpected token", the token named is the one found at that position.
  */
 function describeJsonError(text: string, error: Error): string {
   const what = error.message
     .replace(/ in JSON at position \d+.*$/s, '')
     .replace(/, ".*" is not valid JSON$/s, '')
     .replace(/^JSON\.parse: /, '');
-  const offset = jsonErrorOffset(text);
-  if (offset < 0) return what;
-  const before = text.slice(0, offset);
+  const errors: ParseError[] = [];
+  parseJson(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (first === undefined) return what;
+  const found = text.slice(first.offset, first.offset + first.length);
+  const description = what.startsWith('Unexpected token') && found !== '' ? `Unexpected token '${found}'` : what;
+  const before = text.slice(0, first.offset);
   const line = before.split('\n').length;
-  const column = offset - before.lastIndexOf('\n');
-  return `${what} at line ${line}, column ${column}`;
-}
-
-/**
- * The offset of the first syntax error in `text` (its length when the text ends too early), or
- * -1 when none is found. V8 gives no position for some errors ("Unexpected token"), and the
- * format of its messages is not stable, so the position is found by this small JSON scanner.
- */
-function jsonErrorOffset(text: string): number {
-  let at = 0;
-  const fail = (): never => {
-    throw at;
-  };
-  const space = () => {
-    while (at < text.length && (text[at] === ' ' || text[at] === '\t' || text[at] === '\n' || text[at] === '\r')) at++;
-  };
-  const string = () => {
-    at++; // the opening quote
-    for (;;) {
-      const char = text[at];
-      if (char === undefined || char < ' ') fail();
-      if (char === '"') {
-        at++;
-        return;
-      }
-      if (char === '\\') {
-        at++;
-        if (text[at] === 'u') {
-          for (let i = 1; i <= 4; i++) if (!/[0-9a-fA-F]/.test(text[at + i] ?? '')) fail();
-          at += 5;
-        } else if ('"\\/bfnrt'.includes(text[at] ?? 'x')) at++;
-        else fail();
-      } else at++;
-    }
-  };
-  const value = (): void => {
-    space();
-    const char = text[at];
-    if (char === '{') {
-      at++;
-      space();
-      if (text[at] === '}') {
-        at++;
-        return;
-      }
-      for (;;) {
-        space();
-        if (text[at] !== '"') fail();
-        string();
-        space();
-        if (text[at] !== ':') fail();
-        at++;
-        value();
-        space();
-        if (text[at] === ',') at++;
-        else if (text[at] === '}') {
-          at++;
-          return;
-        } else fail();
-      }
-    }
-    if (char === '[') {
-      at++;
-      space();
-      if (text[at] === ']') {
-        at++;
-        return;
-      }
-      for (;;) {
-        value();
-        space();
-        if (text[at] === ',') at++;
-        else if (text[at] === ']') {
-          at++;
-          return;
-        } else fail();
-      }
-    }
-    if (char === '"') {
-      string();
-      return;
-    }
-    const number = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-    number.lastIndex = at;
-    if (number.test(text)) {
-      at = number.lastIndex;
-      return;
-    }
-    for (const literal of ['true', 'false', 'null']) {
-      if (char !== literal[0]) continue;
-      for (const expected of literal) {
-        if (text[at] !== expected) fail();
-        at++;
-      }
-      return;
-    }
-    fail();
-  };
-  try {
-    value();
-    space();
-    if (at < text.length) fail();
-    return -1;
-  } catch (offset) {
-    return typeof offset === 'number' ? offset : -1;
-  }
+  const column = first.offset - before.lastIndexOf('\n');
+  return `${description} at line ${line}, column ${column}`;
 }
 
 /**
