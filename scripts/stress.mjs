@@ -67,6 +67,9 @@ function failedTests(reportPath) {
   return failed;
 }
 
+/** The run under way, ended with the runner when it is interrupted. */
+let current = null;
+
 function runSuite(reportPath) {
   return new Promise((resolve) => {
     const vitest = spawn(
@@ -74,7 +77,11 @@ function runSuite(reportPath) {
       ['node_modules/vitest/vitest.mjs', 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${reportPath}`],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
-    vitest.once('exit', (code, signal) => resolve({ code, signal }));
+    current = vitest;
+    vitest.once('exit', (code, signal) => {
+      current = null;
+      resolve({ code, signal });
+    });
   });
 }
 
@@ -90,6 +97,7 @@ const stop = () => {
 };
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
+    current?.kill('SIGTERM');
     stop();
     process.exit(130);
   });
