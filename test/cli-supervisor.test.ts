@@ -16,7 +16,7 @@ import {
   tokenRotateCommand,
 } from '../src/cli/supervisor-commands.js';
 import { formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from '../src/cli/supervisor-format.js';
-import { CONTROL_SOCKET, type InstanceStatus, type LogRecord, type SupervisorStatus } from '../src/supervisor/protocol.js';
+import { CONTROL_SOCKET, type InstanceStatus, type LogRecord, type SupervisorStatus } from '../src/supervisor/index.js';
 import { useFakeControls } from './support/fake-control.js';
 import { isGone } from './support/processes.js';
 

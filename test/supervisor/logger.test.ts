@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SupervisorOutput } from '../../src/supervisor/index.js';
 import {
   childLevel,
   createSupervisorLog,
@@ -13,7 +14,6 @@ import {
   type SupervisorLog,
   type SupervisorLogOptions,
 } from '../../src/supervisor/logger.js';
-import type { SupervisorOutput } from '../../src/supervisor/supervisor.js';
 
 let dir: string;
 const logs: SupervisorLog[] = [];

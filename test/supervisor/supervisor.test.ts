@@ -6,10 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isWarrenError } from '../../src/errors.js';
-import { ServiceClient } from '../../src/service/client.js';
-import { parseConfig } from '../../src/supervisor/config.js';
-import type { InstanceStatus } from '../../src/supervisor/protocol.js';
-import { Supervisor, type SupervisorOutput } from '../../src/supervisor/supervisor.js';
+import { ServiceClient } from '../../src/service/index.js';
+import { type InstanceStatus, parseConfig, Supervisor, type SupervisorOutput } from '../../src/supervisor/index.js';
 import { isGone } from '../support/processes.js';
 import { until } from '../support/until.js';
 

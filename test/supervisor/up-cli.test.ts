@@ -13,9 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/supervisor/config.js';
-import type { InstanceStatus, SupervisorStatus } from '../../src/supervisor/protocol.js';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { type InstanceStatus, parseConfig, Supervisor, type SupervisorStatus } from '../../src/supervisor/index.js';
 import { isGone } from '../support/processes.js';
 import { until } from '../support/until.js';
 

@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
-import { type ClientOptions, ServiceClient } from '../../src/service/client.js';
-import { parseConfig } from '../../src/supervisor/config.js';
-import type { InstanceStatus } from '../../src/supervisor/protocol.js';
-import { Supervisor, type SupervisorOutput } from '../../src/supervisor/supervisor.js';
+import { type ClientOptions, ServiceClient } from '../../src/service/index.js';
+import { type InstanceStatus, parseConfig, Supervisor, type SupervisorOutput } from '../../src/supervisor/index.js';
 import { isGone } from './processes.js';
 
 export const supervisorFixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
