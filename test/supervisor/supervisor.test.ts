@@ -107,8 +107,10 @@ describe('Supervisor', () => {
   });
 
   it('a service that never says it is ready is killed after readyTimeoutMs and ends errored', async () => {
+    // readyTimeoutMs is also how long Node has to start and print its line: 300 ms was not
+    // enough on a loaded machine (killed before it printed, the stderr tail was empty).
     const { supervisor } = setup([
-      { name: 'slowpoke', entry: fixture('never-ready.mjs'), readyTimeoutMs: 300, restart: { ...fast, maxUnstableRestarts: 1 } },
+      { name: 'slowpoke', entry: fixture('never-ready.mjs'), readyTimeoutMs: 3000, restart: { ...fast, maxUnstableRestarts: 1 } },
     ]);
     await supervisor.start();
     const [slot] = instances(supervisor, 'slowpoke');
