@@ -16,7 +16,7 @@ import {
   tokenRotateCommand,
 } from '../src/cli/supervisor-commands.js';
 import { formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from '../src/cli/supervisor-format.js';
-import { CONTROL_SOCKET, type InstanceStatus, type LogRecord, type SupervisorStatus } from '../src/supervisor/protocol.js';
+import { CONTROL_SOCKET, type InstanceStatus, type LogRecord, type SupervisorStatus } from '../src/supervisor/index.js';
 import { useFakeControls } from './support/fake-control.js';
 import { isGone } from './support/processes.js';
 
@@ -273,7 +273,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('status --watch prints successive tables apart by a blank line until Ctrl-C, then exits 0', async () => {
     const fake = await start();
     const rec = recordingIo();
-    const done = statusCommand({ watch: true, interval: '20', socketDir: fake.dir }, rec.io);
+    const done = statusCommand({ watch: true, interval: 20, socketDir: fake.dir }, rec.io);
     await rec.waitForOut((out) => out.split('supervisor ').length > 3);
     rec.abort();
     expect(await done).toBe(0);
@@ -287,7 +287,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('status --watch on a terminal redraws in place and shows the cursor again when stopped', async () => {
     const fake = await start();
     const rec = recordingIo({ isTTY: true });
-    const done = statusCommand({ watch: true, interval: '20', socketDir: fake.dir }, rec.io);
+    const done = statusCommand({ watch: true, interval: 20, socketDir: fake.dir }, rec.io);
     await rec.waitForOut((out) => out.split('\x1b[H\x1b[2J').length > 2);
     rec.abort();
     expect(await done).toBe(0);
@@ -298,7 +298,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('status --watch exits 1 when the supervisor goes away, saying so', async () => {
     const fake = await start();
     const rec = recordingIo({ isTTY: true });
-    const done = statusCommand({ watch: true, interval: '20', socketDir: fake.dir }, rec.io);
+    const done = statusCommand({ watch: true, interval: 20, socketDir: fake.dir }, rec.io);
     await rec.waitForOut((out) => out.includes('products.1 errored'));
     await fake.kill();
     expect(await done).toBe(1);
@@ -347,19 +347,6 @@ describe('supervisor commands (in-process, against a control server)', () => {
     expect(fake.calls).toEqual([]);
   });
 
-  it('exits 2 on bad option values, before connecting', async () => {
-    const fake = await start();
-    const interval = recordingIo();
-    expect(await statusCommand({ watch: true, interval: 'often', socketDir: fake.dir }, interval.io)).toBe(2);
-    expect(interval.err).toBe("warren status: WARREN_INVALID_ARGUMENT: --interval must be a whole number of at least 10, got 'often'\n");
-    const lines = recordingIo();
-    expect(await logsCommand(undefined, { lines: '-1', socketDir: fake.dir }, lines.io)).toBe(2);
-    expect(lines.err).toMatch(/--lines must be a whole number \(0 or more\), got '-1'/);
-    const grace = recordingIo();
-    expect(await tokenRotateCommand({ grace: '1.5', socketDir: fake.dir }, grace.io)).toBe(2);
-    expect(fake.calls).toEqual([]);
-  });
-
   it('restart prints the instances before and after; an unknown service exits 1 with the code', async () => {
     const fake = await start();
     const rec = recordingIo();
@@ -382,7 +369,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
     expect(await reloadCommand(undefined, { socketDir: fake.dir }, all.io)).toBe(0);
     expect(all.out).toBe('reloaded users: 0 → 1\nreloaded products: 2 → 1, 0 → 2\nreloaded orders: 0 → 1\n');
     const unknown = recordingIo();
-    expect(await reloadCommand('nope', { socketDir: fake.dir, timeout: '5000' }, unknown.io)).toBe(1);
+    expect(await reloadCommand('nope', { socketDir: fake.dir, timeout: 5000 }, unknown.io)).toBe(1);
     expect(unknown.err).toMatch(/^warren reload: WARREN_UNKNOWN_SERVICE: /);
   });
 
@@ -402,7 +389,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('stop exits 1 when the supervisor is still there after --timeout', async () => {
     const fake = await start({ pidProcess: true, onStop: 'linger' });
     const rec = recordingIo({ now: Date.now });
-    expect(await stopCommand({ socketDir: fake.dir, timeout: '100' }, rec.io)).toBe(1);
+    expect(await stopCommand({ socketDir: fake.dir, timeout: 100 }, rec.io)).toBe(1);
     expect(rec.err).toMatch(
       /^warren stop: WARREN_TIMEOUT: the supervisor has not stopped within 100 ms \(its control socket .* is still there\)/,
     );
@@ -411,7 +398,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('logs prints the last -n records of a service', async () => {
     const fake = await start();
     const rec = recordingIo();
-    expect(await logsCommand('users', { lines: '1', socketDir: fake.dir }, rec.io)).toBe(0);
+    expect(await logsCommand('users', { lines: 1, socketDir: fake.dir }, rec.io)).toBe(0);
     expect(rec.out).toBe('12:00:03.004 info  users.0 GET /users/42\n');
     expect(fake.calls).toEqual([{ method: 'supervisor.logs', params: { service: 'users', lines: 1, follow: false } }]);
     const all = recordingIo();
@@ -429,7 +416,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('logs -f streams new records until Ctrl-C (exit 0), and the stream stops on the supervisor side', async () => {
     const fake = await start();
     const rec = recordingIo();
-    const done = logsCommand(undefined, { follow: true, lines: '0', socketDir: fake.dir }, rec.io);
+    const done = logsCommand(undefined, { follow: true, lines: 0, socketDir: fake.dir }, rec.io);
     await fake.following();
     fake.push({ time: at(12, 5, 0), level: 'warn', service: 'users', instance: 0, stream: 'stdout', msg: 'slow call' });
     await rec.waitForOut((out) => out.includes('slow call'));
@@ -453,7 +440,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
 
     const other = await start();
     const ended = recordingIo();
-    const running = logsCommand(undefined, { follow: true, lines: '0', socketDir: other.dir }, ended.io);
+    const running = logsCommand(undefined, { follow: true, lines: 0, socketDir: other.dir }, ended.io);
     await other.following();
     other.endLogs();
     expect(await running).toBe(1);
@@ -463,7 +450,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
   it('token rotate goes through the supervisor when one runs, and says until when the old token works', async () => {
     const fake = await start();
     const rec = recordingIo({ now: Date.now });
-    expect(await tokenRotateCommand({ grace: '90000', socketDir: fake.dir }, rec.io)).toBe(0);
+    expect(await tokenRotateCommand({ grace: 90000, socketDir: fake.dir }, rec.io)).toBe(0);
     expect(fake.calls).toEqual([{ method: 'supervisor.rotateToken', params: { graceMs: 90000 } }]);
     const token = readFileSync(join(fake.dir, '.auth_token'), 'utf8');
     expect(token).not.toBe(fake.token);
@@ -578,6 +565,34 @@ describe('warren status, logs, restart (the built CLI against a control server)'
     expect(json).toMatchObject({ code: 0, stderr: '' });
     expect(json.stdout.trimEnd().split('\n')).toHaveLength(1);
     expect(JSON.parse(json.stdout)).toEqual(fake.status);
+  });
+
+  it('exits 2 on bad option values (commander refuses them through argParser), before connecting', async () => {
+    const fake = await fakes.start({ status: sampleStatus() });
+    const interval = await warren(['status', '--watch', '--interval', 'often', '--socket-dir', fake.dir]);
+    expect(interval).toMatchObject({ code: 2, stdout: '' });
+    expect(interval.stderr).toBe(
+      "error: option '--interval <ms>' argument 'often' is invalid. --interval must be a whole number of at least 10, got 'often'\n",
+    );
+    const lines = await warren(['logs', '-n', '-1', '--socket-dir', fake.dir]);
+    expect(lines.code).toBe(2);
+    expect(lines.stderr).toMatch(/--lines must be a whole number \(0 or more\), got '-1'/);
+    const grace = await warren(['token', 'rotate', '--grace', '1.5', '--socket-dir', fake.dir]);
+    expect(grace.code).toBe(2);
+    expect(grace.stderr).toMatch(/--grace must be a whole number \(0 or more\), got '1.5'/);
+    const timeout = await warren(['stop', '--timeout', '0', '--socket-dir', fake.dir]);
+    expect(timeout.code).toBe(2);
+    expect(timeout.stderr).toMatch(/--timeout must be a whole number of at least 1, got '0'/);
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('takes --socket-dir before the command as well as after it', async () => {
+    const fake = await fakes.start({ status: sampleStatus() });
+    const before = await warren(['--socket-dir', fake.dir, 'status', '--json']);
+    const after = await warren(['status', '--json', '--socket-dir', fake.dir]);
+    expect(before).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(before.stdout)).toEqual(fake.status);
+    expect(after).toEqual(before);
   });
 
   it('exits 2 with the message when no supervisor runs', async () => {

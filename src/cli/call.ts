@@ -15,8 +15,8 @@ import { checkSocketDir } from '../service/socket-dir.js';
 export interface CallCommandOptions {
   /** The request body as JSON text. */
   data?: string;
-  /** Call timeout in ms, as typed on the command line. */
-  timeout?: string;
+  /** Call timeout in ms. */
+  timeout?: number;
   /** Print one JSON line instead of the readable form. */
   json?: boolean;
   /** Socket directory; else WARREN_SOCKET_DIR, else the default. */
@@ -90,14 +90,7 @@ function parseArguments(method: string, path: string, options: CallCommandOption
       throw new UsageError(`--data is not valid JSON: ${(error as Error).message}`);
     }
   }
-  let timeout: number | undefined;
-  if (options.timeout !== undefined) {
-    timeout = Number(options.timeout);
-    if (options.timeout.trim() === '' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new UsageError(`--timeout must be a positive number of ms, got '${options.timeout}'`);
-    }
-  }
-  return { method: upper, body, timeout };
+  return { method: upper, body, timeout: options.timeout };
 }
 
 function toJson(response: ServiceResponse): { status: number; headers: Record<string, string>; body: unknown } {

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { callCommand } from './call.js';
 import { decodeFramesCommand } from './decode.js';
+import { positiveMs, wholeNumber } from './options.js';
 import {
   logsCommand,
   reloadCommand,
@@ -22,7 +23,23 @@ import { upCommand } from './up.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command('warren').description('Processes that talk over Unix domain sockets').version(pkg.version, '-v, --version');
+const program = new Command('warren')
+  .description('Processes that talk over Unix domain sockets')
+  .version(pkg.version, '-v, --version')
+  // Once for every command, before or after the command's name (`warren --socket-dir D status`
+  // and `warren status --socket-dir D` both work).
+  .option(
+    '--socket-dir <dir>',
+    'socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren; for up it overrides the config)',
+  )
+  // Each command's help lists it too.
+  .configureHelp({ showGlobalOptions: true });
+
+/** The program-level `--socket-dir`, wherever it was given. */
+function socketDirOption(): { socketDir?: string } {
+  const { socketDir } = program.opts<{ socketDir?: string }>();
+  return socketDir === undefined ? {} : { socketDir };
+}
 
 program
   .command('decode')
@@ -41,28 +58,24 @@ program
   .argument('<method>', 'GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (any case)')
   .argument('<path>', 'path with an optional query string, e.g. /users/42?fields=name')
   .option('--data <json>', 'request body as JSON')
-  .option('--timeout <ms>', 'give up after this many ms (default 30000)')
+  .option('--timeout <ms>', 'give up after this many ms (default 30000)', positiveMs('--timeout'))
   .option('--json', 'print {"status","headers","body"} as one JSON line')
-  .option('--socket-dir <dir>', 'socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren)')
   // Usage errors exit with 2, as the other failures that are not a status from the service.
   .exitOverride()
-  .action(
-    async (
-      service: string,
-      method: string,
-      path: string,
-      options: { data?: string; timeout?: string; json?: boolean; socketDir?: string },
-    ) => {
-      process.exitCode = await callCommand(service, method, path, options, {
+  .action(async (service: string, method: string, path: string, options: { data?: string; timeout?: number; json?: boolean }) => {
+    process.exitCode = await callCommand(
+      service,
+      method,
+      path,
+      { ...options, ...socketDirOption() },
+      {
         out: (text) => process.stdout.write(text),
         err: (text) => process.stderr.write(text),
-      });
-    },
-  );
+      },
+    );
+  });
 
 // ---- commands that drive a running supervisor (supervisor-commands.ts) -------------------
-
-const SOCKET_DIR_HELP = 'socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren)';
 
 /**
  * The io of a supervisor command. With `interruptible`, the first Ctrl-C (SIGINT) or a closed
@@ -95,11 +108,11 @@ program
   .argument('[config]', 'config file or the directory that holds it (default: warren.config.{json,mjs,js,ts} in the current directory)')
   .option('-d, --detach', 'run the supervisor in the background; return once every instance is online or errored')
   .addOption(new Option('--detached', 'internal: this process is the background supervisor started by --detach').hideHelp())
-  .option('--socket-dir <dir>', 'socket directory (overrides the config and WARREN_SOCKET_DIR)')
   .exitOverride()
-  .action(async (config: string | undefined, options: { detach?: boolean; detached?: boolean; socketDir?: string }) => {
+  .action(async (config: string | undefined, options: { detach?: boolean; detached?: boolean }) => {
     // Through the environment, so a --detach child and the instances inherit it.
-    if (options.socketDir !== undefined) process.env.WARREN_SOCKET_DIR = resolve(options.socketDir);
+    const { socketDir } = socketDirOption();
+    if (socketDir !== undefined) process.env.WARREN_SOCKET_DIR = resolve(socketDir);
     process.exitCode = await upCommand(
       config,
       { detach: options.detach === true, detached: options.detached === true },
@@ -112,43 +125,39 @@ program
   .description('show every instance of every service of the running supervisor; exit code 2 when none runs')
   .option('--json', 'print the status as JSON (indented on a terminal, one line otherwise; one document per refresh with --watch)')
   .option('-w, --watch', 'refresh until Ctrl-C: redrawn in place on a terminal, else tables one after another')
-  .option('--interval <ms>', 'refresh interval of --watch (default 1000)')
-  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .option('--interval <ms>', 'refresh interval of --watch (default 1000)', wholeNumber('--interval', 10))
   .exitOverride()
-  .action(async (options: { json?: boolean; watch?: boolean; interval?: string; socketDir?: string }) => {
-    process.exitCode = await statusCommand(options, supervisorIo(options.watch === true));
+  .action(async (options: { json?: boolean; watch?: boolean; interval?: number }) => {
+    process.exitCode = await statusCommand({ ...options, ...socketDirOption() }, supervisorIo(options.watch === true));
   });
 
 program
   .command('stop')
   .description('stop the running supervisor (its instances drain first) and wait until it is gone')
-  .option('--timeout <ms>', 'exit code 1 if it is still there after this many ms (default 30000)')
-  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .option('--timeout <ms>', 'exit code 1 if it is still there after this many ms (default 30000)', wholeNumber('--timeout', 1))
   .exitOverride()
-  .action(async (options: { timeout?: string; socketDir?: string }) => {
-    process.exitCode = await stopCommand(options, supervisorIo());
+  .action(async (options: { timeout?: number }) => {
+    process.exitCode = await stopCommand({ ...options, ...socketDirOption() }, supervisorIo());
   });
 
 program
   .command('restart')
   .description('stop and start every instance of a service again (errored ones too); not zero-downtime, see reload')
   .argument('<service>', 'service name')
-  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)')
-  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
   .exitOverride()
-  .action(async (service: string, options: { timeout?: string; socketDir?: string }) => {
-    process.exitCode = await restartCommand(service, options, supervisorIo());
+  .action(async (service: string, options: { timeout?: number }) => {
+    process.exitCode = await restartCommand(service, { ...options, ...socketDirOption() }, supervisorIo());
   });
 
 program
   .command('reload')
   .description('rolling reload of one service or all: each instance is replaced once its successor is ready')
   .argument('[service]', 'service name (default: every service)')
-  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)')
-  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
   .exitOverride()
-  .action(async (service: string | undefined, options: { timeout?: string; socketDir?: string }) => {
-    process.exitCode = await reloadCommand(service, options, supervisorIo());
+  .action(async (service: string | undefined, options: { timeout?: number }) => {
+    process.exitCode = await reloadCommand(service, { ...options, ...socketDirOption() }, supervisorIo());
   });
 
 program
@@ -156,11 +165,10 @@ program
   .description("print the supervisor's recent log lines of one service or all, and with -f new ones until Ctrl-C")
   .argument('[service]', 'service name, or supervisor for its own lines (default: every service)')
   .option('-f, --follow', 'keep printing new lines until Ctrl-C (exit code 1 if the supervisor goes)')
-  .option('-n, --lines <n>', 'recent lines first (default 100)')
-  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .option('-n, --lines <n>', 'recent lines first (default 100)', wholeNumber('--lines', 0))
   .exitOverride()
-  .action(async (service: string | undefined, options: { follow?: boolean; lines?: string; socketDir?: string }) => {
-    process.exitCode = await logsCommand(service, options, supervisorIo(options.follow === true));
+  .action(async (service: string | undefined, options: { follow?: boolean; lines?: number }) => {
+    process.exitCode = await logsCommand(service, { ...options, ...socketDirOption() }, supervisorIo(options.follow === true));
   });
 
 program
@@ -169,11 +177,10 @@ program
   .exitOverride()
   .command('rotate')
   .description('write a new token; the previous one is accepted for --grace ms (through the supervisor when one runs)')
-  .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)')
-  .option('--socket-dir <dir>', SOCKET_DIR_HELP)
+  .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)', wholeNumber('--grace', 0))
   .exitOverride()
-  .action(async (options: { grace?: string; socketDir?: string }) => {
-    process.exitCode = await tokenRotateCommand(options, supervisorIo());
+  .action(async (options: { grace?: number }) => {
+    process.exitCode = await tokenRotateCommand({ ...options, ...socketDirOption() }, supervisorIo());
   });
 
 program.parseAsync().catch((error: unknown) => {

@@ -41,8 +41,6 @@ const CLEAR = '\x1b[H\x1b[2J';
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
 
-class UsageError extends Error {}
-
 function codeOf(error: unknown): string {
   return isWarrenError(error) ? error.code : ((error as NodeJS.ErrnoException | undefined)?.code ?? 'ERROR');
 }
@@ -55,32 +53,14 @@ function reportError(io: SupervisorCommandIo, command: string, error: unknown): 
   report(io, command, codeOf(error), error instanceof Error ? error.message : String(error));
 }
 
-/** A whole number of ms (or of lines) typed on the command line. */
-function parseWhole(name: string, value: string | undefined, fallback: number | undefined, min: number): number | undefined {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`${name} must be a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}, got '${value}'`);
-  }
-  return n;
-}
-
-/** Runs `body` with a connection, turning a usage error or a failed connection into exit code 2. */
+/** Runs `body` with a connection, turning a failed connection into exit code 2. */
 async function withControl(
   command: string,
   options: SocketDirOption,
   io: SupervisorCommandIo,
-  parse: () => void,
   body: (client: ControlClient) => Promise<number>,
   timeout = 10_000,
 ): Promise<number> {
-  try {
-    parse();
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    report(io, command, 'WARREN_INVALID_ARGUMENT', error.message);
-    return 2;
-  }
   let client: ControlClient;
   try {
     client = await connectControl(options.socketDir || undefined, { env: io.env ?? process.env, timeout });
@@ -114,37 +94,29 @@ export interface StatusCommandOptions extends SocketDirOption {
   json?: boolean;
   /** Refresh every `interval` ms until Ctrl-C. */
   watch?: boolean;
-  /** As typed; default 1000. */
-  interval?: string;
+  /** ms, at least 10; default 1000. */
+  interval?: number;
 }
 
 /** `warren status [--json] [--watch] [--interval ms]`. */
 export function statusCommand(options: StatusCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  let interval = 1000;
+  const interval = options.interval ?? 1000;
   const now = io.now ?? Date.now;
   const render = (status: SupervisorStatus) => {
     if (!options.json) return renderStatus(status, now());
     return `${io.isTTY ? JSON.stringify(status, null, 2) : JSON.stringify(status)}\n`;
   };
-  return withControl(
-    'status',
-    options,
-    io,
-    () => {
-      interval = parseWhole('--interval', options.interval, 1000, 10) as number;
-    },
-    async (client) => {
-      if (!options.watch) {
-        try {
-          io.out(render(await client.status()));
-          return 0;
-        } catch (error) {
-          return answerError(io, 'status', client, error);
-        }
+  return withControl('status', options, io, async (client) => {
+    if (!options.watch) {
+      try {
+        io.out(render(await client.status()));
+        return 0;
+      } catch (error) {
+        return answerError(io, 'status', client, error);
       }
-      return watchStatus(client, interval, render, io);
-    },
-  );
+    }
+    return watchStatus(client, interval, render, io);
+  });
 }
 
 async function watchStatus(
@@ -204,8 +176,8 @@ function delay(ms: number, signals: (AbortSignal | undefined)[]): Promise<void> 
 // ---- stop --------------------------------------------------------------------------------
 
 export interface StopCommandOptions extends SocketDirOption {
-  /** How long to wait for the supervisor to be gone, in ms, as typed; default 30000. */
-  timeout?: string;
+  /** How long to wait for the supervisor to be gone, in ms; default 30000. */
+  timeout?: number;
 }
 
 /**
@@ -213,145 +185,113 @@ export interface StopCommandOptions extends SocketDirOption {
  * is gone and its process has exited (the supervisor drains every instance first).
  */
 export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  let timeout = 30_000;
+  const timeout = options.timeout ?? 30_000;
   const now = io.now ?? Date.now;
-  return withControl(
-    'stop',
-    options,
-    io,
-    () => {
-      timeout = parseWhole('--timeout', options.timeout, 30_000, 1) as number;
-    },
-    async (client) => {
-      const started = now();
-      const { pid } = client.supervisor;
-      try {
-        await client.stop();
-      } catch (error) {
-        // Gone before it could answer: it is stopping anyway; anything else is an answer.
-        if (codeOf(error) !== 'WARREN_PEER_CLOSED') return answerError(io, 'stop', client, error);
-      }
-      await client.close();
-      io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
-      const stopped = () => !existsSync(client.socketPath) && !pidRuns(pid);
-      while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
-      if (!stopped()) {
-        const what = existsSync(client.socketPath) ? `its control socket ${client.socketPath} is still there` : `pid ${pid} still runs`;
-        report(
-          io,
-          'stop',
-          'WARREN_TIMEOUT',
-          `the supervisor has not stopped within ${timeout} ms (${what}); it may still be draining: see \`warren status\` and \`warren logs\``,
-        );
-        return 1;
-      }
-      io.out(`stopped after ${((now() - started) / 1000).toFixed(1)}s\n`);
-      return 0;
-    },
-  );
+  return withControl('stop', options, io, async (client) => {
+    const started = now();
+    const { pid } = client.supervisor;
+    try {
+      await client.stop();
+    } catch (error) {
+      // Gone before it could answer: it is stopping anyway; anything else is an answer.
+      if (codeOf(error) !== 'WARREN_PEER_CLOSED') return answerError(io, 'stop', client, error);
+    }
+    await client.close();
+    io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
+    const stopped = () => !existsSync(client.socketPath) && !pidRuns(pid);
+    while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
+    if (!stopped()) {
+      const what = existsSync(client.socketPath) ? `its control socket ${client.socketPath} is still there` : `pid ${pid} still runs`;
+      report(
+        io,
+        'stop',
+        'WARREN_TIMEOUT',
+        `the supervisor has not stopped within ${timeout} ms (${what}); it may still be draining: see \`warren status\` and \`warren logs\``,
+      );
+      return 1;
+    }
+    io.out(`stopped after ${((now() - started) / 1000).toFixed(1)}s\n`);
+    return 0;
+  });
 }
 
 // ---- restart and reload ------------------------------------------------------------------
 
 export interface ReplaceCommandOptions extends SocketDirOption {
-  /** Give up waiting after this many ms, as typed; default: wait as long as the instances take. */
-  timeout?: string;
+  /** Give up waiting after this many ms; default: wait as long as the instances take. */
+  timeout?: number;
 }
 
 /** `warren restart <service>`: stops and starts every instance of the service (errored ones come back). */
 export function restartCommand(service: string, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  let timeout: number | undefined;
-  return withControl(
-    'restart',
-    options,
-    io,
-    () => {
-      timeout = parseWhole('--timeout', options.timeout, undefined, 1);
-    },
-    async (client) => {
-      const before = await client.status().catch(() => undefined);
-      let restarted: number;
-      try {
-        ({ restarted } = await client.restart(service, timeout === undefined ? {} : { timeout }));
-      } catch (error) {
-        return answerError(io, 'restart', client, error);
-      }
-      const after = await client.status().catch(() => undefined);
-      io.out(formatRestart(service, restarted, before, after));
-      return 0;
-    },
-  );
+  const { timeout } = options;
+  return withControl('restart', options, io, async (client) => {
+    const before = await client.status().catch(() => undefined);
+    let restarted: number;
+    try {
+      ({ restarted } = await client.restart(service, timeout === undefined ? {} : { timeout }));
+    } catch (error) {
+      return answerError(io, 'restart', client, error);
+    }
+    const after = await client.status().catch(() => undefined);
+    io.out(formatRestart(service, restarted, before, after));
+    return 0;
+  });
 }
 
 /** `warren reload [service]`: rolling reload of one service or all, printing which instances replaced which. */
 export function reloadCommand(service: string | undefined, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  let timeout: number | undefined;
-  return withControl(
-    'reload',
-    options,
-    io,
-    () => {
-      timeout = parseWhole('--timeout', options.timeout, undefined, 1);
-    },
-    async (client) => {
-      try {
-        io.out(formatReload(await client.reload(service, timeout === undefined ? {} : { timeout })));
-        return 0;
-      } catch (error) {
-        return answerError(io, 'reload', client, error);
-      }
-    },
-  );
+  const { timeout } = options;
+  return withControl('reload', options, io, async (client) => {
+    try {
+      io.out(formatReload(await client.reload(service, timeout === undefined ? {} : { timeout })));
+      return 0;
+    } catch (error) {
+      return answerError(io, 'reload', client, error);
+    }
+  });
 }
 
 // ---- logs --------------------------------------------------------------------------------
 
 export interface LogsCommandOptions extends SocketDirOption {
   follow?: boolean;
-  /** Recent lines first, as typed; default 100. */
-  lines?: string;
+  /** Recent lines first; default 100. */
+  lines?: number;
 }
 
 export const DEFAULT_LOG_LINES = 100;
 
 /** `warren logs [service] [-f] [-n N]`: recent lines, then with -f new ones until Ctrl-C or the supervisor goes. */
 export function logsCommand(service: string | undefined, options: LogsCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  let lines = DEFAULT_LOG_LINES;
-  return withControl(
-    'logs',
-    options,
-    io,
-    () => {
-      lines = parseWhole('--lines', options.lines, DEFAULT_LOG_LINES, 0) as number;
-    },
-    async (client) => {
-      const follow = options.follow === true;
-      try {
-        const records = client.logs({
-          ...(service === undefined ? {} : { service }),
-          lines,
-          follow,
-          ...(io.signal ? { signal: io.signal } : {}),
-        });
-        for await (const record of records) io.out(`${formatLogRecord(record)}\n`);
-      } catch (error) {
-        if (io.signal?.aborted) return 0;
-        return answerError(io, 'logs', client, error);
-      }
-      if (follow && !io.signal?.aborted) {
-        report(io, 'logs', 'WARREN_PEER_CLOSED', `the supervisor on ${client.socketDir} ended the log stream (it is stopping)`);
-        return 1;
-      }
-      return 0;
-    },
-  );
+  const lines = options.lines ?? DEFAULT_LOG_LINES;
+  return withControl('logs', options, io, async (client) => {
+    const follow = options.follow === true;
+    try {
+      const records = client.logs({
+        ...(service === undefined ? {} : { service }),
+        lines,
+        follow,
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
+      for await (const record of records) io.out(`${formatLogRecord(record)}\n`);
+    } catch (error) {
+      if (io.signal?.aborted) return 0;
+      return answerError(io, 'logs', client, error);
+    }
+    if (follow && !io.signal?.aborted) {
+      report(io, 'logs', 'WARREN_PEER_CLOSED', `the supervisor on ${client.socketDir} ended the log stream (it is stopping)`);
+      return 1;
+    }
+    return 0;
+  });
 }
 
 // ---- token rotate ------------------------------------------------------------------------
 
 export interface TokenRotateOptions extends SocketDirOption {
-  /** How long the previous token stays valid, in ms, as typed; default 60000. */
-  grace?: string;
+  /** How long the previous token stays valid, in ms; default 60000. */
+  grace?: number;
 }
 
 /**
@@ -360,14 +300,7 @@ export interface TokenRotateOptions extends SocketDirOption {
  */
 export async function tokenRotateCommand(options: TokenRotateOptions, io: SupervisorCommandIo): Promise<number> {
   const now = io.now ?? Date.now;
-  let grace: number | undefined;
-  try {
-    grace = parseWhole('--grace', options.grace, undefined, 0);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    report(io, 'token rotate', 'WARREN_INVALID_ARGUMENT', error.message);
-    return 2;
-  }
+  const { grace } = options;
   const env = io.env ?? process.env;
   const dir = resolveSocketDir(options.socketDir || undefined, env);
   const started = now();

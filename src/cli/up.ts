@@ -126,27 +126,35 @@ async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
   } finally {
     closeSync(out);
   }
-  const outcome = await new Promise<DetachedMessage | { warren: 'exited'; code: number | null }>((resolve) => {
-    child.once('message', (m) => resolve(m as DetachedMessage));
-    child.once('exit', (code) => resolve({ warren: 'exited', code }));
-  });
-  child.unref();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const outcome = await Promise.race([
+    new Promise<DetachedMessage>((resolve) => child.once('message', (m) => resolve(m as DetachedMessage))),
+    exited.then((code) => ({ warren: 'exited', code }) as const),
+  ]);
   if (child.connected) child.disconnect();
   if (outcome.warren === 'up') {
+    // It runs on: this process may exit without it.
+    child.unref();
     io.out(`${summarize(outcome.status)}\nsupervisor pid ${child.pid} in the background; its log: ${outPath}\n`);
     const errored = outcome.status.services.flatMap((s) => s.instances).filter((i) => i.state === 'errored');
     if (errored.length > 0) {
-      io.err(`warren up: ${errored.map((i) => `${i.service}.${i.slot}`).join(', ')} errored; see \`warren status\`\n`);
+      const names = errored.map((i) => `${i.service}.${i.slot}`).join(', ');
+      io.err(
+        `warren up: ${names} errored; the supervisor (pid ${child.pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+      );
       return 1;
     }
     return 0;
   }
+  // It could not start: return only once it is gone, so that a script's `warren up --detach ||
+  // cleanup` never races a supervisor that is still stopping.
+  const code = await exited;
   // It said why: that line is the message (the log holds it and nothing more useful).
   if (outcome.warren === 'up-failed') {
     io.err(`warren up: ${outcome.message}\n`);
     return 1;
   }
-  io.err(`warren up: the background supervisor exited with code ${outcome.code}\n${tail(outPath)}`);
+  io.err(`warren up: the background supervisor exited with code ${code}\n${tail(outPath)}`);
   return 1;
 }
 

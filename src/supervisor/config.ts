@@ -15,166 +15,25 @@ import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { z } from 'zod';
+import { type ParseError, parse as parseJson } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { MAX_SOCKET_PATH_BYTES, resolveSocketDir, SERVICE_NAME_PATTERN, SOCKET_DIR_ENV } from '../service/socket-dir.js';
+import { MAX_SOCKET_PATH_BYTES, resolveSocketDir } from '../service/socket-dir.js';
+import { configError, toIssues } from './config-issues.js';
+import {
+  CONFIG_ENV_VARS,
+  CONFIG_FILE_NAMES,
+  configSchema,
+  ENV_FILE_NAME,
+  envVarsSchema,
+  type LogLevel,
+  MODULE_EXTENSIONS,
+  TYPESCRIPT_EXTENSIONS,
+} from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
 
-/** pino's levels, most to least severe; `silent` logs nothing. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export * from './config-schema.js';
 
-/** Environment variable that overrides `logLevel`. */
-export const LOG_LEVEL_ENV = 'WARREN_LOG_LEVEL';
-/** Environment variable that overrides `logDir`. */
-export const LOG_DIR_ENV = 'WARREN_LOG_DIR';
-
-/** The keys that environment variables (real, or from `.env`) override, and their variables. */
-export const CONFIG_ENV_VARS = Object.freeze({ socketDir: SOCKET_DIR_ENV, logLevel: LOG_LEVEL_ENV, logDir: LOG_DIR_ENV });
 type OverriddenKey = keyof typeof CONFIG_ENV_VARS;
-
-/** The file names `loadConfig` looks for when it is given a directory or no path. */
-export const CONFIG_FILE_NAMES = [
-  'warren.config.json',
-  'warren.config.mjs',
-  'warren.config.js',
-  'warren.config.cjs',
-  'warren.config.ts',
-  'warren.config.mts',
-] as const;
-
-/** The `.env` file read from the config file's directory. */
-export const ENV_FILE_NAME = '.env';
-
-const MODULE_EXTENSIONS = new Set(['.mjs', '.js', '.cjs']);
-const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts']);
-
-/** Most instances one service may have: a typo should not start thousands of processes. */
-export const MAX_INSTANCES = 256;
-/** Longest duration accepted, in ms: Node timers fire at once for anything longer (about 24.8 days). */
-export const MAX_TIMER_MS = 2_147_483_647;
-
-/** The defaults, as documented in docs/config.md. */
-export const CONFIG_DEFAULTS = Object.freeze({
-  logLevel: 'info' as LogLevel,
-  instances: 1,
-  restart: Object.freeze({ minDelayMs: 100, maxDelayMs: 10_000, maxUnstableRestarts: 5, stableAfterMs: 5_000 }),
-  drainTimeoutMs: 10_000,
-  readyTimeoutMs: 10_000,
-});
-
-// ---------------------------------------------------------------------------------------------
-// The schema. Every check carries the phrase "expected …"; the value received is added when the
-// issues are turned into lines (see toIssues).
-
-function integer(min: number, max: number, expected: string) {
-  const error = `expected ${expected}`;
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
-
-function duration(min: number) {
-  return integer(min, MAX_TIMER_MS, `a whole number of ms from ${min} to ${MAX_TIMER_MS}`);
-}
-
-function path(expected: string) {
-  const error = `expected ${expected} (a non-empty string)`;
-  return z.string({ error }).min(1, { error });
-}
-
-/** An object that refuses unknown keys; `what` describes it when something else is found. */
-function strict<T extends z.ZodRawShape>(shape: T, what: string) {
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : `expected ${what}`) });
-}
-
-/** Environment variable names: anything but '=', NUL and whitespace. */
-const ENV_NAME = /^[^=\0\s]+$/;
-const envName = z.string().regex(ENV_NAME, { error: 'expected a variable name without "=", NUL or whitespace' });
-const envValue = z
-  .string({ error: 'expected a string (write numbers and booleans in quotes)' })
-  .regex(/^[^\0]*$/, { error: 'expected a string without NUL characters' });
-/** Environment variables: a record of names to string values. */
-export const envVarsSchema = z.record(envName, envValue, { error: 'expected an object of variable names to string values' });
-
-/** A section reserved for a later layer: any object, passed through unchecked for now. */
-const reserved = z.looseObject({}, { error: 'expected an object (this section is reserved: its keys are not checked yet)' }).optional();
-
-const nameError = `expected a service name: a lower-case letter, then up to 62 lower-case letters, digits, "_" or "-"`;
-
-export const restartSchema = strict(
-  {
-    minDelayMs: duration(0).default(CONFIG_DEFAULTS.restart.minDelayMs),
-    maxDelayMs: duration(0).default(CONFIG_DEFAULTS.restart.maxDelayMs),
-    maxUnstableRestarts: integer(0, Number.MAX_SAFE_INTEGER, 'a whole number ≥ 0').default(CONFIG_DEFAULTS.restart.maxUnstableRestarts),
-    stableAfterMs: duration(0).default(CONFIG_DEFAULTS.restart.stableAfterMs),
-  },
-  'an object with minDelayMs, maxDelayMs, maxUnstableRestarts and stableAfterMs',
-).superRefine((restart, ctx) => {
-  // Zod runs this even when a field failed its own checks: compare only two valid delays.
-  const valid = (ms: number) => Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIMER_MS;
-  if (valid(restart.minDelayMs) && valid(restart.maxDelayMs) && restart.minDelayMs > restart.maxDelayMs) {
-    const { minDelayMs, maxDelayMs } = CONFIG_DEFAULTS.restart;
-    ctx.addIssue({
-      code: 'custom',
-      path: ['maxDelayMs'],
-      input: restart.maxDelayMs,
-      message: `expected at least minDelayMs (${restart.minDelayMs}), got ${restart.maxDelayMs} (defaults: minDelayMs ${minDelayMs}, maxDelayMs ${maxDelayMs})`,
-    });
-  }
-});
-
-export const serviceSchema = strict(
-  {
-    name: z.string({ error: nameError }).regex(SERVICE_NAME_PATTERN, { error: nameError }),
-    entry: path("a path to the service's main file"),
-    instances: integer(1, MAX_INSTANCES, `a whole number from 1 to ${MAX_INSTANCES}`).default(CONFIG_DEFAULTS.instances),
-    env: envVarsSchema.default({}),
-    restart: restartSchema.prefault({}),
-    maxMemoryMB: integer(1, Number.MAX_SAFE_INTEGER, 'a whole number of MB ≥ 1, or null for no limit').nullable().default(null),
-    maxRequests: integer(1, Number.MAX_SAFE_INTEGER, 'a whole number ≥ 1, or null for no limit').nullable().default(null),
-    execTimeoutMs: integer(1, MAX_TIMER_MS, `a whole number of ms from 1 to ${MAX_TIMER_MS}, or null for no limit`)
-      .nullable()
-      .default(null),
-    drainTimeoutMs: duration(0).default(CONFIG_DEFAULTS.drainTimeoutMs),
-    readyTimeoutMs: duration(1).default(CONFIG_DEFAULTS.readyTimeoutMs),
-  },
-  'a service: an object with at least name and entry',
-);
-
-/** The whole config file (after the environment overrides are applied to it). */
-export const configSchema = strict(
-  {
-    $schema: z.string({ error: 'expected a string (the URL of a JSON schema, for editors)' }).optional(),
-    socketDir: path('a path to a directory').optional(),
-    logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default(CONFIG_DEFAULTS.logLevel),
-    logDir: path('a path to a directory').optional(),
-    services: z
-      .array(serviceSchema, { error: 'expected a list of services (an array of objects with name and entry)' })
-      .min(1, { error: 'expected at least one service' })
-      .superRefine((services, ctx) => {
-        const first = new Map<string, number>();
-        services.forEach((service, index) => {
-          if (typeof service?.name !== 'string') return;
-          const earlier = first.get(service.name);
-          if (earlier === undefined) first.set(service.name, index);
-          else {
-            ctx.addIssue({
-              code: 'custom',
-              path: [index, 'name'],
-              input: service.name,
-              message: `expected a unique name, got ${JSON.stringify(service.name)} again (services[${earlier}].name has it)`,
-            });
-          }
-        });
-      }),
-    gateway: reserved,
-    realtime: reserved,
-  },
-  'an object with a "services" list',
-);
-
-/** A config as written in a file: defaults may be left out. */
-export type WarrenConfig = z.input<typeof configSchema>;
-export type ServiceConfig = z.input<typeof serviceSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // The resolved config.
@@ -487,247 +346,27 @@ async function checkEntries(config: ResolvedConfig): Promise<void> {
   if (issues.length > 0) throw configError(issues, config.configPath);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Messages.
-
-function configError(issues: readonly ConfigIssue[], file: string | null): ConfigError {
-  const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
-  const lines = issues.map((issue) => `  ${issue.path === '' ? '' : `${issue.path}: `}${issue.message}`);
-  const heading = file === null ? `invalid config (${count}):` : `invalid config ${file} (${count}):`;
-  return new ConfigError([heading, ...lines].join('\n'), file === null ? { issues } : { issues, file });
-}
-
-/** Zod's issues as one `ConfigIssue` per key path (the first issue of a path wins). */
-function toIssues(error: z.ZodError, sources: Partial<Record<string, { label: string }>>): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const seen = new Set<string>();
-  const add = (path: string, message: string) => {
-    if (seen.has(path)) return;
-    seen.add(path);
-    issues.push({ path, message });
-  };
-  for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      const known = knownKeys(configSchema, issue.path);
-      for (const key of issue.keys) {
-        const guess = closest(key, known);
-        add(
-          formatPath([...issue.path, key]),
-          `unknown key${guess === undefined ? '' : ` (did you mean "${guess}"?)`}; known keys: ${known.join(', ')}`,
-        );
-      }
-      continue;
-    }
-    let message: string;
-    if (issue.code === 'custom') message = issue.message;
-    else if (issue.code === 'invalid_key') message = `${issue.issues[0]?.message ?? 'expected a valid key'}, got ${show(issue.input)}`;
-    else if (issue.code === 'invalid_type' && issue.input === undefined) message = `${issue.message}, but the key is missing`;
-    else message = `${issue.message}, got ${show(issue.input)}`;
-    const top = issue.path.length === 1 ? sources[String(issue.path[0])] : undefined;
-    add(formatPath(issue.path), top === undefined ? message : `${message} (from ${top.label})`);
-  }
-  return issues;
-}
-
-/** `['services', 1, 'restart']` → `services[1].restart`. */
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else if (typeof part === 'string' && /^[A-Za-z_$][\w$]*$/.test(part)) out += out === '' ? part : `.${part}`;
-    else out += `[${JSON.stringify(String(part))}]`;
-  }
-  return out;
-}
-
-/** A value as it appears in a message: JSON where possible, cut to 80 characters. */
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'symbol' || typeof value === 'number') return String(value);
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Array.isArray(value) ? 'an array' : 'an object';
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-interface SchemaDef {
-  type: string;
-  innerType?: z.core.$ZodType;
-  in?: z.core.$ZodType;
-  element?: z.core.$ZodType;
-  shape?: Record<string, z.core.$ZodType>;
-}
-
-/** The keys of the object schema found at `path` in `schema`. */
-function knownKeys(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
-  let current: z.core.$ZodType | undefined = schema;
-  let depth = 0;
-  while (current !== undefined) {
-    const def = current._zod.def as unknown as SchemaDef;
-    if (def.innerType !== undefined) current = def.innerType;
-    else if (def.type === 'pipe') current = def.in;
-    else if (def.type === 'object' && def.shape !== undefined) {
-      if (depth === path.length) return Object.keys(def.shape);
-      current = def.shape[String(path[depth++])];
-    } else if (def.type === 'array' && depth < path.length) {
-      depth++;
-      current = def.element;
-    } else return [];
-  }
-  return [];
-}
-
-/** The candidate closest to `word` (case ignored), if it is close enough to be a likely typo. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = row;
-  }
-  return previous[b.length]!;
-}
-
 /**
  * What is wrong with `text` as JSON, and where: V8's description without its position or its
- * copy of the input, then the line and column of the first error found by `jsonErrorOffset`.
+ * copy of the input, at the line and column of the first error jsonc-parser finds. V8 gives no
+ * position for some errors, and the format of its messages is not stable; where it only says
+ * "Unexpected token", the token named is the one found at that position.
  */
 function describeJsonError(text: string, error: Error): string {
   const what = error.message
     .replace(/ in JSON at position \d+.*$/s, '')
     .replace(/, ".*" is not valid JSON$/s, '')
     .replace(/^JSON\.parse: /, '');
-  const offset = jsonErrorOffset(text);
-  if (offset < 0) return what;
-  const before = text.slice(0, offset);
+  const errors: ParseError[] = [];
+  parseJson(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (first === undefined) return what;
+  const found = text.slice(first.offset, first.offset + first.length);
+  const description = what.startsWith('Unexpected token') && found !== '' ? `Unexpected token '${found}'` : what;
+  const before = text.slice(0, first.offset);
   const line = before.split('\n').length;
-  const column = offset - before.lastIndexOf('\n');
-  return `${what} at line ${line}, column ${column}`;
-}
-
-/**
- * The offset of the first syntax error in `text` (its length when the text ends too early), or
- * -1 when none is found. V8 gives no position for some errors ("Unexpected token"), and the
- * format of its messages is not stable, so the position is found by this small JSON scanner.
- */
-function jsonErrorOffset(text: string): number {
-  let at = 0;
-  const fail = (): never => {
-    throw at;
-  };
-  const space = () => {
-    while (at < text.length && (text[at] === ' ' || text[at] === '\t' || text[at] === '\n' || text[at] === '\r')) at++;
-  };
-  const string = () => {
-    at++; // the opening quote
-    for (;;) {
-      const char = text[at];
-      if (char === undefined || char < ' ') fail();
-      if (char === '"') {
-        at++;
-        return;
-      }
-      if (char === '\\') {
-        at++;
-        if (text[at] === 'u') {
-          for (let i = 1; i <= 4; i++) if (!/[0-9a-fA-F]/.test(text[at + i] ?? '')) fail();
-          at += 5;
-        } else if ('"\\/bfnrt'.includes(text[at] ?? 'x')) at++;
-        else fail();
-      } else at++;
-    }
-  };
-  const value = (): void => {
-    space();
-    const char = text[at];
-    if (char === '{') {
-      at++;
-      space();
-      if (text[at] === '}') {
-        at++;
-        return;
-      }
-      for (;;) {
-        space();
-        if (text[at] !== '"') fail();
-        string();
-        space();
-        if (text[at] !== ':') fail();
-        at++;
-        value();
-        space();
-        if (text[at] === ',') at++;
-        else if (text[at] === '}') {
-          at++;
-          return;
-        } else fail();
-      }
-    }
-    if (char === '[') {
-      at++;
-      space();
-      if (text[at] === ']') {
-        at++;
-        return;
-      }
-      for (;;) {
-        value();
-        space();
-        if (text[at] === ',') at++;
-        else if (text[at] === ']') {
-          at++;
-          return;
-        } else fail();
-      }
-    }
-    if (char === '"') {
-      string();
-      return;
-    }
-    const number = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-    number.lastIndex = at;
-    if (number.test(text)) {
-      at = number.lastIndex;
-      return;
-    }
-    for (const literal of ['true', 'false', 'null']) {
-      if (char !== literal[0]) continue;
-      for (const expected of literal) {
-        if (text[at] !== expected) fail();
-        at++;
-      }
-      return;
-    }
-    fail();
-  };
-  try {
-    value();
-    space();
-    if (at < text.length) fail();
-    return -1;
-  } catch (offset) {
-    return typeof offset === 'number' ? offset : -1;
-  }
+  const column = first.offset - before.lastIndexOf('\n');
+  return `${description} at line ${line}, column ${column}`;
 }
 
 /**

@@ -39,44 +39,23 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Level, type Logger, pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { isColorSupported, prettyFactory } from 'pino-pretty';
 import { ConfigError, invalidArgument } from '../errors.js';
 import { SERVICE_NAME_PATTERN } from '../service/socket-dir.js';
+import { type ChildStream, readChildLine, safeStringify } from './child-line.js';
 import type { LogLevel } from './config.js';
-import { TailBuffer } from './lines.js';
-import type { LogRecord } from './protocol.js';
+import { DEFAULT_RECENT_LINES, type LogLine, type LogListener, LogStore, type LogsOptions, SUPERVISOR_SERVICE } from './log-store.js';
+import type { SupervisorOutput } from './output.js';
 
-/** The `service` tag of the supervisor's own lines (and the name of their file). */
-export const SUPERVISOR_SERVICE = 'supervisor';
-/** Lines kept in memory per service by default. */
-export const DEFAULT_RECENT_LINES = 1000;
-/** New lines a `logs({ follow: true })` reader may fall behind before the oldest are dropped. */
-export const FOLLOW_QUEUE_LIMIT = 10_000;
+export type { ChildLineParts, ChildStream } from './child-line.js';
+export { childLevel, readChildLine } from './child-line.js';
+export type { LogLine, LogListener, LogsOptions } from './log-store.js';
+export { DEFAULT_RECENT_LINES, FOLLOW_QUEUE_LIMIT, SUPERVISOR_SERVICE } from './log-store.js';
+
 /** Mode of a log directory the supervisor creates, and of its files. */
 export const LOG_DIR_MODE = 0o700;
 export const LOG_FILE_MODE = 0o600;
-
-export type ChildStream = 'stdout' | 'stderr';
-
-/** One log line as `recent`, `subscribe` and `logs` give it. */
-export interface LogLine extends LogRecord {
-  /** ms since the epoch (the child's own time for its JSON lines). */
-  time: number;
-  /** pino's level name: trace, debug, info, warn, error or fatal. */
-  level: string;
-  /** The service, or `supervisor` for the supervisor's own lines. */
-  service: string;
-  /** null for the supervisor's lines and its messages about a whole service. */
-  instance: number | null;
-  /** `supervisor` for the supervisor's messages (about a service or its own). */
-  stream: ChildStream | 'supervisor';
-  msg: string;
-  /** Every other field of the JSON line (a child's own fields, `err`, `truncated`…). */
-  fields: Readonly<Record<string, unknown>>;
-}
-
-export type LogListener = (line: LogLine) => void;
 
 export interface SupervisorLogOptions {
   level: LogLevel;
@@ -92,15 +71,11 @@ export interface SupervisorLogOptions {
   recent?: number;
 }
 
-export interface LogsOptions {
-  service?: string;
-  /** How many recent lines first (default: every line kept). */
-  lines?: number;
-  /** Then new lines as they come, until the signal aborts or the log closes. */
-  follow?: boolean;
-}
-
-export interface SupervisorLog {
+/**
+ * The supervisor's output (event, line, logs) made of pino: terminal, files and memory, and
+ * loggers for the supervisor's own messages.
+ */
+export interface SupervisorLog extends Required<SupervisorOutput> {
   /** The supervisor's own logger: its lines carry `service: 'supervisor'`. */
   readonly logger: Logger;
   readonly level: LogLevel;
@@ -109,22 +84,14 @@ export interface SupervisorLog {
   service(service: string): Logger;
   /** A logger for the supervisor's messages about one instance (`{ service, instance }`). */
   instance(service: string, instance: number): Logger;
-  /** Logs one line a child printed (see the module comment for how it is read). */
-  childLine(service: string, instance: number, stream: ChildStream, line: string, truncated?: boolean): void;
-  /** The supervisor's message about itself (service null), a service or an instance: SupervisorOutput.event. */
-  event(level: 'info' | 'warn' | 'error', service: string | null, instance: number | null, msg: string): void;
-  /** Same as childLine: SupervisorOutput.line. */
-  line(service: string, instance: number, stream: ChildStream, line: string, truncated?: boolean): void;
   /** The newest `limit` lines kept (every one kept by default) of a service, or of all merged in order; oldest first. */
   recent(service?: string, limit?: number): LogLine[];
   /** Calls `listener` with each new line of a service (or of all); returns the unsubscribe function. */
   subscribe(service: string | undefined, listener: LogListener): () => void;
-  /** `recent`, then with `follow` new lines as they come: SupervisorOutput.logs, for `warren logs [-f]`. */
+  /** `recent`, then with `follow` new lines as they come, for `warren logs [-f]`. */
   logs(options: LogsOptions, signal?: AbortSignal): AsyncIterable<LogLine>;
   /** Resolves once everything logged so far is written (files are synchronous; waits for the terminal to drain). */
   flush(): Promise<void>;
-  /** Flushes and closes the files; later lines are dropped and `logs` readers end. Idempotent. */
-  close(): Promise<void>;
 }
 
 /** Creates the log. Throws a ConfigError (WARREN_CONFIG) when logDir cannot be created or written. */
@@ -133,127 +100,9 @@ export function createSupervisorLog(options: SupervisorLogOptions): SupervisorLo
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading a child's line.
-
-const PINO_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
-
-const LEVEL_NAMES: Readonly<Record<string, Level>> = {
-  trace: 'trace',
-  silly: 'trace',
-  debug: 'debug',
-  verbose: 'debug',
-  info: 'info',
-  information: 'info',
-  notice: 'info',
-  log: 'info',
-  warn: 'warn',
-  warning: 'warn',
-  error: 'error',
-  err: 'error',
-  fatal: 'fatal',
-  critical: 'fatal',
-  crit: 'fatal',
-  alert: 'fatal',
-  emerg: 'fatal',
-  emergency: 'fatal',
-  panic: 'fatal',
-};
-
-/**
- * pino's level for a child's `level` value: pino/bunyan numbers (10 trace … 60 fatal, values in
- * between rounded down), their names and common aliases in any case; null when not recognised.
- */
-export function childLevel(value: unknown): Level | null {
-  let number: number | null = null;
-  if (typeof value === 'number') number = value;
-  else if (typeof value === 'string') {
-    const name = value.trim().toLowerCase();
-    if (/^\d+$/.test(name)) number = Number(name);
-    else return LEVEL_NAMES[name] ?? null;
-  }
-  if (number === null || !Number.isFinite(number)) return null;
-  return PINO_LEVELS[Math.min(5, Math.max(0, Math.floor(number / 10) - 1))] ?? null;
-}
-
-/** How `childLine` reads a line: its level, message and the fields to keep. */
-export interface ChildLineParts {
-  level: Level;
-  msg: string;
-  /** The child's fields (none for a plain line), without level and message; `time` when it had one. */
-  fields: Record<string, unknown>;
-  /** True when the line was a JSON log line. */
-  json: boolean;
-}
-
-const TAGS = { service: 'childService', instance: 'childInstance', stream: 'childStream' } as const;
-
-/**
- * Reads one line a child printed: a JSON log line keeps its fields (see the module comment),
- * anything else is a plain message at `info` (stdout) or `warn` (stderr). Never throws.
- */
-export function readChildLine(service: string, instance: number, stream: ChildStream, line: string): ChildLineParts {
-  const plain = (): ChildLineParts => ({ level: stream === 'stderr' ? 'warn' : 'info', msg: line, fields: {}, json: false });
-  const trimmed = line.trim();
-  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) return plain();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(trimmed);
-  } catch {
-    return plain();
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return plain();
-  const record = parsed as Record<string, unknown>;
-  const has = (key: string) => Object.hasOwn(record, key);
-  if (!has('level') || !(has('msg') || has('message') || has('time'))) return plain();
-
-  const fields: Record<string, unknown> = {};
-  const messageKey = has('msg') ? 'msg' : has('message') ? 'message' : null;
-  const ours = { service, instance, stream };
-  for (const key of Object.keys(record)) {
-    const value = record[key];
-    if (key === 'level' || key === messageKey || key === '__proto__') continue;
-    if (key === 'time') {
-      if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'string') fields.time = value;
-      else fields.childTime = value;
-    } else if (key === 'service' || key === 'instance' || key === 'stream') {
-      if (value !== ours[key]) fields[TAGS[key]] = value;
-    } else {
-      fields[key] = value;
-    }
-  }
-  const level = childLevel(record.level);
-  if (level === null) fields.childLevel = record.level;
-  const message = messageKey === null ? '' : record[messageKey];
-  return {
-    level: level ?? (stream === 'stderr' ? 'warn' : 'info'),
-    msg: typeof message === 'string' ? message : (safeStringify(message) ?? String(message)),
-    fields,
-    json: true,
-  };
-}
-
-function safeStringify(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The log.
 
 type FileDestination = ReturnType<typeof pino.destination>;
-
-interface Entry {
-  seq: number;
-  line: LogLine;
-}
-
-interface Subscriber {
-  service: string | undefined;
-  listener: LogListener;
-}
 
 /** Child loggers kept for `instance()`; instance numbers are reused, so this stays small, but it is capped. */
 const MAX_CACHED_LOGGERS = 4096;
@@ -271,12 +120,8 @@ class Log implements SupervisorLog {
   };
   private readonly pretty: ((log: object) => string) | null;
   private readonly files = new Map<string, FileDestination | null>();
-  private readonly recentCapacity: number;
-  private readonly buffers = new Map<string, TailBuffer<Entry>>();
-  private readonly subscribers = new Set<Subscriber>();
+  private readonly store: LogStore;
   private readonly loggers = new Map<string, Logger>();
-  private readonly closeWaiters = new Set<() => void>();
-  private seq = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -287,7 +132,7 @@ class Log implements SupervisorLog {
     this.out.on?.('error', this.onTerminalError);
     const recent = options.recent ?? DEFAULT_RECENT_LINES;
     if (!Number.isSafeInteger(recent) || recent < 0) throw invalidArgument(`recent must be a whole number ≥ 0, got ${String(recent)}`);
-    this.recentCapacity = recent;
+    this.store = new LogStore(recent);
 
     const pretty = options.pretty ?? (this.out as { isTTY?: boolean }).isTTY === true;
     this.pretty = pretty ? makePrettifier(options.colorize ?? (this.out === process.stdout && isColorSupported)) : null;
@@ -327,7 +172,7 @@ class Log implements SupervisorLog {
     return this.cached(service, instance);
   }
 
-  childLine(service: string, instance: number, stream: ChildStream, line: string, truncated = false): void {
+  line(service: string, instance: number, stream: ChildStream, line: string, truncated = false): void {
     if (this.closed || this.level === 'silent') return;
     try {
       if (typeof line !== 'string' || line.trim() === '') return;
@@ -341,83 +186,21 @@ class Log implements SupervisorLog {
     }
   }
 
-  line(service: string, instance: number, stream: ChildStream, line: string, truncated = false): void {
-    this.childLine(service, instance, stream, line, truncated);
-  }
-
   event(level: 'info' | 'warn' | 'error', service: string | null, instance: number | null, msg: string): void {
     const logger = service === null ? this.logger : this.cached(service, instance);
     logger[level](msg);
   }
 
-  recent(service?: string, limit = Number.POSITIVE_INFINITY): LogLine[] {
-    const take = Number.isNaN(limit) ? 0 : Math.max(0, Math.floor(limit));
-    if (service !== undefined) return (this.buffers.get(service)?.last(take) ?? []).map((entry) => entry.line);
-    const all: Entry[] = [];
-    for (const buffer of this.buffers.values()) for (const entry of buffer.last(take)) all.push(entry);
-    all.sort((a, b) => a.seq - b.seq);
-    return all.slice(Math.max(0, all.length - take)).map((entry) => entry.line);
+  recent(service?: string, limit?: number): LogLine[] {
+    return this.store.recent(service, limit);
   }
 
   subscribe(service: string | undefined, listener: LogListener): () => void {
-    const subscriber: Subscriber = { service, listener };
-    if (!this.closed) this.subscribers.add(subscriber);
-    return () => {
-      this.subscribers.delete(subscriber);
-    };
+    return this.store.subscribe(service, listener);
   }
 
-  async *logs(options: LogsOptions, signal?: AbortSignal): AsyncGenerator<LogLine> {
-    const { service, follow = false } = options;
-    if (signal?.aborted) return;
-    const queue: LogLine[] = [];
-    let dropped = 0;
-    let wake: (() => void) | null = null;
-    const awaken = () => {
-      const resolve = wake;
-      wake = null;
-      resolve?.();
-    };
-    // Subscribed in the same tick as the backlog is taken: no line is missed or seen twice.
-    const unsubscribe = follow
-      ? this.subscribe(service, (line) => {
-          queue.push(line);
-          if (queue.length > FOLLOW_QUEUE_LIMIT) {
-            queue.shift();
-            dropped++;
-          }
-          awaken();
-        })
-      : null;
-    const backlog = this.recent(service, options.lines);
-    signal?.addEventListener('abort', awaken);
-    this.closeWaiters.add(awaken);
-    try {
-      for (const line of backlog) {
-        if (signal?.aborted) return;
-        yield line;
-      }
-      while (follow && !signal?.aborted && !this.closed) {
-        if (dropped > 0) {
-          const count = dropped;
-          dropped = 0;
-          yield droppedNotice(service, count);
-          continue;
-        }
-        const line = queue.shift();
-        if (line !== undefined) {
-          yield line;
-          continue;
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-      }
-    } finally {
-      unsubscribe?.();
-      signal?.removeEventListener('abort', awaken);
-      this.closeWaiters.delete(awaken);
-    }
+  logs(options: LogsOptions, signal?: AbortSignal): AsyncIterable<LogLine> {
+    return this.store.logs(options, signal);
   }
 
   async flush(): Promise<void> {
@@ -452,8 +235,7 @@ class Log implements SupervisorLog {
   private async doClose(): Promise<void> {
     await this.flush();
     this.closed = true;
-    this.subscribers.clear();
-    for (const awaken of this.closeWaiters) awaken();
+    this.store.close();
     const files = [...this.files.values()].filter((file): file is FileDestination => file !== null);
     this.files.clear();
     await Promise.all(files.map(closeFile));
@@ -490,7 +272,7 @@ class Log implements SupervisorLog {
         // A destroyed destination (after a write error, reported by its 'error' listener).
       }
     }
-    this.remember(line);
+    this.store.add(line);
   }
 
   private prettify(parsed: Record<string, unknown>, json: string): string {
@@ -507,25 +289,6 @@ class Log implements SupervisorLog {
       this.out.write(text);
     } catch {
       this.terminalBroken = true;
-    }
-  }
-
-  private remember(line: LogLine): void {
-    if (this.recentCapacity > 0) {
-      let buffer = this.buffers.get(line.service);
-      if (buffer === undefined) {
-        buffer = new TailBuffer<Entry>(this.recentCapacity);
-        this.buffers.set(line.service, buffer);
-      }
-      buffer.push({ seq: this.seq++, line });
-    }
-    for (const subscriber of this.subscribers) {
-      if (subscriber.service !== undefined && subscriber.service !== line.service) continue;
-      try {
-        subscriber.listener(line);
-      } catch {
-        // A listener's failure is its own: the log goes on.
-      }
     }
   }
 
@@ -604,18 +367,6 @@ function toLogLine(record: Record<string, unknown>): LogLine {
     stream: stream === 'stdout' || stream === 'stderr' ? stream : 'supervisor',
     msg: typeof msg === 'string' ? msg : msg === undefined ? '' : (safeStringify(msg) ?? String(msg)),
     fields: Object.freeze(fields),
-  });
-}
-
-function droppedNotice(service: string | undefined, count: number): LogLine {
-  return Object.freeze({
-    time: Date.now(),
-    level: 'warn',
-    service: service ?? SUPERVISOR_SERVICE,
-    instance: null,
-    stream: 'supervisor',
-    msg: `${count} log lines dropped: this reader fell more than ${FOLLOW_QUEUE_LIMIT} lines behind`,
-    fields: Object.freeze({ dropped: count }),
   });
 }
 

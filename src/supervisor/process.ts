@@ -15,11 +15,14 @@ import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import type { ResolvedService } from './config.js';
 import { splitLines } from './lines.js';
 import { SUPERVISOR_PID_ENV } from './orphans.js';
+import { groupGone, killGroup } from './process-group.js';
 import type { ExitInfo } from './protocol.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
 /** How long an exited process's IPC channel may take to deliver its last messages. */
 const CHANNEL_CLOSE_WAIT_MS = 250;
+/** How long the members of an exited process's group may take to die of the SIGKILL sent them. */
+const GROUP_GONE_WAIT_MS = 5000;
 
 export interface ProcessOptions {
   service: ResolvedService;
@@ -90,21 +93,24 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
         this.exit ??= { code, signal, at: Date.now() };
-        // Whatever it started in its group and left running (a helper that ignores SIGTERM, say)
-        // goes with it: nothing a service started may outlive it, nor a supervisor's stop().
-        this.killGroup();
         const exit = this.exit;
         // 'exit' can come before the IPC channel is read to its end, which may hold the final
         // report of a process that drained: wait (briefly) for the channel to close.
-        if (!this.child.connected) {
-          resolve(exit);
-          return;
-        }
-        const timer = setTimeout(() => resolve(exit), CHANNEL_CLOSE_WAIT_MS);
-        this.child.once('disconnect', () => {
-          clearTimeout(timer);
-          resolve(exit);
+        const channelClosed = new Promise<void>((done) => {
+          if (!this.child.connected) return done();
+          const timer = setTimeout(done, CHANNEL_CLOSE_WAIT_MS);
+          this.child.once('disconnect', () => {
+            clearTimeout(timer);
+            done();
+          });
         });
+        // Whatever it started in its group and left running (a helper that ignores SIGTERM, say)
+        // goes with it: nothing a service started may outlive it, nor a supervisor's stop(). The
+        // SIGKILL is delivered asynchronously, so `exited` waits until the group is empty. The
+        // group's number cannot have been reused yet: 'exit' comes in the same turn as the wait
+        // that freed the pid, and a pid stays taken while a group of that number has members.
+        const groupEmpty = this.pid !== null && killGroup(this.pid) ? groupGone(this.pid, GROUP_GONE_WAIT_MS) : Promise.resolve(true);
+        void Promise.all([channelClosed, groupEmpty]).then(() => resolve(exit));
       };
       this.child.once('exit', finish);
       // A spawn failure (no such executable) emits 'error' and maybe no 'exit'.
@@ -172,20 +178,6 @@ export class ServiceProcess {
 
   kill(): void {
     this.signal('SIGKILL');
-  }
-
-  /**
-   * SIGKILL to what is left of its process group once it has exited. Its pid cannot have been
-   * reused yet: the 'exit' event comes in the same turn as the wait that freed it, and a pid stays
-   * taken while a group of that number has members.
-   */
-  private killGroup(): void {
-    if (this.pid === null) return;
-    try {
-      process.kill(-this.pid, 'SIGKILL');
-    } catch {
-      // ESRCH: nothing left in the group.
-    }
   }
 
   private signal(signal: NodeJS.Signals): void {

@@ -21,17 +21,11 @@ import { ensureSocketDir } from '../service/socket-dir.js';
 import type { ResolvedConfig } from './config.js';
 import { type ControlHandlers, listenControl } from './control-server.js';
 import { findOrphans, killOrphans } from './orphans.js';
-import { CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
+import type { SupervisorOutput } from './output.js';
+import { CONTROL_SOCKET, type ReloadResult, type SupervisorStatus } from './protocol.js';
 import { Slot, type SlotHost } from './slot.js';
 
-/** Where the supervisor's messages and its children's output go (the logger, in `warren up`). */
-export interface SupervisorOutput {
-  event(level: 'info' | 'warn' | 'error', service: string | null, instance: number | null, msg: string): void;
-  /** A line an instance printed; `truncated` when it was cut at its maximum length (it ends with a marker). */
-  line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string, truncated?: boolean): void;
-  /** Recent and (with follow) new log records, for `warren logs`. */
-  logs?(options: { service?: string; lines?: number; follow?: boolean }, signal: AbortSignal): AsyncIterable<LogRecord>;
-}
+export type { SupervisorOutput } from './output.js';
 
 export interface SupervisorOptions {
   output?: SupervisorOutput;

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceClient } from '../../src/service/index.js';
 import { isGone } from '../support/processes.js';
+import { until } from '../support/until.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SHOP = join(ROOT, 'examples/shop');
@@ -61,17 +62,6 @@ function servicePids(stdout: string): Map<string, number> {
 function supervisorPid(stdout: string): number | undefined {
   const pid = /^supervisor pid (\d+) in the background/m.exec(stdout)?.[1];
   return pid === undefined ? undefined : Number(pid);
-}
-
-/** Resolves once `check` returns a value, polling every 50 ms; rejects after `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = WAIT_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function launchStart(args: string[] = []): Launched {
@@ -286,13 +276,17 @@ describe('examples/shop/start.mjs', () => {
       const victim = pids.get('products.0') as number;
       process.kill(victim, 'SIGKILL');
       type Status = { services: { name: string; instances: { slot: number; pid: number; state: string; restarts: number }[] }[] };
-      const replaced = await until('a new products instance online after the SIGKILL', async () => {
-        const status = await cli('status', '--json');
-        if (status.code !== 0) return undefined;
-        const products = (JSON.parse(status.stdout) as Status).services.find((service) => service.name === 'products');
-        const fresh = products?.instances.find((i) => i.state === 'online' && i.restarts === 1 && !pids.has(`products.${i.slot}`));
-        return fresh ?? products?.instances.find((i) => i.state === 'online' && i.restarts === 1 && i.pid !== victim);
-      });
+      const replaced = await until(
+        async () => {
+          const status = await cli('status', '--json');
+          if (status.code !== 0) return undefined;
+          const products = (JSON.parse(status.stdout) as Status).services.find((service) => service.name === 'products');
+          const fresh = products?.instances.find((i) => i.state === 'online' && i.restarts === 1 && !pids.has(`products.${i.slot}`));
+          return fresh ?? products?.instances.find((i) => i.state === 'online' && i.restarts === 1 && i.pid !== victim);
+        },
+        'a new products instance online after the SIGKILL',
+        WAIT_TIMEOUT_MS,
+      );
       expect(replaced.pid).not.toBe(victim);
       const after = await cli('call', 'products', 'GET', '/products', '--json');
       expect(after, after.stderr).toMatchObject({ code: 0 });

@@ -12,23 +12,7 @@ import type { Peer, PeerOptions } from '../../src/peer/peer.js';
 import { memoryPair } from '../../src/peer/transports/memory.js';
 import type { PeerServer } from '../../src/peer/transports/socket.js';
 
-/**
- * Polls `condition` (first on every setImmediate turn, then every 2 ms) until it is true;
- * fails with `message` once `timeoutMs` has passed. The deadline is only a guard against a
- * hang: no test depends on how long anything takes.
- */
-export async function until(condition: () => boolean, options: { timeoutMs?: number; message?: string } = {}): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadline = performance.now() + timeoutMs;
-  let turns = 0;
-  while (!condition()) {
-    if (performance.now() > deadline) {
-      throw new Error(`until: ${options.message ?? condition.toString()} was still false after ${timeoutMs} ms`);
-    }
-    turns++;
-    await new Promise<void>((resolve) => (turns < 200 ? setImmediate(resolve) : setTimeout(resolve, 2)));
-  }
-}
+export { until } from '../support/until.js';
 
 /** Lets one turn of the event loop pass (I/O callbacks and nextTicks of the current turn run). */
 export function turn(): Promise<void> {

@@ -7,6 +7,7 @@ import { WarrenError } from '../../src/errors.js';
 import { ServiceClient } from '../../src/service/client.js';
 import { defineService } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { until } from '../support/until.js';
 
 const dirs: string[] = [];
 const servers: ServiceServer<unknown>[] = [];
@@ -43,15 +44,6 @@ async function start(dir: string, instance: number, gate?: Promise<void>) {
   const server = await serveService(products(instance, gate), { socketDir: dir, instance });
   servers.push(server as ServiceServer<unknown>);
   return server;
-}
-
-/** Waits for a condition that events outside this process make true, checking on each turn of the loop (bounded). */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function client(dir: string): ServiceClient {

@@ -17,6 +17,7 @@ import { defineService } from '../../src/service/define.js';
 import { listInstances } from '../../src/service/discovery.js';
 import { SERVICE_METHODS, type ServiceServer, serveService } from '../../src/service/server.js';
 import { useProcesses } from '../support/processes.js';
+import { until } from '../support/until.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/service-drain.mjs', import.meta.url));
 /** Long enough that a close reaching it shows the clients did not close their connections themselves. */
@@ -72,15 +73,6 @@ function client(dir: string): ServiceClient {
   const c = new ServiceClient({ socketDir: dir, timeout: 20_000 });
   clients.push(c);
   return c;
-}
-
-/** Waits for a condition that other events make true, checking every few ms (bounded). */
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function gate(): { promise: Promise<void>; open: () => void } {

@@ -10,6 +10,7 @@ import { ServiceClient } from '../../src/service/client.js';
 import type { ServiceResponse } from '../../src/service/define.js';
 import { SERVICE_METHODS } from '../../src/service/server.js';
 import { isGone, useProcesses } from '../support/processes.js';
+import { until } from '../support/until.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/service-instance.mjs', import.meta.url));
 const { socketPath, startServer } = useProcesses();
@@ -27,13 +28,6 @@ async function direct(dir: string, instance: number): Promise<(method: string, u
   peers.push(peer);
   await peer.request(SERVICE_METHODS.hello, { token: await readToken(dir) });
   return (method, url) => peer.request(SERVICE_METHODS.call, { method, url }).then(decodeReply);
-}
-
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
 }
 
 describe('a service instance killed with SIGKILL', () => {

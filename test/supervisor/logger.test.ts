@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SupervisorOutput } from '../../src/supervisor/index.js';
 import {
   childLevel,
   createSupervisorLog,
@@ -13,7 +14,6 @@ import {
   type SupervisorLog,
   type SupervisorLogOptions,
 } from '../../src/supervisor/logger.js';
-import type { SupervisorOutput } from '../../src/supervisor/supervisor.js';
 
 let dir: string;
 const logs: SupervisorLog[] = [];
@@ -56,7 +56,7 @@ describe('terminal output', () => {
     log.logger.info('supervisor up');
     log.instance('users', 0).info('started (pid 42)');
     log.service('users').warn('restarting');
-    log.childLine('users', 0, 'stdout', 'hello from users');
+    log.line('users', 0, 'stdout', 'hello from users');
     const lines = json();
     expect(lines.map(({ level, service, instance, stream, msg }) => ({ level, service, instance, stream, msg }))).toEqual([
       { level: 30, service: 'supervisor', instance: undefined, stream: undefined, msg: 'supervisor up' },
@@ -75,8 +75,8 @@ describe('terminal output', () => {
     const { log, text } = makeLog({ pretty: true, colorize: false });
     log.logger.info('supervisor up');
     log.instance('users', 0).info('started');
-    log.childLine('users', 0, 'stderr', 'something odd');
-    log.childLine('orders', 1, 'stdout', JSON.stringify({ level: 50, time: 1, msg: 'db down', code: 'ECONNREFUSED' }));
+    log.line('users', 0, 'stderr', 'something odd');
+    log.line('orders', 1, 'stdout', JSON.stringify({ level: 50, time: 1, msg: 'db down', code: 'ECONNREFUSED' }));
     const lines = text().split('\n').filter(Boolean);
     expect(lines.some((line) => /INFO.*\[supervisor\] supervisor up/.test(line))).toBe(true);
     expect(lines.some((line) => /INFO.*\[users\.0\] started/.test(line))).toBe(true);
@@ -123,7 +123,7 @@ describe('terminal output', () => {
     log.logger.info('first');
     await new Promise((resolve) => broken.once('error', resolve));
     log.logger.info('second');
-    log.childLine('users', 0, 'stdout', 'third');
+    log.line('users', 0, 'stdout', 'third');
     await log.flush();
     expect(fileLines('supervisor').map((line) => line.msg)).toEqual(['first', 'second']);
     expect(log.recent().map((line) => line.msg)).toEqual(['first', 'second', 'third']);
@@ -168,7 +168,7 @@ describe("children's lines", () => {
       reqId: 'r-1',
       err: { type: 'Error', message: 'boom', stack: 'Error: boom\n    at x' },
     };
-    log.childLine('users', 2, 'stdout', JSON.stringify(child));
+    log.line('users', 2, 'stdout', JSON.stringify(child));
     const [line] = json();
     expect(line).toEqual({ ...child, service: 'users', instance: 2, stream: 'stdout' });
     const [record] = log.recent('users');
@@ -185,9 +185,9 @@ describe("children's lines", () => {
 
   it('maps string levels and `message`, and keeps differing service/instance/stream fields under other names', () => {
     const { log, json } = makeLog({ level: 'trace' });
-    log.childLine('users', 0, 'stdout', JSON.stringify({ level: 'WARNING', message: 'disk low', time: '2026-01-02T03:04:05.000Z' }));
-    log.childLine('users', 0, 'stdout', JSON.stringify({ level: 'debug', msg: 'tick', service: 'users-api', instance: 0, stream: 'x' }));
-    log.childLine('users', 0, 'stderr', JSON.stringify({ level: 'loud', msg: 'custom level' }));
+    log.line('users', 0, 'stdout', JSON.stringify({ level: 'WARNING', message: 'disk low', time: '2026-01-02T03:04:05.000Z' }));
+    log.line('users', 0, 'stdout', JSON.stringify({ level: 'debug', msg: 'tick', service: 'users-api', instance: 0, stream: 'x' }));
+    log.line('users', 0, 'stderr', JSON.stringify({ level: 'loud', msg: 'custom level' }));
     const lines = json();
     expect(lines[0]).toMatchObject({ level: 40, msg: 'disk low', time: '2026-01-02T03:04:05.000Z', service: 'users', instance: 0 });
     expect(lines[1]).toMatchObject({
@@ -206,14 +206,14 @@ describe("children's lines", () => {
 
   it('logs other lines as msg: info from stdout, warn from stderr; drops blank lines', () => {
     const { log, json } = makeLog();
-    log.childLine('users', 0, 'stdout', 'listening on /tmp/users.0.sock');
-    log.childLine('users', 0, 'stderr', '(node:1) DeprecationWarning: something');
-    log.childLine('users', 0, 'stderr', '   ');
-    log.childLine('users', 0, 'stdout', '');
-    log.childLine('users', 0, 'stdout', '{"not":"a log line"}');
-    log.childLine('users', 0, 'stdout', '[1,2,3]');
-    log.childLine('users', 0, 'stdout', '{broken json}');
-    log.childLine('users', 0, 'stdout', '100% done %s %d');
+    log.line('users', 0, 'stdout', 'listening on /tmp/users.0.sock');
+    log.line('users', 0, 'stderr', '(node:1) DeprecationWarning: something');
+    log.line('users', 0, 'stderr', '   ');
+    log.line('users', 0, 'stdout', '');
+    log.line('users', 0, 'stdout', '{"not":"a log line"}');
+    log.line('users', 0, 'stdout', '[1,2,3]');
+    log.line('users', 0, 'stdout', '{broken json}');
+    log.line('users', 0, 'stdout', '100% done %s %d');
     expect(json().map(({ level, stream, msg }) => [level, stream, msg])).toEqual([
       [30, 'stdout', 'listening on /tmp/users.0.sock'],
       [40, 'stderr', '(node:1) DeprecationWarning: something'],
@@ -226,7 +226,7 @@ describe("children's lines", () => {
 
   it('marks a truncated line', () => {
     const { log, json } = makeLog();
-    log.childLine('users', 0, 'stdout', 'xxxx [truncated]', true);
+    log.line('users', 0, 'stdout', 'xxxx [truncated]', true);
     expect(json()[0]).toMatchObject({ truncated: true, msg: 'xxxx [truncated]' });
   });
 
@@ -248,8 +248,8 @@ describe("children's lines", () => {
       '\uD800 lone surrogate',
       `{"level":30,"msg":"${'deep'.repeat(1000)}"}`,
     ];
-    for (const line of odd) expect(() => log.childLine('users', 0, 'stdout', line)).not.toThrow();
-    expect(() => log.childLine('users', 0, 'stdout', undefined as unknown as string)).not.toThrow();
+    for (const line of odd) expect(() => log.line('users', 0, 'stdout', line)).not.toThrow();
+    expect(() => log.line('users', 0, 'stdout', undefined as unknown as string)).not.toThrow();
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     const lines = json();
     expect(lines).toHaveLength(odd.length);
@@ -306,10 +306,10 @@ describe('levels', () => {
     log.logger.info('not shown');
     log.logger.warn('shown');
     log.instance('users', 0).debug('not shown');
-    log.childLine('users', 0, 'stdout', 'plain stdout: info, not shown');
-    log.childLine('users', 0, 'stderr', 'plain stderr: warn, shown');
-    log.childLine('users', 0, 'stdout', '{"level":"error","msg":"json error, shown"}');
-    log.childLine('users', 0, 'stdout', '{"level":20,"msg":"json debug, not shown"}');
+    log.line('users', 0, 'stdout', 'plain stdout: info, not shown');
+    log.line('users', 0, 'stderr', 'plain stderr: warn, shown');
+    log.line('users', 0, 'stdout', '{"level":"error","msg":"json error, shown"}');
+    log.line('users', 0, 'stdout', '{"level":20,"msg":"json debug, not shown"}');
     const shown = ['shown', 'plain stderr: warn, shown', 'json error, shown'];
     expect(json().map((line) => line.msg)).toEqual(shown);
     expect([...fileLines('supervisor'), ...fileLines('users')].map((line) => line.msg)).toEqual(shown);
@@ -322,7 +322,7 @@ describe('levels', () => {
     log.subscribe(undefined, (line) => seen.push(line));
     log.logger.fatal('nothing');
     log.instance('users', 0).error('nothing');
-    log.childLine('users', 0, 'stderr', 'nothing');
+    log.line('users', 0, 'stderr', 'nothing');
     log.event('error', null, null, 'nothing');
     await log.flush();
     expect(text()).toBe('');
@@ -339,8 +339,8 @@ describe('log files', () => {
     const { log } = makeLog({ logDir });
     log.logger.info('supervisor starting');
     log.instance('users', 0).info('started');
-    log.childLine('users', 0, 'stdout', 'users says hi');
-    log.childLine('orders', 1, 'stderr', JSON.stringify({ level: 30, time: 7, msg: 'orders ready', port: 1 }));
+    log.line('users', 0, 'stdout', 'users says hi');
+    log.line('orders', 1, 'stderr', JSON.stringify({ level: 30, time: 7, msg: 'orders ready', port: 1 }));
     log.event('error', 'orders', null, 'errored: gave up');
     log.event('info', null, null, 'all up');
     await log.flush();
@@ -392,7 +392,7 @@ describe('log files', () => {
     await Promise.all([log.close(), log.close()]);
     await log.close();
     expect(() => log.logger.info('after')).not.toThrow();
-    expect(() => log.childLine('users', 0, 'stdout', 'after')).not.toThrow();
+    expect(() => log.line('users', 0, 'stdout', 'after')).not.toThrow();
     expect(jsonLines(text()).map((line) => line.msg)).toEqual(['before']);
     expect(fileLines('supervisor').map((line) => line.msg)).toEqual(['before']);
   });
@@ -402,8 +402,8 @@ describe('recent and subscribe', () => {
   it('keeps the last lines per service, and merges them in order', () => {
     const { log } = makeLog({ recent: 3 });
     for (let i = 0; i < 5; i++) {
-      log.childLine('users', 0, 'stdout', `u${i}`);
-      log.childLine('orders', 0, 'stdout', `o${i}`);
+      log.line('users', 0, 'stdout', `u${i}`);
+      log.line('orders', 0, 'stdout', `o${i}`);
     }
     log.logger.info('s0');
     expect(log.recent('users').map((line) => line.msg)).toEqual(['u2', 'u3', 'u4']);
@@ -426,30 +426,30 @@ describe('recent and subscribe', () => {
     log.subscribe(undefined, () => {
       throw new Error('a bad listener');
     });
-    log.childLine('users', 0, 'stdout', 'one');
+    log.line('users', 0, 'stdout', 'one');
     log.instance('orders', 0).info('two');
     stopUsers();
-    log.childLine('users', 0, 'stdout', 'three');
+    log.line('users', 0, 'stdout', 'three');
     expect(users).toEqual(['one']);
     expect(all).toEqual(['users:one', 'orders:two', 'users:three']);
   });
 
   it('logs() gives the recent lines, then follows new ones until aborted', async () => {
     const { log } = makeLog();
-    log.childLine('users', 0, 'stdout', 'old 1');
-    log.childLine('orders', 0, 'stdout', 'other service');
-    log.childLine('users', 0, 'stdout', 'old 2');
-    log.childLine('users', 0, 'stdout', 'old 3');
+    log.line('users', 0, 'stdout', 'old 1');
+    log.line('orders', 0, 'stdout', 'other service');
+    log.line('users', 0, 'stdout', 'old 2');
+    log.line('users', 0, 'stdout', 'old 3');
     const controller = new AbortController();
     const seen: string[] = [];
     const done = (async () => {
       for await (const line of log.logs({ service: 'users', lines: 2, follow: true }, controller.signal)) {
         seen.push(line.msg);
         if (line.msg === 'old 3') {
-          log.childLine('users', 0, 'stdout', 'new 1');
-          log.childLine('orders', 0, 'stdout', 'not for this reader');
+          log.line('users', 0, 'stdout', 'new 1');
+          log.line('orders', 0, 'stdout', 'not for this reader');
         }
-        if (line.msg === 'new 1') setImmediate(() => log.childLine('users', 1, 'stderr', 'new 2'));
+        if (line.msg === 'new 1') setImmediate(() => log.line('users', 1, 'stderr', 'new 2'));
         if (line.msg === 'new 2') controller.abort();
       }
     })();

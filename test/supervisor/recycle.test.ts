@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ServiceResponse } from '../../src/service/define.js';
+import type { ServiceResponse } from '../../src/service/index.js';
 import { isGone } from '../support/processes.js';
 import { instances, load, type Recorder, rejection, supervisorFixture, until, useSupervisors } from '../support/supervised.js';
 

@@ -4,7 +4,7 @@
  * stop that leaves no process behind, grandchildren included.
  */
 import { describe, expect, it } from 'vitest';
-import type { ServiceResponse } from '../../src/service/define.js';
+import type { ServiceResponse } from '../../src/service/index.js';
 import { isGone } from '../support/processes.js';
 import { instances, load, rejection, supervisorFixture, until, useSupervisors } from '../support/supervised.js';
 

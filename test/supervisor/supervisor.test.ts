@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isWarrenError } from '../../src/errors.js';
-import { ServiceClient } from '../../src/service/client.js';
-import { parseConfig } from '../../src/supervisor/config.js';
-import type { InstanceStatus } from '../../src/supervisor/protocol.js';
-import { Supervisor, type SupervisorOutput } from '../../src/supervisor/supervisor.js';
+import { ServiceClient } from '../../src/service/index.js';
+import { type InstanceStatus, parseConfig, Supervisor, type SupervisorOutput } from '../../src/supervisor/index.js';
 import { isGone } from '../support/processes.js';
+import { until } from '../support/until.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
 const supervisors: Supervisor[] = [];
@@ -64,15 +63,6 @@ function instances(supervisor: Supervisor, service: string): InstanceStatus[] {
   return supervisor.status().services.find((s) => s.name === service)?.instances ?? [];
 }
 
-/** Waits (bounded) until the supervisor's status satisfies a condition; re-checks on every supervisor event and every 50 ms. */
-async function until(supervisor: Supervisor, condition: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(supervisor.status().services)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const fast = { minDelayMs: 20, maxDelayMs: 200, maxUnstableRestarts: 2, stableAfterMs: 60_000 };
 
 describe('Supervisor', () => {
@@ -96,7 +86,10 @@ describe('Supervisor', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => echoClient.get('/who')));
     expect(new Set(answers.map((a) => (a.body as { pid: number }).pid))).toEqual(new Set(echo.map((i) => i.pid)));
     expect((await client(socketDir).service('other').post('/echo', { x: 1 })).body).toEqual({ x: 1 });
-    await until(supervisor, () => instances(supervisor, 'echo').every((i) => i.requests > 0 && i.rssMB !== null), 'reports');
+    await until(
+      () => instances(supervisor, 'echo').every((i) => i.requests > 0 && i.rssMB !== null),
+      () => `reports: ${JSON.stringify(supervisor.status().services)}`,
+    );
     await supervisor.stop();
     for (const pid of pids) expect(isGone(pid)).toBe(true);
     expect(readdirSync(socketDir).filter((f) => f.endsWith('.sock'))).toEqual([]);
@@ -114,8 +107,10 @@ describe('Supervisor', () => {
   });
 
   it('a service that never says it is ready is killed after readyTimeoutMs and ends errored', async () => {
+    // readyTimeoutMs is also how long Node has to start and print its line: 300 ms was not
+    // enough on a loaded machine (killed before it printed, the stderr tail was empty).
     const { supervisor } = setup([
-      { name: 'slowpoke', entry: fixture('never-ready.mjs'), readyTimeoutMs: 300, restart: { ...fast, maxUnstableRestarts: 1 } },
+      { name: 'slowpoke', entry: fixture('never-ready.mjs'), readyTimeoutMs: 3000, restart: { ...fast, maxUnstableRestarts: 1 } },
     ]);
     await supervisor.start();
     const [slot] = instances(supervisor, 'slowpoke');
@@ -129,9 +124,8 @@ describe('Supervisor', () => {
     const [before] = instances(supervisor, 'echo');
     process.kill(before?.pid as number, 'SIGKILL');
     await until(
-      supervisor,
       () => instances(supervisor, 'echo')[0]?.restarts === 1 && instances(supervisor, 'echo')[0]?.state === 'online',
-      'the restart',
+      () => `the restart: ${JSON.stringify(supervisor.status().services)}`,
     );
     const [after] = instances(supervisor, 'echo');
     pids.add(after?.pid as number);

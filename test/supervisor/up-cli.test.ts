@@ -13,10 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/supervisor/config.js';
-import type { InstanceStatus, SupervisorStatus } from '../../src/supervisor/protocol.js';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { type InstanceStatus, parseConfig, Supervisor, type SupervisorStatus } from '../../src/supervisor/index.js';
 import { isGone } from '../support/processes.js';
+import { until } from '../support/until.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
@@ -116,16 +115,8 @@ function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {})
   });
 }
 
-/** Polls `check` every 50 ms until it returns something truthy; throws after `ms`. */
-async function waitFor<T>(what: string, check: () => T | Promise<T>, ms = WAIT_MS): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** `until` with the waited-for thing first, as the steps of these tests read; `warren status` runs are not cheap: every 50 ms. */
+const waitFor = <T>(what: string, check: () => T | Promise<T>, ms = WAIT_MS) => until(check, what, { timeoutMs: ms, intervalMs: 50 });
 
 /** True while a process with this pid runs; an exited process not yet reaped (a zombie) does not count. */
 const isAlive = (pid: number): boolean => !isGone(pid);
@@ -397,8 +388,10 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     const result = await cli(['up', '--detach', '--socket-dir', socketDir, config]);
     expect(result.code, result.stderr).toBe(1);
     expect(result.stdout).toContain('1 of 2 instances online (crashy 0/1, upsvc 1/1)');
-    expect(result.stderr).toBe('warren up: crashy.0 errored; see `warren status`\n');
     const pid = Number(/supervisor pid (\d+)/.exec(result.stdout)?.[1]);
+    expect(result.stderr).toBe(
+      `warren up: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+    );
 
     // The supervisor stays up for the healthy service, and says what went wrong with the other.
     const s = await status(socketDir);

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { WarrenError } from '../../src/errors.js';
 import { listenUnix, type PeerServer } from '../../src/peer/transports/socket.js';
-import { loadOrCreateToken, rotateToken } from '../../src/service/auth.js';
-import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from '../../src/supervisor/protocol.js';
+import { loadOrCreateToken, rotateToken } from '../../src/service/index.js';
+import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from '../../src/supervisor/index.js';
 
 export interface FakeControlOptions {
   /** The status it answers (its pid and socketDir are filled in). */

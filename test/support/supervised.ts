@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
-import { type ClientOptions, ServiceClient } from '../../src/service/client.js';
-import { parseConfig } from '../../src/supervisor/config.js';
-import type { InstanceStatus } from '../../src/supervisor/protocol.js';
-import { Supervisor, type SupervisorOutput } from '../../src/supervisor/supervisor.js';
+import { type ClientOptions, ServiceClient } from '../../src/service/index.js';
+import { type InstanceStatus, parseConfig, Supervisor, type SupervisorOutput } from '../../src/supervisor/index.js';
 import { isGone } from './processes.js';
 
 export const supervisorFixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
@@ -108,14 +106,7 @@ export function instances(supervisor: Supervisor, service: string): InstanceStat
   return supervisor.status().services.find((s) => s.name === service)?.instances ?? [];
 }
 
-/** Waits (bounded) until `condition` holds, checking every 20 ms. */
-export async function until(condition: () => boolean, what: string | (() => string), ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { until } from './until.js';
 
 /** Settles with the error a promise rejects with, or fails when it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
