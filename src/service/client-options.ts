@@ -5,7 +5,7 @@ import { resolveSocketDir } from './socket-dir.js';
 
 export interface ClientOptions {
   /** Socket directory (default: as for serveService). */
-  socketDir?: string;
+  socketDir?: string | undefined;
   /** The socket directory and token are shared with a group. */
   group?: boolean;
   /** Give up connecting to an instance after this many ms (2000); connect refusals are retried within it. */

@@ -99,7 +99,7 @@ export interface ParseConfigOptions {
   /** The config file, for messages and `configPath`. */
   configPath?: string;
   /** The `.env` file beside the config, already read and parsed. */
-  envFile?: { path: string; values: Readonly<Record<string, string>> };
+  envFile?: undefined | { path: string; values: Readonly<Record<string, string>> };
 }
 
 export interface LoadConfigOptions {

@@ -7,13 +7,14 @@ import { WarrenError } from '../errors.js';
 import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
 import { FailureLimiter, rotateToken, TokenVerifier } from '../service/auth.js';
 import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
+import type { LogsOptions } from './log-store.js';
 
 export interface ControlHandlers {
   status(): SupervisorStatus;
   reload(service: string | undefined): Promise<ReloadResult>;
   restart(service: string): Promise<number>;
   stop(): void;
-  logs?: (options: { service?: string; lines?: number; follow?: boolean }, signal: AbortSignal) => AsyncIterable<LogRecord>;
+  logs?: ((options: LogsOptions, signal: AbortSignal) => AsyncIterable<LogRecord>) | undefined;
 }
 
 function optionalString(value: unknown, name: string): string | undefined {

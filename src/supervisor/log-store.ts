@@ -34,9 +34,9 @@ export interface LogLine extends LogRecord {
 export type LogListener = (line: LogLine) => void;
 
 export interface LogsOptions {
-  service?: string;
+  service?: string | undefined;
   /** How many recent lines first (default: every line kept). */
-  lines?: number;
+  lines?: number | undefined;
   /** Then new lines as they come, until the signal aborts or the log closes. */
   follow?: boolean;
 }

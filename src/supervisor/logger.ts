@@ -62,7 +62,7 @@ export interface SupervisorLogOptions {
   /** Directory for `<service>.log` and `supervisor.log`; null for none. */
   logDir: string | null;
   /** pino-pretty instead of JSON lines on the terminal; default: the destination is a TTY. */
-  pretty?: boolean;
+  pretty?: boolean | undefined;
   /** Colours in pretty output; default: when writing to process.stdout and it supports them. */
   colorize?: boolean;
   /** Where terminal output goes; default process.stdout (tests pass their own). */

@@ -7,7 +7,7 @@ export interface UntilOptions {
   /** Wait between checks after the first few turns of the event loop (default 10 ms). */
   intervalMs?: number;
   /** What is waited for, for the error (default the condition's source). */
-  message?: string | (() => string);
+  message?: string | (() => string) | undefined;
 }
 
 /** The first checks run on consecutive turns of the event loop, so a condition that is about to hold is seen at once. */

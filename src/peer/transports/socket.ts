@@ -23,17 +23,17 @@ export interface PeerServer {
 /** What a listening server does beyond making a Peer per connection. */
 export interface ListenOptions {
   /** Length of the accept queue (Node's default 511; Linux caps it at net.core.somaxconn). */
-  backlog?: number;
+  backlog?: number | undefined;
   /** Connections held at once; the one after goes to onExcess instead of onPeer (default: no cap). */
-  maxConnections?: number;
+  maxConnections?: number | undefined;
   /** A connection over maxConnections (default: destroyed at once). The Peer exists so a refusal can be said. */
-  onExcess?: (peer: Peer) => void;
+  onExcess?: ((peer: Peer) => void) | undefined;
   /**
    * The server failed after it started listening: accept failing for want of file descriptors
    * (EMFILE, ENFILE) above all. The server goes on (libuv accepts and closes waiting connections
    * itself meanwhile); without this option the error is one line on stderr, never a crash.
    */
-  onError?: (error: NodeJS.ErrnoException) => void;
+  onError?: ((error: NodeJS.ErrnoException) => void) | undefined;
 }
 
 export interface ListenUnixOptions extends PeerOptions, ListenOptions {
