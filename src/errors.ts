@@ -266,7 +266,7 @@ export class UnauthorizedError extends WarrenError {
   static {
     brand(UnauthorizedError);
   }
-  constructor(message = 'no token or a wrong token was presented', options?: { data?: unknown }) {
+  constructor(message = 'no token or a wrong token was presented', options?: { data?: unknown; cause?: unknown }) {
     super('WARREN_UNAUTHORIZED', message, options);
   }
 }

@@ -15,7 +15,7 @@
 import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isWarrenError, WarrenError } from '../errors.js';
+import { invalidArgument, isWarrenError, SocketDirError, UnauthorizedError, type WarrenError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import { readToken, TOKEN_FILE } from '../service/auth.js';
@@ -68,9 +68,9 @@ export function isNoSupervisorError(error: unknown): boolean {
 function noSupervisor(dir: string, path: string, reason: NoSupervisorReason, cause?: unknown): WarrenError {
   const why =
     reason === 'no-socket' ? `no ${path}` : `${path} is stale: nothing listens on it (a supervisor killed without stopping left it behind)`;
-  return new WarrenError('WARREN_SOCKET_DIR', `no supervisor is running on ${dir} (${why}); start one with \`warren up\``, {
+  return new SocketDirError(path, `no supervisor is running on ${dir} (${why}); start one with \`warren up\``, {
     cause,
-    data: { path, reason },
+    data: { reason },
   });
 }
 
@@ -93,7 +93,7 @@ export async function connectControl(socketDir?: string, options: ConnectControl
   const path = join(dir, CONTROL_SOCKET);
   const timeout = options.timeout ?? 30_000;
   if (!(Number.isFinite(timeout) && timeout >= 0)) {
-    throw new WarrenError('WARREN_INVALID_ARGUMENT', `option 'timeout' must be a non-negative number of ms, got ${timeout}`);
+    throw invalidArgument(`option 'timeout' must be a non-negative number of ms, got ${timeout}`);
   }
 
   let dirStats: Stats;
@@ -135,8 +135,7 @@ export async function connectControl(socketDir?: string, options: ConnectControl
   } catch (error) {
     peer.destroy();
     if (isWarrenError(error) && error.code === 'WARREN_UNAUTHORIZED') {
-      throw new WarrenError(
-        'WARREN_UNAUTHORIZED',
+      throw new UnauthorizedError(
         `the supervisor on ${dir} refused the token in ${join(dir, TOKEN_FILE)} (${error.message}): was it rotated or replaced by another process?`,
         { cause: error },
       );

@@ -3,11 +3,11 @@
  * must say `supervisor.hello` with the socket directory's token before anything else.
  */
 import { join } from 'node:path';
-import { WarrenError } from '../errors.js';
+import { invalidArgument, UnauthorizedError, unsupported } from '../errors.js';
 import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
 import { FailureLimiter, rotateToken, TokenVerifier } from '../service/auth.js';
-import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
 import type { LogsOptions } from './log-store.js';
+import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
 
 export interface ControlHandlers {
   status(): SupervisorStatus;
@@ -19,7 +19,7 @@ export interface ControlHandlers {
 
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new WarrenError('WARREN_INVALID_ARGUMENT', `${name} must be a string`);
+  if (typeof value !== 'string') throw invalidArgument(`${name} must be a string`);
   return value;
 }
 
@@ -33,12 +33,12 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
     let trusted = false;
     const failures = new FailureLimiter();
     const guard = () => {
-      if (!trusted) throw new WarrenError('WARREN_UNAUTHORIZED', 'say supervisor.hello with the token first');
+      if (!trusted) throw new UnauthorizedError('say supervisor.hello with the token first');
     };
     peer.onRequest(CONTROL.hello.method, (p) => {
       if (!verifier.verify(params(p).token)) {
-        if (failures.recordFailure()) setImmediate(() => peer.destroy(new WarrenError('WARREN_UNAUTHORIZED', 'too many failed hellos')));
-        throw new WarrenError('WARREN_UNAUTHORIZED', 'wrong or missing token');
+        if (failures.recordFailure()) setImmediate(() => peer.destroy(new UnauthorizedError('too many failed hellos')));
+        throw new UnauthorizedError('wrong or missing token');
       }
       trusted = true;
       return { pid: process.pid, socketDir: dir, version: options.version };
@@ -54,7 +54,7 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
     peer.onRequest(CONTROL.restart.method, async (p) => {
       guard();
       const service = optionalString(params(p).service, 'service');
-      if (service === undefined) throw new WarrenError('WARREN_INVALID_ARGUMENT', 'restart needs a service name');
+      if (service === undefined) throw invalidArgument('restart needs a service name');
       return { restarted: await handlers.restart(service) };
     });
     peer.onRequest(CONTROL.stop.method, () => {
@@ -66,7 +66,7 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
       guard();
       const graceMs = params(p).graceMs;
       if (graceMs !== undefined && !(typeof graceMs === 'number' && Number.isInteger(graceMs) && graceMs >= 0)) {
-        throw new WarrenError('WARREN_INVALID_ARGUMENT', 'graceMs must be a whole number of ms');
+        throw invalidArgument('graceMs must be a whole number of ms');
       }
       await rotateToken(dir, graceMs === undefined ? {} : { graceMs });
       // The new token is good at once on this socket, not after the verifier's next file check.
@@ -76,11 +76,11 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
     peer.onRequest(CONTROL.logs.method, (p, ctx) => {
       guard();
       const logs = handlers.logs;
-      if (logs === undefined) throw new WarrenError('WARREN_UNSUPPORTED', 'this supervisor keeps no logs');
+      if (logs === undefined) throw unsupported('this supervisor keeps no logs');
       const q = params(p);
       const lines = q.lines;
       if (lines !== undefined && !(typeof lines === 'number' && Number.isInteger(lines) && lines >= 0)) {
-        throw new WarrenError('WARREN_INVALID_ARGUMENT', 'lines must be a whole number');
+        throw invalidArgument('lines must be a whole number');
       }
       return logs({ service: optionalString(q.service, 'service'), lines, follow: q.follow === true }, ctx.signal);
     });

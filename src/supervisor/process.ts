@@ -9,8 +9,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { WarrenError } from '../errors.js';
-import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage } from '../service/run.js';
+import { spawnFailed } from '../errors.js';
+import { parseServiceMessage } from '../service/protocol.js';
+import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReportMessage } from '../service/run.js';
 import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import type { ResolvedService } from './config.js';
 import { splitLines } from './lines.js';
@@ -43,7 +44,7 @@ function tsxLoader(): string {
   try {
     return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
   } catch (error) {
-    throw new WarrenError('WARREN_SPAWN', 'running a TypeScript entry needs the tsx package, which is not installed', { cause: error });
+    throw spawnFailed('running a TypeScript entry needs the tsx package, which is not installed', { cause: error });
   }
 }
 
@@ -122,18 +123,18 @@ export class ServiceProcess {
 
     this.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new WarrenError('WARREN_SPAWN', `${service.name}.${instance} did not say it was ready within ${service.readyTimeoutMs} ms`));
+        reject(spawnFailed(`${service.name}.${instance} did not say it was ready within ${service.readyTimeoutMs} ms`));
         this.kill();
       }, service.readyTimeoutMs);
       this.child.on('message', (message: unknown) => {
-        const m = message as { warren?: unknown } | null;
+        // Validated on receipt: a process may send anything over its IPC channel.
+        const m = parseServiceMessage(message);
         if (m?.warren === 'ready') {
-          const ready = m as ReadyMessage;
+          const ready = m;
           clearTimeout(timer);
           if (ready.service !== service.name) {
             reject(
-              new WarrenError(
-                'WARREN_SPAWN',
+              spawnFailed(
                 `${service.entry} serves '${ready.service}', but the config calls it '${service.name}': clients would not find it`,
               ),
             );
@@ -145,14 +146,14 @@ export class ServiceProcess {
           resolve();
         } else if (m?.warren === 'report') {
           this.previousReport = this.lastReport;
-          this.lastReport = m as ReportMessage;
+          this.lastReport = m;
           this.lastReportAt = Date.now();
           options.onReport(this.lastReport);
         }
       });
       void this.exited.then((exit) => {
         clearTimeout(timer);
-        reject(new WarrenError('WARREN_SPAWN', `${service.name}.${instance} exited (${describeExit(exit)}) before it was ready`));
+        reject(spawnFailed(`${service.name}.${instance} exited (${describeExit(exit)}) before it was ready`));
       });
     });
     // Whoever starts a process may not wait for ready (a planned stop during start).

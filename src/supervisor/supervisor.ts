@@ -13,7 +13,7 @@
 
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WarrenError } from '../errors.js';
+import { alreadyRunning, invalidArgument, unknownService, type WarrenError } from '../errors.js';
 import { isSocketAlive, type PeerServer } from '../peer/transports/socket.js';
 import { loadOrCreateToken } from '../service/auth.js';
 import { listInstances } from '../service/discovery.js';
@@ -38,8 +38,7 @@ export interface SupervisorOptions {
 /** WARREN_ALREADY_RUNNING: another supervisor answers on the control socket of `dir`. */
 export function alreadyRunningError(dir: string, cause?: unknown): WarrenError {
   const path = join(dir, CONTROL_SOCKET);
-  return new WarrenError(
-    'WARREN_ALREADY_RUNNING',
+  return alreadyRunning(
     `another supervisor is running on ${dir} (its control socket ${path} answers): stop it with \`warren stop\`, or use another socketDir`,
     cause === undefined ? undefined : { cause },
   );
@@ -103,7 +102,7 @@ export class Supervisor {
    * errored.
    */
   async start(): Promise<SupervisorStatus> {
-    if (this.state !== 'stopped' || this.stopping) throw new WarrenError('WARREN_INVALID_ARGUMENT', 'this supervisor was already started');
+    if (this.state !== 'stopped' || this.stopping) throw invalidArgument('this supervisor was already started');
     this.state = 'starting';
     this.startedAt = Date.now();
     this.settingUp = (async () => {
@@ -189,10 +188,7 @@ export class Supervisor {
 
   private known(service: string): string {
     if (!this.slots.has(service)) {
-      throw new WarrenError(
-        'WARREN_UNKNOWN_SERVICE',
-        `no service '${service}' in this supervisor (known: ${[...this.slots.keys()].join(', ')})`,
-      );
+      throw unknownService(`no service '${service}' in this supervisor (known: ${[...this.slots.keys()].join(', ')})`);
     }
     return service;
   }
