@@ -48,6 +48,7 @@ function instance(service: string, n: number, fields: Partial<InstanceStatus> = 
     cpuPercent: 2.04,
     lastExit: null,
     stderrTail: [],
+    fds: null,
     ...fields,
   };
 }
@@ -156,6 +157,17 @@ describe('supervisor command output', () => {
     expect(renderStatus({ ...status, configPath: null, services: [] }, NOW)).toBe(
       'supervisor 4000 running on /run/user/1000/warren, up 2h04m\nno services\n',
     );
+  });
+
+  it('says under the table which instance is out of file descriptors, and what to do', () => {
+    const status = sampleStatus();
+    const fds = { exhausted: true, code: 'EMFILE', lastAt: at(9, 0, 0), count: 3 };
+    status.services = [
+      { name: 'a', entry: 'a.js', instances: [instance('a', 0, { fds }), instance('a', 1, { fds: { ...fds, exhausted: false } })] },
+    ];
+    const text = renderStatus(status, NOW);
+    expect(text).toContain('\na.0 is out of file descriptors (EMFILE, 3 times): it refuses new connections; raise its limit (ulimit -n)');
+    expect(text).not.toContain('a.1 is out of file descriptors');
   });
 
   it('formats log lines with the time, level, who and a mark for stderr', () => {

@@ -2,6 +2,8 @@
  * What `warren status`, `logs`, `reload` and `restart` print, as pure functions of the
  * supervisor's answers: the status table, durations, clock times and log lines.
  */
+
+import type { FdCondition } from '../service/protocol.js';
 import type { InstanceStatus, LogRecord, ReloadResult, SupervisorStatus } from '../supervisor/protocol.js';
 
 /** A duration for people, two units at most: `0s`, `5s`, `3m12s`, `2h04m`, `3d2h`. */
@@ -107,6 +109,10 @@ export function renderStatus(status: SupervisorStatus, now: number = Date.now())
   const instances = status.services.flatMap((service) => service.instances);
   if (instances.length === 0) return `${text}no services\n`;
   text += renderTable(STATUS_COLUMNS, instances.map(statusRow));
+  for (const instance of instances.filter((i) => i.fds?.exhausted)) {
+    const fds = instance.fds as FdCondition;
+    text += `\n${instance.service}.${instance.instance} is out of file descriptors (${fds.code}, ${fds.count} times): it refuses new connections; raise its limit (ulimit -n) or find what holds them\n`;
+  }
   for (const instance of instances.filter((i) => i.state === 'errored')) {
     text += `\n${instance.service}.${instance.instance} errored (slot ${instance.slot}, ${instance.restarts} restarts): ${describeExit(instance.lastExit)}\n`;
     if (instance.stderrTail.length === 0) text += '    (nothing on stderr)\n';

@@ -5,6 +5,7 @@
  * The name has no instance number, so service discovery never mistakes it for a service.
  */
 import { method } from '../peer/contract.js';
+import type { FdCondition } from '../service/protocol.js';
 
 /** File name of the control socket inside the socket directory. */
 export const CONTROL_SOCKET = 'supervisor.sock';
@@ -60,6 +61,11 @@ export interface InstanceStatus {
   lastExit: ExitInfo | null;
   /** The last lines its processes printed on stderr (shown for errored instances). */
   stderrTail: string[];
+  /**
+   * Whether the running process is out of file descriptors (it then refuses new connections and
+   * goes on serving those it has), as its last report said; null without a report.
+   */
+  fds: FdCondition | null;
 }
 
 export interface ServiceStatus {

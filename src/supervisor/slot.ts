@@ -204,6 +204,7 @@ export class Slot {
       cpuPercent: proc?.running ? cpuPercent : null,
       lastExit: this.lastExit,
       stderrTail: this.stderrTail.toArray(),
+      fds: report && proc?.running ? report.fds : null,
     };
   }
 
