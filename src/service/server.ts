@@ -14,11 +14,11 @@
  */
 import { overloaded, UnauthorizedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
-import { DEFAULT_MAX_FRAME_SIZE } from '../wire/framing.js';
-import { FailureLimiter, loadOrCreateToken, TokenVerifier } from './auth.js';
+import { loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
 import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
 import { Dispatcher } from './dispatch.js';
+import { acceptHello } from './hello.js';
 import { isOutOfFds, listenService, type ServiceListener } from './listener.js';
 import { RouteMetrics } from './metrics.js';
 import { type FdCondition, SERVICE_METHODS } from './protocol.js';
@@ -160,28 +160,16 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     // A connection could be accepted: there are descriptors again.
     if (this.fds.exhausted) this.noteFdRecovered();
     let auth: AuthInfo | null = null;
-    // Set before any byte is read (data arrives on a later tick): until its hello a connection
-    // may only send small frames, checked from each header before its payload is buffered.
-    peer.setReceiveLimit(this.options.maxPreHelloFrameBytes);
-    const failures = new FailureLimiter(this.options.maxAuthFailures);
-    const { helloTimeoutMs } = this.options;
-    // ... and must say it within a deadline.
-    const helloTimer = setTimeout(() => {
-      peer.destroy(new UnauthorizedError(`no hello within ${helloTimeoutMs} ms`));
-    }, helloTimeoutMs);
-    helloTimer.unref();
-    peer.on('close', () => clearTimeout(helloTimer));
-    peer.onRequest(SERVICE_METHODS.hello, (params) => {
-      const { token, client } = (typeof params === 'object' && params !== null ? params : {}) as { token?: unknown; client?: unknown };
-      if (!this.verifier.verify(token)) {
-        // Answer first, then hang up once the limit is reached: the caller learns why.
-        if (failures.recordFailure()) setImmediate(() => peer.destroy(new UnauthorizedError('too many failed hellos')));
-        throw new UnauthorizedError('wrong or missing token');
-      }
-      auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
-      clearTimeout(helloTimer);
-      peer.setReceiveLimit(DEFAULT_MAX_FRAME_SIZE);
-      return { service: this.name, instance: this.instance, pid: process.pid };
+    acceptHello(peer, {
+      method: SERVICE_METHODS.hello,
+      verifier: this.verifier,
+      maxFailures: this.options.maxAuthFailures,
+      preHelloFrameBytes: this.options.maxPreHelloFrameBytes,
+      helloTimeoutMs: this.options.helloTimeoutMs,
+      onTrusted: ({ client }) => {
+        auth = typeof client === 'string' ? { client: client.slice(0, 200) } : {};
+        return { service: this.name, instance: this.instance, pid: process.pid };
+      },
     });
     // The peer's context is passed whole: its signal is only created if a handler asks for it.
     peer.onRequest(SERVICE_METHODS.call, (params, ctx) => this.call(params, auth, ctx));

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { invalidArgument, UnauthorizedError, unsupported } from '../errors.js';
 import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
-import { FailureLimiter, rotateToken, TokenVerifier } from '../service/auth.js';
+import { rotateToken, TokenVerifier } from '../service/auth.js';
+import { acceptHello } from '../service/hello.js';
 import type { LogsOptions } from './log-store.js';
 import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
 
@@ -30,19 +31,14 @@ function params(value: unknown): Record<string, unknown> {
 export async function listenControl(dir: string, handlers: ControlHandlers, options: { version: string }): Promise<PeerServer> {
   const verifier = new TokenVerifier(dir);
   return listenUnix(join(dir, CONTROL_SOCKET), (peer) => {
-    let trusted = false;
-    const failures = new FailureLimiter();
-    const guard = () => {
-      if (!trusted) throw new UnauthorizedError('say supervisor.hello with the token first');
-    };
-    peer.onRequest(CONTROL.hello.method, (p) => {
-      if (!verifier.verify(params(p).token)) {
-        if (failures.recordFailure()) setImmediate(() => peer.destroy(new UnauthorizedError('too many failed hellos')));
-        throw new UnauthorizedError('wrong or missing token');
-      }
-      trusted = true;
-      return { pid: process.pid, socketDir: dir, version: options.version };
+    const hello = acceptHello(peer, {
+      method: CONTROL.hello.method,
+      verifier,
+      onTrusted: () => ({ pid: process.pid, socketDir: dir, version: options.version }),
     });
+    const guard = () => {
+      if (!hello.trusted) throw new UnauthorizedError('say supervisor.hello with the token first');
+    };
     peer.onRequest(CONTROL.status.method, () => {
       guard();
       return handlers.status();
