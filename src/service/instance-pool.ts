@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { PeerClosedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
+import { doublingDelay, jittered } from '../util/backoff.js';
 import type { ResolvedClientOptions } from './client-options.js';
 import type { Instance } from './discovery.js';
 import { SERVICE_METHODS } from './protocol.js';
@@ -155,8 +156,7 @@ export class InstancePool {
           name: `${this.instance.service}.${this.instance.instance}`,
         });
       } catch (error) {
-        // Jittered, so that the callers of a burst do not come back all at once.
-        const wait = Math.min(CONNECT_RETRY_MAX_MS, CONNECT_RETRY_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+        const wait = jittered(doublingDelay(attempt, CONNECT_RETRY_FIRST_MS, CONNECT_RETRY_MAX_MS));
         if (this.closed || !isRefusedConnect(error) || Date.now() + wait >= deadline || !existsSync(path)) throw error;
         await new Promise((resolve) => setTimeout(resolve, wait));
       }

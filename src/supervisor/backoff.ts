@@ -3,6 +3,7 @@
  * starting over once a process has run stableAfterMs; more than maxUnstableRestarts unstable
  * exits in a row give up (the instance becomes `errored`). Pure: the supervisor owns the timers.
  */
+import { doublingDelay } from '../util/backoff.js';
 import type { RestartPolicy } from './config.js';
 
 export type RestartDecision =
@@ -31,9 +32,7 @@ export class RestartBackoff {
     }
     this.unstable++;
     if (this.unstable > maxUnstableRestarts) return { restart: false, unstableExits: this.unstable };
-    // 2^(n-1) without overflow: past 2^31 the cap has long been reached.
-    const factor = 2 ** Math.min(this.unstable - 1, 31);
-    return { restart: true, delayMs: Math.min(maxDelayMs, minDelayMs * factor) };
+    return { restart: true, delayMs: doublingDelay(this.unstable - 1, minDelayMs, maxDelayMs) };
   }
 
   /** Starts over (after a manual restart). */

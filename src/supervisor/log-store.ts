@@ -3,8 +3,9 @@
  * merged in the order they were logged when no service is named) and the live readers of new
  * lines (`warren logs -f`). Nothing here formats or writes: logger.ts hands it finished lines.
  */
+
+import { TailBuffer } from '../util/tail-buffer.js';
 import type { ChildStream } from './child-line.js';
-import { TailBuffer } from './lines.js';
 import type { LogRecord } from './protocol.js';
 
 /** The `service` tag of the supervisor's own lines (and the name of their file). */

@@ -7,9 +7,10 @@
  */
 
 import type { ReportMessage } from '../service/run.js';
+import { doublingDelay } from '../util/backoff.js';
+import { TailBuffer } from '../util/tail-buffer.js';
 import { RestartBackoff } from './backoff.js';
 import type { ResolvedService } from './config.js';
-import { TailBuffer } from './lines.js';
 import { describeExit, ServiceProcess } from './process.js';
 import type { ExitInfo, InstanceState, InstanceStatus } from './protocol.js';
 
@@ -286,8 +287,9 @@ export class Slot {
         // The process still serves; a successor that cannot start is not tried again at every
         // report, but after a delay that doubles as the restart delay does.
         const { minDelayMs, maxDelayMs } = this.service.restart;
-        const delay = Math.min(
-          Math.max(minDelayMs, RECYCLE_RETRY_MIN_MS) * 2 ** this.recycleFailures,
+        const delay = doublingDelay(
+          this.recycleFailures,
+          Math.max(minDelayMs, RECYCLE_RETRY_MIN_MS),
           Math.max(maxDelayMs, RECYCLE_RETRY_MIN_MS),
         );
         this.recycleFailures++;

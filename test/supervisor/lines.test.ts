@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_LINE_LENGTH, LineSplitter, splitLines, TailBuffer, truncationMarker } from '../../src/supervisor/lines.js';
+import { DEFAULT_MAX_LINE_LENGTH, LineSplitter, splitLines, truncationMarker } from '../../src/supervisor/lines.js';
+import { TailBuffer } from '../../src/util/tail-buffer.js';
 
 /** A splitter that records [line, truncated] pairs. */
 function recorder(maxLineLength?: number) {
