@@ -46,7 +46,7 @@ describe('util', () => {
 
   it('guards and errno helpers', () => {
     expect(isPromiseLike(Promise.resolve())).toBe(true);
-    expect(isPromiseLike({ then: 1 })).toBe(false);
+    expect(isPromiseLike(JSON.parse('{"then": 1}'))).toBe(false);
     expect(isAsyncIterable((async function* () {})())).toBe(true);
     expect(isAsyncIterable([])).toBe(false);
     expect([isPlainObject({}), isPlainObject([]), isPlainObject(Buffer.alloc(1)), isPlainObject(null)]).toEqual([
