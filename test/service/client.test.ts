@@ -1,23 +1,16 @@
 /** The pooled client against real instances on Unix sockets: discovery, balancing, failover, draining, load. */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WarrenError } from '../../src/errors.js';
 import { ServiceClient } from '../../src/service/client.js';
 import { defineService } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { serviceCleanup } from '../support/service-cleanup.js';
 import { until } from '../support/until.js';
 
-const dirs: string[] = [];
-const servers: ServiceServer<unknown>[] = [];
-const clients: ServiceClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, servers, clients } = serviceCleanup();
 
 function socketDir(): string {
   const base = mkdtempSync(join(tmpdir(), 'warren-test-'));

@@ -1,24 +1,17 @@
 /** A service that implements a contract, served for real and called through the same contract. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isWarrenError } from '../../src/errors.js';
 import { ServiceClient } from '../../src/service/client.js';
 import { route, ServiceCallError, serviceContract } from '../../src/service/contract.js';
 import { defineService, reply } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { serviceCleanup } from '../support/service-cleanup.js';
 
-const dirs: string[] = [];
-const servers: ServiceServer<unknown>[] = [];
-const clients: ServiceClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, servers, clients } = serviceCleanup();
 
 interface User {
   id: string;

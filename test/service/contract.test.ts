@@ -1,24 +1,17 @@
 /** Typed contracts through a real client and server: urls built from params, bodies and answers checked, errors with their status. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isWarrenError, RemoteError } from '../../src/errors.js';
 import { ServiceClient } from '../../src/service/client.js';
 import { buildUrl, route, ServiceCallError, serviceContract } from '../../src/service/contract.js';
 import { defineService, reply } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { serviceCleanup } from '../support/service-cleanup.js';
 
-const dirs: string[] = [];
-const servers: ServiceServer<unknown>[] = [];
-const clients: ServiceClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, servers, clients } = serviceCleanup();
 
 const User = z.object({ id: z.string(), name: z.string() });
 const seen: { requestId: string; body: unknown }[] = [];
