@@ -164,9 +164,9 @@ export class Peer {
    * Changes the largest payload this peer accepts, from the next incoming frame header on
    * (`maxFrameSize` applies to the frames it sends). A server keeps it small for a connection
    * that has not authenticated, so that such a connection cannot make it buffer megabytes,
-   * and raises it once the connection is trusted.
+   * and raises it once the connection is trusted. Without an argument, back to `maxFrameSize`.
    */
-  setReceiveLimit(bytes: number): void {
+  setReceiveLimit(bytes: number = this.options.maxFrameSize): void {
     if (!Number.isInteger(bytes) || bytes <= 0) {
       throw invalidArgument(`receive limit must be a positive whole number of bytes, got ${bytes}`);
     }

@@ -10,7 +10,6 @@
  */
 import { UnauthorizedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
-import { DEFAULT_MAX_FRAME_SIZE } from '../wire/framing.js';
 import { FailureLimiter, type TokenVerifier } from './auth.js';
 
 export interface HelloOptions<R> {
@@ -57,7 +56,7 @@ export function acceptHello<R>(peer: Peer, options: HelloOptions<R>): HelloState
     if (!state.trusted) {
       state.trusted = true;
       clearTimeout(timer);
-      peer.setReceiveLimit(DEFAULT_MAX_FRAME_SIZE);
+      peer.setReceiveLimit();
     }
     return options.onTrusted(params);
   });

@@ -231,4 +231,17 @@ describe('values that cannot be encoded', () => {
     expect(await refused).toBeInstanceOf(PeerClosedError);
     expect(() => b.setReceiveLimit(0)).toThrow(/positive whole number/);
   });
+
+  it('setReceiveLimit() without a size goes back to maxFrameSize', async () => {
+    const [a, b] = cleanup.pair({ timeout: 0 }, { timeout: 0, maxFrameSize: 8192 });
+    b.onRequest('echo', (p) => p);
+    b.setReceiveLimit(64);
+    b.setReceiveLimit();
+    expect(((await a.request('echo', 'y'.repeat(4096))) as string).length).toBe(4096);
+    const closeErrors: unknown[] = [];
+    b.on('close', (e) => closeErrors.push(e));
+    void a.request('echo', 'z'.repeat(10_000)).catch(() => {});
+    await until(() => b.closed);
+    expect((closeErrors[0] as FrameTooLargeError).limit).toBe(8192);
+  });
 });
