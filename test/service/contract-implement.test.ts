@@ -1,17 +1,11 @@
-/** A service that implements a contract, served for real and called through the same contract. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isWarrenError } from '../../src/errors.js';
-import { ServiceClient } from '../../src/service/client.js';
 import { route, ServiceCallError, serviceContract } from '../../src/service/contract.js';
 import { defineService, reply } from '../../src/service/define.js';
-import { type ServiceServer, serveService } from '../../src/service/server.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
 
-const { dirs, servers, clients } = serviceCleanup();
+const { serveAndConnect } = serviceCleanup();
 
 interface User {
   id: string;
@@ -52,13 +46,7 @@ const users = defineService(usersApi, {
 });
 
 async function setup() {
-  const base = mkdtempSync(join(tmpdir(), 'warren-test-'));
-  dirs.push(base);
-  const dir = join(base, 'run');
-  servers.push((await serveService(users, { socketDir: dir })) as ServiceServer<unknown>);
-  const client = new ServiceClient({ socketDir: dir, timeout: 10_000 });
-  clients.push(client);
-  return client;
+  return serveAndConnect(users);
 }
 
 describe('defineService(contract, input)', () => {

@@ -1,17 +1,11 @@
-/** Typed contracts through a real client and server: urls built from params, bodies and answers checked, errors with their status. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isWarrenError, RemoteError } from '../../src/errors.js';
-import { ServiceClient } from '../../src/service/client.js';
 import { buildUrl, route, ServiceCallError, serviceContract } from '../../src/service/contract.js';
 import { defineService, reply } from '../../src/service/define.js';
-import { type ServiceServer, serveService } from '../../src/service/server.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
 
-const { dirs, servers, clients } = serviceCleanup();
+const { serveAndConnect } = serviceCleanup();
 
 const User = z.object({ id: z.string(), name: z.string() });
 const seen: { requestId: string; body: unknown }[] = [];
@@ -42,13 +36,7 @@ const api = serviceContract('users', {
 });
 
 async function setup() {
-  const base = mkdtempSync(join(tmpdir(), 'warren-test-'));
-  dirs.push(base);
-  const dir = join(base, 'run');
-  servers.push((await serveService(users, { socketDir: dir })) as ServiceServer<unknown>);
-  const client = new ServiceClient({ socketDir: dir, timeout: 10_000 });
-  clients.push(client);
-  return client.service(api);
+  return (await serveAndConnect(users)).service(api);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
