@@ -7,7 +7,7 @@
  * instance; whoever started the process (the supervisor, a script) learns it is ready from an
  * IPC message when the process has an IPC channel, else from one line on stderr.
  */
-import { getHeapStatistics } from 'node:v8';
+import { createRequire } from 'node:module';
 import { invalidArgument } from '../errors.js';
 import type { ServiceDefinition } from './define.js';
 import { isOutOfFds } from './listener.js';
@@ -109,8 +109,11 @@ function readMemory<D>(server: ServiceServer<D>): { rss: number; heapUsed: numbe
   return lastMemory;
 }
 
+// The heap figure without a file: node:v8's getHeapStatistics(), loaded only when descriptors
+// run out (a built-in module opens no file) so that no other instance pays its memory.
 function heapUsedNow(): number {
-  return getHeapStatistics().used_heap_size;
+  const v8 = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  return v8.getHeapStatistics().used_heap_size;
 }
 
 function makeReport<D>(server: ServiceServer<D>): ReportMessage {

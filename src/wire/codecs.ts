@@ -3,9 +3,11 @@
  * own codec and read whatever arrives. Ids 0-127 are Warren's; 128-255 are free for users.
  * Decoding builds plain data only: no codec here instantiates user classes.
  */
-import { deserialize, serialize } from 'node:v8';
-import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
+import { createRequire } from 'node:module';
+// 'msgpackr/pack' is msgpackr without its native addon (see loadNativeDecoder).
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr/pack';
 import { CodecError, invalidArgument } from '../errors.js';
+import { containsProtoKey, PROTO_KEY_LENGTH } from './proto-key.js';
 
 export interface Codec {
   readonly id: number;
@@ -71,10 +73,9 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 // decoded into Maps instead and turned into objects the way JSON.parse builds them: `__proto__`
 // an own data key, the prototype untouched. Only such payloads pay for it.
 const mapUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
-const PROTO_KEY = Buffer.from('__proto__', 'latin1');
 
 function mayHoldProtoKey(bytes: Buffer, start: number, end: number): boolean {
-  if (end - start <= PROTO_KEY.length) return false;
+  if (end - start <= PROTO_KEY_LENGTH) return false;
   // A payload whose top-level value is a scalar (a string, bytes, a number) holds no map key:
   // only a map, an array or an extension (0x80-0x9f, 0xc7-0xc9, 0xd4-0xd8, 0xdc-0xdf) is searched.
   const first = bytes[start] as number;
@@ -84,7 +85,7 @@ function mayHoldProtoKey(bytes: Buffer, start: number, end: number): boolean {
     (first >= 0xd4 && first <= 0xd8) ||
     (first >= 0xdc && first <= 0xdf);
   if (!container) return false;
-  return (start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end)).indexOf(PROTO_KEY) >= 0;
+  return containsProtoKey(bytes, start, end);
 }
 
 /** Maps (from mapUnpackr) to plain objects, as JSON.parse would build them. */
@@ -123,6 +124,24 @@ function encodeTransient(value: unknown): EncodedRange {
   return encoded;
 }
 
+// msgpackr's native string extractor (the msgpackr-extract addon) decodes strings two to three
+// times faster than its JavaScript, and loading it costs ~7 MB of memory per process (bench/service
+// idle RSS). So decoding starts in JavaScript, and the addon is loaded once this process has
+// decoded NATIVE_AFTER payloads: a busy process gets the speed, an idle instance never pays the
+// memory. Importing 'msgpackr' runs its Node entry, which installs the addon into the same
+// decoder module 'msgpackr/pack' uses (and honours MSGPACKR_NATIVE_ACCELERATION_DISABLED).
+const NATIVE_AFTER = 1000;
+let decodeCount = 0;
+
+function countDecode(): void {
+  if (++decodeCount === NATIVE_AFTER) loadNativeDecoder();
+}
+
+function loadNativeDecoder(): void {
+  // Without the addon (no prebuilt binary for this platform) decoding stays in JavaScript.
+  import('msgpackr').catch(() => {});
+}
+
 // msgpackr caches a DataView on the buffer it reads: decoding frames in place from the chunk
 // they arrived in makes one DataView per chunk instead of one per frame.
 const range = { start: 0, end: 0 };
@@ -132,8 +151,12 @@ export const msgpackCodec: Codec = {
   name: 'msgpack',
   encode: (value) => packr.pack(value),
   encodeTransient,
-  decode: (bytes) => (mayHoldProtoKey(bytes, 0, bytes.length) ? mapsToObjects(mapUnpackr.unpack(bytes)) : unpackr.unpack(bytes)),
+  decode(bytes) {
+    countDecode();
+    return mayHoldProtoKey(bytes, 0, bytes.length) ? mapsToObjects(mapUnpackr.unpack(bytes)) : unpackr.unpack(bytes);
+  },
   decodeRange(bytes, start, end) {
+    countDecode();
     if (mayHoldProtoKey(bytes, start, end)) return mapsToObjects(mapUnpackr.unpack(bytes.subarray(start, end)));
     range.start = start;
     range.end = end;
@@ -148,11 +171,19 @@ export const msgpackCodec: Codec = {
 };
 
 /** Node's structured clone serialisation: Maps, Sets, Dates, typed arrays, bigints, cycles. */
+// node:v8 is loaded on the codec's first use: a process that never speaks v8 (most) does not
+// pay its memory (~1 MB, bench/service idle RSS).
+let v8Module: typeof import('node:v8') | undefined;
+const v8 = () => {
+  v8Module ??= createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  return v8Module;
+};
+
 export const v8Codec: Codec = {
   id: CodecId.v8,
   name: 'v8',
-  encode: (value) => serialize(value),
-  decode: (bytes) => deserialize(bytes),
+  encode: (value) => v8().serialize(value),
+  decode: (bytes) => v8().deserialize(bytes),
 };
 
 const registry: (Codec | undefined)[] = [];
