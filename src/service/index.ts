@@ -42,6 +42,7 @@ export { defineService, Reply, reply } from './define.js';
 export type { Instance } from './discovery.js';
 export { InstanceWatcher, listInstances, watchInstances } from './discovery.js';
 export { Dispatcher, forbidden, ServiceError } from './dispatch.js';
+export type { InternalErrorHandler } from './internal-error-log.js';
 export type { MetricsSnapshot, RouteStats } from './metrics.js';
 export { LatencyHistogram, RouteMetrics } from './metrics.js';
 export type { FdCondition, HelloParams, HelloResult, ServiceProcessMessage } from './protocol.js';

@@ -1,5 +1,6 @@
 /** The options of serveService, and the one function that resolves them (defaults, checks) into a frozen object. */
 import { durationMs, wholeNumber } from '../util/options.js';
+import type { InternalErrorHandler } from './internal-error-log.js';
 import { resolveSocketDir } from './socket-dir.js';
 
 export interface ServeOptions {
@@ -11,8 +12,13 @@ export interface ServeOptions {
   group?: boolean;
   /** Failed hellos before a connection is closed (3). */
   maxAuthFailures?: number;
-  /** Called with errors that became 500s (the caller only saw the request id). */
-  onInternalError?: (error: unknown, requestId: string, route: string) => void;
+  /**
+   * Called with each error that became a 500 (the caller only saw the request id). By default
+   * it is logged as one JSON line on stderr (level error, request id, route, message, stack),
+   * which `warren up` keeps in `warren logs`; a function of yours replaces that, `null` turns
+   * it off.
+   */
+  onInternalError?: InternalErrorHandler | null;
   /**
    * How long close() waits, once the calls in progress are done, for the clients to close their
    * connections after `warren.goaway` before it closes them itself (2000 ms).
@@ -33,7 +39,8 @@ export interface ResolvedServeOptions {
   readonly instance: number;
   readonly group: boolean;
   readonly maxAuthFailures: number | undefined;
-  readonly onInternalError: ((error: unknown, requestId: string, route: string) => void) | undefined;
+  /** null when turned off; undefined means the default log (made by the server, which knows its name). */
+  readonly onInternalError: InternalErrorHandler | null | undefined;
   readonly closeGraceMs: number;
   readonly helloTimeoutMs: number;
   readonly maxPreHelloFrameBytes: number;

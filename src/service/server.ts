@@ -19,6 +19,7 @@ import { decodeCall, encodeReply } from './call-format.js';
 import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
 import { Dispatcher } from './dispatch.js';
 import { acceptHello } from './hello.js';
+import { logInternalErrorTo } from './internal-error-log.js';
 import { isOutOfFds, listenService, type ServiceListener } from './listener.js';
 import { RouteMetrics } from './metrics.js';
 import { type FdCondition, SERVICE_METHODS } from './protocol.js';
@@ -108,7 +109,9 @@ export class ServiceInstance<D> implements ServiceServer<D> {
   ) {
     this.name = definition.name;
     this.instance = options.instance;
-    this.dispatcher = new Dispatcher(definition, deps, { onInternalError: options.onInternalError });
+    const onInternalError =
+      options.onInternalError === undefined ? logInternalErrorTo(definition.name) : (options.onInternalError ?? undefined);
+    this.dispatcher = new Dispatcher(definition, deps, { onInternalError });
   }
 
   get inFlight(): number {
