@@ -8,7 +8,6 @@
  */
 const KEY = Buffer.from('__proto__', 'latin1');
 const LAST = KEY.length - 1;
-export const PROTO_KEY_LENGTH = KEY.length;
 
 /** How far the window may move when its last byte is b (Horspool's bad-character table). */
 const SHIFT = new Uint8Array(256).fill(KEY.length);

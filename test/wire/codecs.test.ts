@@ -209,6 +209,23 @@ describe('decoding never builds application objects', () => {
     expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);
   });
 
+  it('a "__proto__" key deep in a value too large to search as a value is still found (the bytes are searched)', () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => ({ [`k${i}`]: i }));
+    for (const text of [
+      `[${JSON.stringify(many(100)).slice(1, -1)},{"__proto__":{"polluted":true}}]`,
+      `{${Array.from({ length: 100 }, (_, i) => `"k${i}":${i}`).join(',')},"deep":{"__proto__":1}}`,
+      '[1,2,[3,[4,[5,[6,{"x":{"__proto__":[]}}]]]]]',
+    ]) {
+      const fromJson = jsonCodec.decode(Buffer.from(text));
+      const packed = msgpackCodec.encode(fromJson) as Buffer;
+      expect(JSON.stringify(msgpackCodec.decode(packed))).toBe(JSON.stringify(fromJson));
+      const padded = Buffer.concat([Buffer.from([9]), packed, Buffer.from([9])]);
+      expect(JSON.stringify(msgpackCodec.decodeRange?.(padded, 1, 1 + packed.length))).toBe(JSON.stringify(fromJson));
+      expect(JSON.stringify(fromJson)).toContain('"__proto__"');
+    }
+    expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);
+  });
+
   it('property: any JSON value decodes the same from JSON text and from its msgpack encoding', () => {
     // Keys drawn with "__proto__" and its neighbours often, so that the rare path is taken.
     const key = fc.oneof(fc.constantFrom('__proto__', '__proto_', 'constructor', 'prototype'), fc.string({ maxLength: 12 }));
