@@ -35,7 +35,8 @@ function clearOfProtoKey(value: object): boolean | undefined {
   while (pending.length > 0) {
     const current = pending.pop() as object;
     if (Array.isArray(current)) {
-      if ((budget -= current.length) < 0) return undefined;
+      budget -= current.length;
+      if (budget < 0) return undefined;
       for (const item of current) if (typeof item === 'object' && item !== null && !(item instanceof Uint8Array)) pending.push(item);
     } else if (Object.getPrototypeOf(current) === Object.prototype) {
       if (Object.hasOwn(current, '__proto_')) return false;
