@@ -200,8 +200,9 @@ export class TimeoutError extends WarrenError {
   static {
     brand(TimeoutError);
   }
-  constructor(method: string, timeoutMs: number) {
-    super('WARREN_TIMEOUT', `request '${method}' got no response within ${timeoutMs} ms`, { data: { method, timeoutMs } });
+  /** `message` for a timeout other than the answer's (e.g. no worker to send it to in time). */
+  constructor(method: string, timeoutMs: number, message = `request '${method}' got no response within ${timeoutMs} ms`) {
+    super('WARREN_TIMEOUT', message, { data: { method, timeoutMs } });
   }
 }
 

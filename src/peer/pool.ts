@@ -4,7 +4,7 @@
  * sent once more to another child when the caller marked them idempotent.
  */
 import { EventEmitter } from 'node:events';
-import { invalidArgument, isWarrenError, PeerClosedError, WarrenError } from '../errors.js';
+import { invalidArgument, isWarrenError, PeerClosedError, TimeoutError } from '../errors.js';
 import type { RequestOptions } from './peer.js';
 import { type ChildExit, type ChildPeer, type SpawnPeerOptions, spawnPeer } from './transports/child.js';
 
@@ -67,12 +67,12 @@ export class WorkerPool {
     const { idempotent = false, ...requestOptions } = options;
     // Picked in the same tick when a child is live: an await here would let a burst of calls
     // all see the same idle child before any of them is pending on it.
-    const first = (this.closing ? undefined : this.leastBusy()) ?? (await this.pick(options));
+    const first = (this.closing ? undefined : this.leastBusy()) ?? (await this.pick(method, options));
     try {
       return await first.request<R>(method, params, requestOptions);
     } catch (error) {
       if (!idempotent || !isWarrenError(error) || error.code !== 'WARREN_PEER_CLOSED' || this.closing) throw error;
-      const second = await this.pick(options, first);
+      const second = await this.pick(method, options, first);
       return await second.request<R>(method, params, requestOptions);
     }
   }
@@ -96,7 +96,7 @@ export class WorkerPool {
   }
 
   /** The least busy live child other than `avoid`, waiting for a replacement (up to the request's timeout) when none is live. */
-  private async pick(options: RequestOptions, avoid?: ChildPeer): Promise<ChildPeer> {
+  private async pick(method: string, options: RequestOptions, avoid?: ChildPeer): Promise<ChildPeer> {
     const timeout = options.timeout ?? this.options.timeout ?? 30_000;
     const deadline = timeout === 0 ? Number.POSITIVE_INFINITY : Date.now() + timeout;
     for (;;) {
@@ -104,7 +104,7 @@ export class WorkerPool {
       const best = this.leastBusy(avoid);
       if (best) return best;
       const left = deadline - Date.now();
-      if (left <= 0) throw new WarrenError('WARREN_TIMEOUT', `no live worker in the pool within ${timeout} ms`);
+      if (left <= 0) throw new TimeoutError(method, timeout, `request '${method}' found no live worker in the pool within ${timeout} ms`);
       await new Promise<void>((resolve) => {
         const timer = Number.isFinite(left) ? setTimeout(resolve, left) : undefined;
         this.waiters.push(() => {

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PeerClosedError } from '../../src/errors.js';
+import { PeerClosedError, TimeoutError } from '../../src/errors.js';
 import { type PoolOptions, spawnPool, type WorkerPool } from '../../src/peer/pool.js';
 import type { ChildExit, ChildPeer } from '../../src/peer/transports/child.js';
 import { isGone } from '../support/processes.js';
@@ -184,6 +184,30 @@ describe('spawnPool', () => {
     expect(spawned).toEqual([fresh]);
     expect(exits).toEqual([[deadWorker, exit]]);
     expect(workers).toContain(fresh);
+  });
+
+  it('a request that finds no live child within its timeout fails with TimeoutError (WARREN_TIMEOUT)', async () => {
+    // Replacements come only after a minute: within the test every child stays dead.
+    const { pool, workers } = await startPool({ respawnDelay: 60_000 });
+    const allExited = new Promise<void>((resolve) => {
+      let exited = 0;
+      const off = pool.on('exit', () => {
+        if (++exited < workers.length) return;
+        off();
+        resolve();
+      });
+    });
+    for (const worker of [...workers]) worker.kill('SIGKILL');
+    await allExited;
+    expect(pool.peers).toEqual([]);
+    const error = await pool.request('echo', 1, { timeout: 200 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).code).toBe('WARREN_TIMEOUT');
+    expect((error as TimeoutError).message).toBe("request 'echo' found no live worker in the pool within 200 ms");
+    expect((error as TimeoutError).data).toEqual({ method: 'echo', timeoutMs: 200 });
   });
 
   it('close() ends every child', async () => {
