@@ -10,6 +10,10 @@ describe("docs/protocol.md: the supervisor's control socket", () => {
     const section = DOC.slice(DOC.indexOf("\n## 14. The supervisor's control socket\n"));
     expect(section.length).toBeLessThan(DOC.length);
     const documented = [...section.matchAll(/^\| `(supervisor\.[A-Za-z]+)` \|/gm)].map((m) => m[1]);
-    expect(documented.sort()).toEqual(Object.values(CONTROL).map((m) => m.method).sort());
+    expect(documented.sort()).toEqual(
+      Object.values(CONTROL)
+        .map((m) => m.method)
+        .sort(),
+    );
   });
 });

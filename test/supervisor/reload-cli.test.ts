@@ -35,7 +35,8 @@ afterEach(async () => {
   children.clear();
   for (const dir of dirs.splice(0)) {
     const socketDir = join(dir, 's');
-    if (existsSync(join(socketDir, 'supervisor.sock'))) await cli(['stop', '--timeout', '20000', '--socket-dir', socketDir]).catch(() => {});
+    if (existsSync(join(socketDir, 'supervisor.sock')))
+      await cli(['stop', '--timeout', '20000', '--socket-dir', socketDir]).catch(() => {});
     for (const pid of processesUsing(socketDir)) {
       leaks.push(`pid ${pid} still ran on ${socketDir}`);
       try {
