@@ -337,7 +337,10 @@ export class Supervisor {
   private async replaceAll(service: string | undefined, why: string): Promise<ReloadResult & { changes: string[] }> {
     const groups = (service === undefined ? [...this.groups.values()] : [this.group(service)]).filter((g) => !g.stopped);
     const total = groups.reduce((n, g) => n + g.allSlots.length, 0);
-    const line = `${service === undefined ? '' : `${service}: `}${why}; replacing ${count(total)}`;
+    const line =
+      service !== undefined && groups.length === 0
+        ? `${service}: ${why}; it is stopped, nothing to replace (\`warren start ${service}\` starts it)`
+        : `${service === undefined ? '' : `${service}: `}${why}; replacing ${count(total)}`;
     this.output.event('info', service ?? null, null, `reload: ${line}`);
     const replaced: ReloadResult['replaced'] = [];
     for (const group of groups) replaced.push(...(await group.replace('reload', () => this.stopping !== null)));

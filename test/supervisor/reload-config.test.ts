@@ -219,6 +219,28 @@ describe('reload re-reads the config file', { timeout: TEST_MS }, () => {
   });
 });
 
+describe('a reload whose new process cannot start', { timeout: TEST_MS }, () => {
+  it('answers the error; the old process goes on serving; a fixed file applies on the next reload', async () => {
+    const file = configFile({ users: { greeting: 'old' } });
+    const { supervisor } = await supervise(file.path);
+    const users = client(file.socketDir).service('users');
+    const [pid] = pids(supervisor, 'users');
+    file.write({ users: { greeting: 'old', extra: { entry: supervisorFixture('crash-at-once.mjs') } } });
+
+    const failed = await rejection(supervisor.reload());
+    expect(failed.code).toBe('WARREN_SPAWN');
+    // The successor's own failure (process.ts words it): it names the new instance.
+    expect(failed.message).toMatch(/^users\.\d+ /);
+    expect(pids(supervisor, 'users')).toEqual([pid]);
+    expect(states(supervisor, 'users')).toEqual(['online']);
+    expect(body(await users.get('/env'))).toMatchObject({ pid, greeting: 'old' });
+
+    file.write({ users: { greeting: 'new' } });
+    expect((await supervisor.reload()).changes).toEqual(['users: entry, env (GREETING) changed, replacing 1 instance']);
+    expect(body(await users.get('/env')).greeting).toBe('new');
+  });
+});
+
 describe('scale, stopService and startService', { timeout: TEST_MS }, () => {
   it('scale changes the count until a reload applies the file again; stop and start one service while the others run', async () => {
     const file = configFile({ users: {}, orders: {} });
@@ -262,6 +284,9 @@ describe('scale, stopService and startService', { timeout: TEST_MS }, () => {
       'users: instances 2 → 1 (stopped: nothing started; `warren start users` uses the new settings)',
     ]);
     expect(pids(supervisor, 'orders')).toEqual([ordersPid]);
+    expect((await supervisor.reload('users')).changes).toEqual([
+      'users: no changes; it is stopped, nothing to replace (`warren start users` starts it)',
+    ]);
 
     expect(await supervisor.startService('users')).toEqual({ service: 'users', started: 1 });
     expect(states(supervisor, 'users')).toEqual(['online']);
