@@ -10,13 +10,12 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { callCommand } from './call.js';
 import { decodeFramesCommand } from './decode.js';
 import { positiveMs, wholeNumber } from './options.js';
+import { scaleCommand, startCommand } from './service-commands.js';
 import {
   logsCommand,
   reloadCommand,
   restartCommand,
   type SupervisorCommandIo,
-  scaleCommand,
-  startCommand,
   statusCommand,
   stopCommand,
   tokenRotateCommand,

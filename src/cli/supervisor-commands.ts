@@ -1,6 +1,6 @@
 /**
  * The commands that drive a running supervisor through its control socket: `warren status`,
- * `stop`, `start`, `scale`, `restart`, `reload`, `logs` and `token rotate` (which also works without a supervisor).
+ * `stop`, `restart`, `reload`, `logs` and `token rotate` (`start` and `scale`: service-commands.ts) (which also works without a supervisor).
  * Each takes an `io` object and resolves with the exit code:
  * - 0: done (also when `status --watch` or `logs -f` is stopped with Ctrl-C);
  * - 1: the supervisor answered with an error (e.g. WARREN_UNKNOWN_SERVICE), went away while
@@ -54,7 +54,7 @@ function reportError(io: SupervisorCommandIo, command: string, error: unknown): 
 }
 
 /** Runs `body` with a connection, turning a failed connection into exit code 2. */
-async function withControl(
+export async function withControl(
   command: string,
   options: SocketDirOption,
   io: SupervisorCommandIo,
@@ -79,7 +79,7 @@ async function withControl(
 }
 
 /** Exit code 1 for an error answered by the supervisor, or for the connection closing under a command. */
-function answerError(io: SupervisorCommandIo, command: string, client: ControlClient, error: unknown): number {
+export function answerError(io: SupervisorCommandIo, command: string, client: ControlClient, error: unknown): number {
   if (codeOf(error) === 'WARREN_PEER_CLOSED') return wentAway(io, command, client);
   reportError(io, command, error);
   return 1;
@@ -252,47 +252,6 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
     undefined,
     nothingRunning,
   );
-}
-
-// ---- start and scale of one service ------------------------------------------------------
-
-/** `warren start <service>`: starts the service's stopped or errored instances and waits until each is online or errored. */
-export function startCommand(service: string, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  const { timeout } = options;
-  return withControl('start', options, io, async (client) => {
-    let started: number;
-    try {
-      ({ started } = await client.startService(service, timeout === undefined ? {} : { timeout }));
-    } catch (error) {
-      return answerError(io, 'start', client, error);
-    }
-    if (started === 0) {
-      io.out(`${service} is already running (no stopped or errored instance); \`warren restart ${service}\` restarts it\n`);
-      return 0;
-    }
-    const after = await client.status().catch(() => undefined);
-    const instances = after?.services.find((s) => s.name === service)?.instances ?? [];
-    const online = instances.filter((i) => i.state === 'online').length;
-    io.out(`started ${service}: ${started} instance${started === 1 ? '' : 's'}; ${online} of ${instances.length} online\n`);
-    return online === instances.length ? 0 : 1;
-  });
-}
-
-/** `warren scale <service> <n>`: that many instances until the next reload, which applies the config file's count again. */
-export function scaleCommand(service: string, instances: number, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
-  const { timeout } = options;
-  return withControl('scale', options, io, async (client) => {
-    try {
-      const result = await client.scale(service, instances, timeout === undefined ? {} : { timeout });
-      const how = result.from === result.to ? 'unchanged' : result.stopped ? 'kept for when it is started (it is stopped)' : 'done';
-      io.out(
-        `scaled ${service}: instances ${result.from} → ${result.to} (${how}); until the next reload, which applies the config file's count\n`,
-      );
-      return 0;
-    } catch (error) {
-      return answerError(io, 'scale', client, error);
-    }
-  });
 }
 
 // ---- restart and reload ------------------------------------------------------------------
