@@ -318,7 +318,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
     expect(rec.out.endsWith('\x1b[?25h')).toBe(true);
   });
 
-  it('exits 2 when no supervisor runs: no directory, no socket, or a stale socket', async () => {
+  it('exits 2 when no supervisor runs (stop: 0, nothing to stop): no directory, no socket, or a stale socket', async () => {
     const dir = fakes.tempDir();
     const missing = recordingIo();
     expect(await statusCommand({ socketDir: join(dir, 'nope') }, missing.io)).toBe(2);
@@ -326,8 +326,13 @@ describe('supervisor commands (in-process, against a control server)', () => {
       `warren status: WARREN_SOCKET_DIR: no supervisor is running on ${join(dir, 'nope')} (no ${join(dir, 'nope', CONTROL_SOCKET)}); start one with \`warren up\`\n`,
     );
     const empty = recordingIo();
-    expect(await stopCommand({ socketDir: dir }, empty.io)).toBe(2);
-    expect(empty.err).toMatch(/^warren stop: WARREN_SOCKET_DIR: no supervisor is running on .* start one with `warren up`\n$/);
+    expect(await reloadCommand(undefined, { socketDir: dir }, empty.io)).toBe(2);
+    expect(empty.err).toMatch(/^warren reload: WARREN_SOCKET_DIR: no supervisor is running on .* start one with `warren up`\n$/);
+    // Except stop: nothing running is what it is asked for.
+    const nothing = recordingIo();
+    expect(await stopCommand({ socketDir: dir }, nothing.io)).toBe(0);
+    expect(nothing.err).toBe('');
+    expect(nothing.out).toBe(`nothing to stop: no supervisor is running on ${dir} (no ${join(dir, CONTROL_SOCKET)})\n`);
 
     // A socket file nothing listens on: what a supervisor killed with SIGKILL leaves.
     const path = join(dir, CONTROL_SOCKET);

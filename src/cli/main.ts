@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `warren` command: the protocol tools (`decode`), `call`, `up` (the supervisor) and the
- * commands that drive a running supervisor (`status`, `stop`, `restart`, `reload`, `logs`,
+ * commands that drive a running supervisor (`status`, `stop`, `start`, `scale`, `restart`, `reload`, `logs`,
  * `token rotate`).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { callCommand } from './call.js';
 import { decodeFramesCommand } from './decode.js';
 import { positiveMs, wholeNumber } from './options.js';
+import { scaleCommand, startCommand } from './service-commands.js';
 import {
   logsCommand,
   reloadCommand,
@@ -133,11 +134,38 @@ program
 
 program
   .command('stop')
-  .description('stop the running supervisor (its instances drain first) and wait until it is gone')
+  .description(
+    'stop the running supervisor (its instances drain first) and wait until it is gone; with a service, stop only its instances (nothing running: exit code 0)',
+  )
+  .argument('[service]', 'service name: stop only its instances, the supervisor goes on (`warren start <service>` starts them again)')
   .option('--timeout <ms>', 'exit code 1 if it is still there after this many ms (default 30000)', wholeNumber('--timeout', 1))
   .exitOverride()
-  .action(async (options: { timeout?: number }) => {
-    process.exitCode = await stopCommand({ ...options, ...socketDirOption() }, supervisorIo());
+  .action(async (service: string | undefined, options: { timeout?: number }) => {
+    const target = service === undefined ? {} : { service };
+    process.exitCode = await stopCommand({ ...options, ...target, ...socketDirOption() }, supervisorIo());
+  });
+
+program
+  .command('start')
+  .description("start a service's stopped (or errored) instances again in the running supervisor; wait until each is online or errored")
+  .argument('<service>', 'service name')
+  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
+  .exitOverride()
+  .action(async (service: string, options: { timeout?: number }) => {
+    process.exitCode = await startCommand(service, { ...options, ...socketDirOption() }, supervisorIo());
+  });
+
+program
+  .command('scale')
+  .description(
+    "run this many instances of a service until the next reload (the config file is not changed; a reload applies the file's count)",
+  )
+  .argument('<service>', 'service name')
+  .addArgument(new Argument('<instances>', 'number of instances, 1 to 256').argParser(wholeNumber('instances', 1)))
+  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
+  .exitOverride()
+  .action(async (service: string, instances: number, options: { timeout?: number }) => {
+    process.exitCode = await scaleCommand(service, instances, { ...options, ...socketDirOption() }, supervisorIo());
   });
 
 program
@@ -152,7 +180,9 @@ program
 
 program
   .command('reload')
-  .description('rolling reload of one service or all: each instance is replaced once its successor is ready')
+  .description(
+    'read the config file again and apply it (services added and removed, instances scaled, changed settings by a rolling replace; unchanged: every instance replaced), for one service or all',
+  )
   .argument('[service]', 'service name (default: every service)')
   .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
   .exitOverride()

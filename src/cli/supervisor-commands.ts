@@ -1,6 +1,6 @@
 /**
  * The commands that drive a running supervisor through its control socket: `warren status`,
- * `stop`, `restart`, `reload`, `logs` and `token rotate` (which also works without a supervisor).
+ * `stop`, `restart`, `reload`, `logs` and `token rotate` (`start` and `scale`: service-commands.ts) (which also works without a supervisor).
  * Each takes an `io` object and resolves with the exit code:
  * - 0: done (also when `status --watch` or `logs -f` is stopped with Ctrl-C);
  * - 1: the supervisor answered with an error (e.g. WARREN_UNKNOWN_SERVICE), went away while
@@ -54,17 +54,20 @@ function reportError(io: SupervisorCommandIo, command: string, error: unknown): 
 }
 
 /** Runs `body` with a connection, turning a failed connection into exit code 2. */
-async function withControl(
+export async function withControl(
   command: string,
   options: SocketDirOption,
   io: SupervisorCommandIo,
   body: (client: ControlClient) => Promise<number>,
   timeout = 10_000,
+  /** When no supervisor runs (no control socket, or a stale one): the exit code instead of the error and 2. */
+  noSupervisor?: (error: Error) => number,
 ): Promise<number> {
   let client: ControlClient;
   try {
     client = await connectControl(options.socketDir || undefined, { env: io.env ?? process.env, timeout });
   } catch (error) {
+    if (noSupervisor && isNoSupervisorError(error)) return noSupervisor(error as Error);
     reportError(io, command, error);
     return 2;
   }
@@ -76,7 +79,7 @@ async function withControl(
 }
 
 /** Exit code 1 for an error answered by the supervisor, or for the connection closing under a command. */
-function answerError(io: SupervisorCommandIo, command: string, client: ControlClient, error: unknown): number {
+export function answerError(io: SupervisorCommandIo, command: string, client: ControlClient, error: unknown): number {
   if (codeOf(error) === 'WARREN_PEER_CLOSED') return wentAway(io, command, client);
   reportError(io, command, error);
   return 1;
@@ -176,43 +179,79 @@ function delay(ms: number, signals: (AbortSignal | undefined)[]): Promise<void> 
 // ---- stop --------------------------------------------------------------------------------
 
 export interface StopCommandOptions extends SocketDirOption {
-  /** How long to wait for the supervisor to be gone, in ms; default 30000. */
+  /** How long to wait for the supervisor (or the service's instances) to be gone, in ms; default 30000. */
   timeout?: number;
+  /** Stop only this service's instances; the supervisor and the other services go on. */
+  service?: string;
 }
 
 /**
- * `warren stop [--timeout ms]`: asks the supervisor to stop, then waits until its control socket
- * is gone and its process has exited (the supervisor drains every instance first).
+ * `warren stop [service] [--timeout ms]`: asks the supervisor to stop, then waits until its
+ * control socket is gone and its process has exited (the supervisor drains every instance
+ * first). With a service, drains and stops that service's instances only. Nothing running is not
+ * an error: one line says so, exit code 0.
  */
 export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo): Promise<number> {
   const timeout = options.timeout ?? 30_000;
   const now = io.now ?? Date.now;
-  return withControl('stop', options, io, async (client) => {
-    const started = now();
-    const { pid } = client.supervisor;
-    try {
-      await client.stop();
-    } catch (error) {
-      // Gone before it could answer: it is stopping anyway; anything else is an answer.
-      if (codeOf(error) !== 'WARREN_PEER_CLOSED') return answerError(io, 'stop', client, error);
-    }
-    await client.close();
-    io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
-    const stopped = () => !existsSync(client.socketPath) && !pidRuns(pid);
-    while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
-    if (!stopped()) {
-      const what = existsSync(client.socketPath) ? `its control socket ${client.socketPath} is still there` : `pid ${pid} still runs`;
-      report(
-        io,
-        'stop',
-        'WARREN_TIMEOUT',
-        `the supervisor has not stopped within ${timeout} ms (${what}); it may still be draining: see \`warren status\` and \`warren logs\``,
-      );
-      return 1;
-    }
-    io.out(`stopped after ${((now() - started) / 1000).toFixed(1)}s\n`);
+  const nothingRunning = (error: Error) => {
+    io.out(`nothing to stop: ${error.message.replace(/; start one with `warren up`$/, '')}\n`);
     return 0;
-  });
+  };
+  const { service } = options;
+  if (service !== undefined) {
+    return withControl(
+      'stop',
+      options,
+      io,
+      async (client) => {
+        try {
+          const { stopped } = await client.stopService(service, { timeout });
+          io.out(
+            `stopped ${service}: ${stopped} instance${stopped === 1 ? '' : 's'} drained; \`warren start ${service}\` starts it again\n`,
+          );
+          return 0;
+        } catch (error) {
+          return answerError(io, 'stop', client, error);
+        }
+      },
+      undefined,
+      nothingRunning,
+    );
+  }
+  return withControl(
+    'stop',
+    options,
+    io,
+    async (client) => {
+      const started = now();
+      const { pid } = client.supervisor;
+      try {
+        await client.stop();
+      } catch (error) {
+        // Gone before it could answer: it is stopping anyway; anything else is an answer.
+        if (codeOf(error) !== 'WARREN_PEER_CLOSED') return answerError(io, 'stop', client, error);
+      }
+      await client.close();
+      io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
+      const stopped = () => !existsSync(client.socketPath) && !pidRuns(pid);
+      while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
+      if (!stopped()) {
+        const what = existsSync(client.socketPath) ? `its control socket ${client.socketPath} is still there` : `pid ${pid} still runs`;
+        report(
+          io,
+          'stop',
+          'WARREN_TIMEOUT',
+          `the supervisor has not stopped within ${timeout} ms (${what}); it may still be draining: see \`warren status\` and \`warren logs\``,
+        );
+        return 1;
+      }
+      io.out(`stopped after ${((now() - started) / 1000).toFixed(1)}s\n`);
+      return 0;
+    },
+    undefined,
+    nothingRunning,
+  );
 }
 
 // ---- restart and reload ------------------------------------------------------------------

@@ -128,16 +128,21 @@ export function formatLogRecord(record: LogRecord): string {
   return `${formatClock(record.time)} ${record.level.padEnd(5)} ${who} ${mark}${record.msg}`;
 }
 
-/** One line per service: `reloaded products: 0 → 2, 1 → 0` (old instance → new; `-` when the slot had no process). */
+/**
+ * What the reload changed, one line each (`users: instances 2 → 3`, `+ billing (1 instance)`),
+ * then one line per service replaced: `reloaded products: 0 → 2, 1 → 0` (old instance → new;
+ * `-` when the slot had no process).
+ */
 export function formatReload(result: ReloadResult): string {
-  if (result.replaced.length === 0) return 'nothing was reloaded\n';
+  const changes = (result.changes ?? []).map((line) => `${line}\n`).join('');
+  if (result.replaced.length === 0) return changes === '' ? 'nothing was reloaded\n' : changes;
   const byService = new Map<string, string[]>();
   for (const r of result.replaced) {
     const list = byService.get(r.service) ?? [];
     list.push(`${r.from ?? NONE} → ${r.to}`);
     byService.set(r.service, list);
   }
-  return [...byService].map(([service, moves]) => `reloaded ${service}: ${moves.join(', ')}\n`).join('');
+  return changes + [...byService].map(([service, moves]) => `reloaded ${service}: ${moves.join(', ')}\n`).join('');
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `warren up [config] [--detach]`: starts the supervisor on a configuration.
  *
- * In the foreground it logs every instance as it comes up, reloads on SIGHUP, stops cleanly on
+ * In the foreground it logs every instance as it comes up, reloads (the config file read again) on SIGHUP, stops cleanly on
  * SIGTERM or SIGINT (drain, then SIGKILL after each service's drainTimeoutMs) and exits when
  * stopped. With --detach it starts itself again in the background, waits until every instance
  * is online or errored, prints the summary and returns; the background supervisor's own output
@@ -59,8 +59,9 @@ async function foreground(config: ResolvedConfig, options: UpOptions, io: UpIo):
   const output = createSupervisorOutput(config);
   const supervisor = new Supervisor(config, { output, version: io.version });
   const stop = (signal: NodeJS.Signals) => void supervisor.stop(signal);
+  // The config file is read again; what changed is logged line by line as it is applied.
   const reload = () => {
-    output.event('info', null, null, 'SIGHUP: reloading every service');
+    output.event('info', null, null, 'SIGHUP: reloading the config');
     supervisor.reload().then(
       (result) => output.event('info', null, null, `reloaded ${result.replaced.length} instances`),
       (error: unknown) => output.event('error', null, null, `reload failed: ${describe(error)}`),

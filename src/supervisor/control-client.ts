@@ -1,6 +1,6 @@
 /**
  * The client side of the supervisor's control socket (see protocol.ts): what `warren status`,
- * `stop`, `restart`, `reload`, `logs` and `token rotate` use, and what any program may use to
+ * `stop`, `start`, `scale`, `restart`, `reload`, `logs` and `token rotate` use, and what any program may use to
  * drive a running supervisor.
  *
  * @example
@@ -20,7 +20,7 @@ import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import { readToken, TOKEN_FILE } from '../service/auth.js';
 import { checkSocketDir, resolveSocketDir } from '../service/socket-dir.js';
-import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
+import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type ScaleResult, type SupervisorStatus } from './protocol.js';
 
 export interface ConnectControlOptions {
   /** Default timeout of each request, in ms (30 000); also bounds connecting (at most 5 000). 0 waits forever. */
@@ -180,7 +180,11 @@ export class ControlClient {
     return this.peer.request(CONTROL.status);
   }
 
-  /** Rolling reload of one service (or every one): each instance is replaced once its successor is ready. */
+  /**
+   * Reads the config file again and applies it to one service (or every one): added, removed,
+   * scaled, changed settings by a rolling replace; when nothing changed, every instance is
+   * replaced. Each instance is replaced once its successor is ready.
+   */
   reload(service?: string, options: ControlCallOptions = {}): Promise<ReloadResult> {
     return this.peer.request(CONTROL.reload, service === undefined ? {} : { service }, { timeout: options.timeout ?? 0 });
   }
@@ -188,6 +192,21 @@ export class ControlClient {
   /** Stops and starts each instance of a service again (errored ones too). */
   restart(service: string, options: ControlCallOptions = {}): Promise<{ restarted: number }> {
     return this.peer.request(CONTROL.restart, { service }, { timeout: options.timeout ?? 0 });
+  }
+
+  /** Sets a service's number of instances until the next reload; answers once they are started or drained. */
+  scale(service: string, instances: number, options: ControlCallOptions = {}): Promise<ScaleResult> {
+    return this.peer.request(CONTROL.scale, { service, instances }, { timeout: options.timeout ?? 0 });
+  }
+
+  /** Drains and stops every instance of one service; the supervisor and the other services go on. */
+  stopService(service: string, options: ControlCallOptions = {}): Promise<{ service: string; stopped: number }> {
+    return this.peer.request(CONTROL.stopService, { service }, { timeout: options.timeout ?? 0 });
+  }
+
+  /** Starts the stopped or errored instances of one service; answers once each is online or errored. */
+  startService(service: string, options: ControlCallOptions = {}): Promise<{ service: string; started: number }> {
+    return this.peer.request(CONTROL.startService, { service }, { timeout: options.timeout ?? 0 });
   }
 
   /** Asks the supervisor to stop; it answers first, then drains and stops every instance and exits. */

@@ -8,12 +8,15 @@ import { listenUnix, type PeerServer } from '../peer/transports/socket.js';
 import { rotateToken, TokenVerifier } from '../service/auth.js';
 import { acceptHello } from '../service/hello.js';
 import type { LogsOptions } from './log-store.js';
-import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type SupervisorStatus } from './protocol.js';
+import { CONTROL, CONTROL_SOCKET, type LogRecord, type ReloadResult, type ScaleResult, type SupervisorStatus } from './protocol.js';
 
 export interface ControlHandlers {
   status(): SupervisorStatus;
   reload(service: string | undefined): Promise<ReloadResult>;
   restart(service: string): Promise<number>;
+  scale(service: string, instances: number): Promise<ScaleResult>;
+  stopService(service: string): Promise<{ service: string; stopped: number }>;
+  startService(service: string): Promise<{ service: string; started: number }>;
   stop(): void;
   logs?: ((options: LogsOptions, signal: AbortSignal) => AsyncIterable<LogRecord>) | undefined;
 }
@@ -22,6 +25,12 @@ function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw invalidArgument(`${name} must be a string`);
   return value;
+}
+
+function requiredService(value: unknown, what: string): string {
+  const service = optionalString(params(value).service, 'service');
+  if (service === undefined) throw invalidArgument(`${what} needs a service name`);
+  return service;
 }
 
 function params(value: unknown): Record<string, unknown> {
@@ -52,6 +61,21 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
       const service = optionalString(params(p).service, 'service');
       if (service === undefined) throw invalidArgument('restart needs a service name');
       return { restarted: await handlers.restart(service) };
+    });
+    peer.onRequest(CONTROL.scale.method, (p) => {
+      guard();
+      const service = requiredService(p, 'scale');
+      const instances = params(p).instances;
+      if (typeof instances !== 'number') throw invalidArgument('scale needs instances, a whole number');
+      return handlers.scale(service, instances);
+    });
+    peer.onRequest(CONTROL.stopService.method, (p) => {
+      guard();
+      return handlers.stopService(requiredService(p, 'stopService'));
+    });
+    peer.onRequest(CONTROL.startService.method, (p) => {
+      guard();
+      return handlers.startService(requiredService(p, 'startService'));
     });
     peer.onRequest(CONTROL.stop.method, () => {
       guard();

@@ -14,7 +14,16 @@ export { ControlClient, connectControl, isNoSupervisorError } from './control-cl
 export type { LogLine, LogsOptions, SupervisorLog, SupervisorLogOptions } from './logger.js';
 export { createSupervisorLog } from './logger.js';
 export { createSupervisorOutput, LOG_PRETTY_ENV } from './output.js';
-export type { ExitInfo, InstanceState, InstanceStatus, LogRecord, ReloadResult, ServiceStatus, SupervisorStatus } from './protocol.js';
+export type {
+  ExitInfo,
+  InstanceState,
+  InstanceStatus,
+  LogRecord,
+  ReloadResult,
+  ScaleResult,
+  ServiceStatus,
+  SupervisorStatus,
+} from './protocol.js';
 export { CONTROL, CONTROL_SOCKET } from './protocol.js';
 export type { SupervisorOptions, SupervisorOutput } from './supervisor.js';
 export { Supervisor } from './supervisor.js';

@@ -95,15 +95,42 @@ export interface LogRecord {
 }
 
 export interface ReloadResult {
+  /**
+   * What the reload found in the config file and did, one line each, as `warren reload` prints
+   * them: `+ billing (1 instance)`, `- legacy`, `users: instances 2 → 3`, `orders: env (API_URL)
+   * changed, replacing 2 instances`, `no changes; replacing 4 instances`, and top-level settings
+   * it leaves for the next start. Absent from supervisors that do not read their config again.
+   */
+  changes?: string[];
   /** Per slot replaced: the old and new instance numbers. */
   replaced: { service: string; slot: number; from: number | null; to: number }[];
+}
+
+export interface ScaleResult {
+  service: string;
+  /** Instances before and after. */
+  from: number;
+  to: number;
+  /** The service is stopped (`warren stop <service>`): the count is kept, no instance was started. */
+  stopped: boolean;
 }
 
 export const CONTROL = {
   hello: method<{ token: string }, { pid: number; socketDir: string; version: string }>('supervisor.hello'),
   status: method<void, SupervisorStatus>('supervisor.status'),
-  /** Rolling reload of one service or all: each instance replaced only once its successor is ready. */
+  /**
+   * Reads the config file again and applies it (to one service, or all): services added and
+   * removed, instances scaled, other changes by a rolling replace; when nothing changed, a rolling
+   * replace of every instance. Each instance is replaced only once its successor is ready. A
+   * config that does not validate is refused with WARREN_CONFIG and nothing changes.
+   */
   reload: method<{ service?: string }, ReloadResult>('supervisor.reload'),
+  /** Sets a service's number of instances (1 … 256) until the next reload; answers once they are started or stopped. */
+  scale: method<{ service: string; instances: number }, ScaleResult>('supervisor.scale'),
+  /** Drains and stops every instance of one service (how many had a process); the others go on. */
+  stopService: method<{ service: string }, { service: string; stopped: number }>('supervisor.stopService'),
+  /** Starts a service's stopped or errored instances again (how many); answers once each is online or errored. */
+  startService: method<{ service: string }, { service: string; started: number }>('supervisor.startService'),
   /** Stops and starts each instance of a service again (not zero-downtime); revives errored ones. */
   restart: method<{ service: string }, { restarted: number }>('supervisor.restart'),
   /** Answers, then stops every instance (drain, then SIGKILL after drainTimeoutMs) and exits. */

@@ -42,7 +42,7 @@ export class Slot {
   lastExit: ExitInfo | null = null;
   /** The reason it is errored, for status and logs. */
   failure: string | null = null;
-  private readonly backoff: RestartBackoff;
+  private backoff: RestartBackoff;
   private readonly stderrTail = new TailBuffer<string>(STDERR_TAIL);
   private restartTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -59,10 +59,17 @@ export class Slot {
   private stopped = false;
 
   constructor(
-    readonly service: ResolvedService,
+    /** The settings its next process starts with; a reload of the config changes them (reconfigure). */
+    public service: ResolvedService,
     readonly index: number,
     private readonly host: SlotHost,
   ) {
+    this.backoff = new RestartBackoff(service.restart);
+  }
+
+  /** Settings from a reloaded config: the next process started (a replacement) uses them; crash counting starts over. */
+  reconfigure(service: ResolvedService): void {
+    this.service = service;
     this.backoff = new RestartBackoff(service.restart);
   }
 

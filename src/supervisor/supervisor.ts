@@ -13,17 +13,19 @@
 
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { alreadyRunning, invalidArgument, unknownService, type WarrenError } from '../errors.js';
+import { alreadyRunning, ConfigError, invalidArgument, unknownService, type WarrenError } from '../errors.js';
 import { isSocketAlive, type PeerServer } from '../peer/transports/socket.js';
 import { loadOrCreateToken } from '../service/auth.js';
 import { listInstances } from '../service/discovery.js';
-import { ensureSocketDir } from '../service/socket-dir.js';
-import type { ResolvedConfig } from './config.js';
+import { ensureSocketDir, MAX_SOCKET_PATH_BYTES } from '../service/socket-dir.js';
+import { loadConfig, MAX_INSTANCES, type ResolvedConfig, type ResolvedService } from './config.js';
+import { count, describePlan, diffConfig, type ServicePlan } from './config-diff.js';
 import { type ControlHandlers, listenControl } from './control-server.js';
 import { findOrphans, killOrphans } from './orphans.js';
 import type { SupervisorOutput } from './output.js';
-import { CONTROL_SOCKET, type ReloadResult, type SupervisorStatus } from './protocol.js';
-import { Slot, type SlotHost } from './slot.js';
+import { CONTROL_SOCKET, type ReloadResult, type ScaleResult, type SupervisorStatus } from './protocol.js';
+import { ServiceGroup } from './service-group.js';
+import type { SlotHost } from './slot.js';
 
 export type { SupervisorOutput } from './output.js';
 
@@ -33,6 +35,18 @@ export interface SupervisorOptions {
   reportIntervalMs?: number;
   /** Version string for the control socket's hello. */
   version?: string;
+  /** How a reload reads the config again (default: loadConfig of the config's file; without a file a reload only replaces instances). */
+  loadConfig?: () => Promise<ResolvedConfig>;
+}
+
+/** A config a reload could not read or validate: the reason as at start-up, and that nothing changed. */
+function refusal(error: unknown): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  return new ConfigError(`reload refused, nothing was changed: ${error.message}`, {
+    issues: error.issues,
+    ...(error.file === undefined ? {} : { file: error.file }),
+    cause: error,
+  });
 }
 
 /** WARREN_ALREADY_RUNNING: another supervisor answers on the control socket of `dir`. */
@@ -54,18 +68,26 @@ const stderrOutput: SupervisorOutput = {
 };
 
 export class Supervisor {
-  private readonly slots = new Map<string, Slot[]>();
+  private readonly groups = new Map<string, ServiceGroup>();
   private readonly inUse = new Map<string, Set<number>>();
   private readonly output: SupervisorOutput;
   private readonly reportIntervalMs: number;
+  private readonly host: SlotHost;
+  /** The configuration running now: the file's as last applied, with `warren scale` counts. */
+  private running: ResolvedConfig;
+  /** How a reload reads the config again; null: there is no file, a reload only replaces instances. */
+  private readonly readConfig: (() => Promise<ResolvedConfig>) | null;
   private control: PeerServer | null = null;
   private state: SupervisorStatus['state'] = 'stopped';
   private startedAt = 0;
   private stopping: Promise<void> | null = null;
   /** The first part of start(): taking the socket directory and the control socket. */
   private settingUp: Promise<void> | null = null;
-  /** Reloads run one at a time per service. */
-  private readonly reloads = new Map<string, Promise<unknown>>();
+  /**
+   * Starting, reloads, scaling, stopping and starting services run one at a time, in the order
+   * asked: each plans from the services the previous one left.
+   */
+  private changes: Promise<unknown> = Promise.resolve();
   private resolveStopped!: () => void;
   /** Resolves once stop() has finished (whoever called it: a signal, the control socket). */
   readonly stopped: Promise<void> = new Promise((resolve) => {
@@ -73,12 +95,15 @@ export class Supervisor {
   });
 
   constructor(
-    readonly config: ResolvedConfig,
+    config: ResolvedConfig,
     private readonly options: SupervisorOptions = {},
   ) {
+    this.running = config;
     this.output = options.output ?? stderrOutput;
     this.reportIntervalMs = options.reportIntervalMs ?? 1000;
-    const host: SlotHost = {
+    const configPath = config.configPath;
+    this.readConfig = options.loadConfig ?? (configPath === null ? null : () => loadConfig(configPath));
+    this.host = {
       socketDir: config.socketDir,
       cwd: config.baseDir,
       reportIntervalMs: this.reportIntervalMs,
@@ -87,13 +112,12 @@ export class Supervisor {
       line: (service, instance, stream, line, truncated) => this.output.line(service, instance, stream, line, truncated),
       event: (level, service, instance, msg) => this.output.event(level, service, instance, msg),
     };
-    for (const service of config.services) {
-      this.slots.set(
-        service.name,
-        Array.from({ length: service.instances }, (_, i) => new Slot(service, i, host)),
-      );
-      this.inUse.set(service.name, new Set());
-    }
+    for (const service of config.services) this.addGroup(service);
+  }
+
+  /** The configuration running now (a reload or `scale` changes it). */
+  get config(): ResolvedConfig {
+    return this.running;
   }
 
   /**
@@ -118,7 +142,7 @@ export class Supervisor {
       await this.stopping;
       return this.status();
     }
-    await Promise.all(this.allSlots().map((slot) => slot.start()));
+    await this.exclusive(() => Promise.all([...this.groups.values()].map((group) => group.start())));
     if (!this.stopping) this.state = 'running';
     return this.status();
   }
@@ -126,44 +150,103 @@ export class Supervisor {
   status(): SupervisorStatus {
     return {
       pid: process.pid,
-      socketDir: this.config.socketDir,
-      configPath: this.config.configPath,
+      socketDir: this.running.socketDir,
+      configPath: this.running.configPath,
       startedAt: this.startedAt,
       state: this.state,
-      services: this.config.services.map((service) => ({
-        name: service.name,
-        entry: service.entry,
-        instances: (this.slots.get(service.name) ?? []).map((slot) => slot.status()),
-      })),
+      services: [...this.groups.values()].map((group) => group.status()),
     };
   }
 
-  /** Rolling reload of one service or all, one instance at a time, each replaced once its successor is ready. */
-  async reload(service?: string): Promise<ReloadResult> {
-    const names = service === undefined ? [...this.slots.keys()] : [this.known(service)];
-    const replaced: ReloadResult['replaced'] = [];
-    for (const name of names) {
-      const previous = this.reloads.get(name) ?? Promise.resolve();
-      const run = previous
-        .catch(() => {})
-        .then(async () => {
-          for (const slot of this.slots.get(name) ?? []) {
-            if (this.stopping) return;
-            const { from, to } = await slot.replace('reload');
-            replaced.push({ service: name, slot: slot.index, from, to });
-          }
+  /**
+   * Reads the config file again and applies it: services added (started) and removed (drained
+   * and stopped), instances scaled, other changed settings applied by replacing the instances
+   * kept, one at a time, each once its successor is ready. When nothing changed, every instance
+   * is replaced (a rolling restart, e.g. for new code). With `service`, only that service's part
+   * of the file is applied. A config that does not validate, or that moves the socket directory,
+   * is refused (WARREN_CONFIG) and nothing changes. Without a config file, only replaces.
+   */
+  reload(service?: string): Promise<ReloadResult> {
+    return this.exclusive(async () => {
+      if (service !== undefined && this.readConfig === null) this.known(service);
+      const next = this.readConfig === null ? null : await this.readConfig().catch((error: unknown) => Promise.reject(refusal(error)));
+      if (next === null) return this.replaceAll(service, 'no config file to read again');
+      const diff = diffConfig(this.running, next);
+      if (diff.refused.length > 0) {
+        throw new ConfigError(`reload refused, nothing was changed: ${diff.refused.join('; ')}`, {
+          issues: diff.refused.map((message) => ({ path: 'socketDir', message })),
+          ...(next.configPath === null ? {} : { file: next.configPath }),
         });
-      this.reloads.set(name, run);
-      await run;
+      }
+      const plans = service === undefined ? diff.services : diff.services.filter((plan) => plan.name === service);
+      if (service !== undefined && plans.length === 0) this.known(service);
+      if (!plans.some((plan) => plan.kind !== 'same')) {
+        const result = await this.replaceAll(service, 'no changes');
+        return { ...result, changes: [...diff.deferred, ...result.changes] };
+      }
+      const changes = [...diff.deferred];
+      const replaced: ReloadResult['replaced'] = [];
+      for (const plan of plans) {
+        if (this.stopping) break;
+        const line = describePlan(plan, this.groups.get(plan.name)?.stopped ?? false);
+        if (line !== null) {
+          changes.push(line);
+          this.output.event('info', plan.kind === 'add' || plan.kind === 'remove' ? null : plan.name, null, `reload: ${line}`);
+        }
+        replaced.push(...(await this.apply(plan)));
+      }
+      for (const line of diff.deferred) this.output.event('warn', null, null, `reload: ${line}`);
+      return { changes, replaced };
+    });
+  }
+
+  /**
+   * Sets the number of instances of a service until the next reload (which applies the file's
+   * count again): the highest slots drain and stop, or new ones start. Resolves once they have.
+   */
+  scale(service: string, instances: number): Promise<ScaleResult> {
+    if (!(Number.isInteger(instances) && instances >= 1 && instances <= MAX_INSTANCES)) {
+      return Promise.reject(invalidArgument(`instances must be a whole number from 1 to ${MAX_INSTANCES}, got ${instances}`));
     }
-    return { replaced };
+    return this.exclusive(async () => {
+      const group = this.group(service);
+      const last = join(this.running.socketDir, `${service}.${instances - 1}.sock`);
+      if (Buffer.byteLength(last) > MAX_SOCKET_PATH_BYTES) {
+        throw invalidArgument(
+          `${instances} instances would need the socket path ${last}, over ${MAX_SOCKET_PATH_BYTES} bytes: use fewer instances`,
+        );
+      }
+      const { from, to } = await group.scale(instances, () => this.stopping !== null);
+      this.setService(group.service);
+      this.output.event('info', service, null, `scaled: instances ${from} → ${to}${group.stopped ? ' (stopped: none started)' : ''}`);
+      return { service, from, to, stopped: group.stopped };
+    });
+  }
+
+  /** Drains and stops every instance of one service; the supervisor and the other services go on. */
+  stopService(service: string): Promise<{ service: string; stopped: number }> {
+    return this.exclusive(async () => {
+      const group = this.group(service);
+      const stopped = await group.stop();
+      this.output.event('info', service, null, `stopped on request (${count(stopped)} drained)`);
+      return { service, stopped };
+    });
+  }
+
+  /** Starts the instances of a service that are stopped or errored; resolves once each is online or errored. */
+  startService(service: string): Promise<{ service: string; started: number }> {
+    return this.exclusive(async () => {
+      const group = this.group(service);
+      if (this.stopping) return { service, started: 0 };
+      const started = await group.resume();
+      if (started > 0) this.output.event('info', service, null, `started on request (${count(started)})`);
+      return { service, started };
+    });
   }
 
   /** Stops and starts each instance of a service again; errored ones come back. */
-  async restart(service: string): Promise<number> {
-    const slots = this.slots.get(this.known(service)) ?? [];
-    for (const slot of slots) await slot.restart();
-    return slots.length;
+  restart(service: string): Promise<number> {
+    return this.exclusive(() => this.group(service).restart());
   }
 
   /**
@@ -176,7 +259,7 @@ export class Supervisor {
       this.output.event('info', null, null, reason === undefined ? 'stopping' : `stopping (${reason})`);
       // A control socket still being opened by start() is closed below, not left listening.
       await this.settingUp?.catch(() => {});
-      await Promise.all(this.allSlots().map((slot) => slot.stop()));
+      await Promise.all([...this.groups.values()].map((group) => group.stop()));
       await this.control?.close();
       this.control = null;
       this.state = 'stopped';
@@ -186,15 +269,82 @@ export class Supervisor {
     return this.stopping;
   }
 
+  /** Runs `change` after the changes asked before it, whatever became of them. */
+  private exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changes.then(change, change);
+    this.changes = run.catch(() => {});
+    return run;
+  }
+
   private known(service: string): string {
-    if (!this.slots.has(service)) {
-      throw unknownService(`no service '${service}' in this supervisor (known: ${[...this.slots.keys()].join(', ')})`);
+    if (!this.groups.has(service)) {
+      throw unknownService(`no service '${service}' in this supervisor (known: ${[...this.groups.keys()].join(', ')})`);
     }
     return service;
   }
 
-  private allSlots(): Slot[] {
-    return [...this.slots.values()].flat();
+  private group(service: string): ServiceGroup {
+    return this.groups.get(this.known(service)) as ServiceGroup;
+  }
+
+  private addGroup(service: ResolvedService): ServiceGroup {
+    const group = new ServiceGroup(service, this.host);
+    this.groups.set(service.name, group);
+    if (!this.inUse.has(service.name)) this.inUse.set(service.name, new Set());
+    return group;
+  }
+
+  /** The running config with this service's settings (added, or replacing the one of that name). */
+  private setService(service: ResolvedService | null, name = service?.name): void {
+    const services = this.running.services.filter((s) => s.name !== name);
+    const index = this.running.services.findIndex((s) => s.name === name);
+    if (service !== null) services.splice(index === -1 ? services.length : index, 0, service);
+    this.running = Object.freeze({ ...this.running, services: Object.freeze(services) });
+  }
+
+  /** Carries out one service's part of a reload; resolves with the instances it replaced. */
+  private async apply(plan: ServicePlan): Promise<ReloadResult['replaced']> {
+    const isStopping = () => this.stopping !== null;
+    switch (plan.kind) {
+      case 'same':
+        return [];
+      case 'add': {
+        const group = this.addGroup(plan.service);
+        this.setService(plan.service);
+        await group.start();
+        return [];
+      }
+      case 'remove': {
+        const group = this.groups.get(plan.name);
+        this.groups.delete(plan.name);
+        this.setService(null, plan.name);
+        await group?.stop();
+        return [];
+      }
+      case 'change': {
+        const group = this.group(plan.name);
+        group.reconfigure(plan.after);
+        if (plan.scale !== null) await group.scale(plan.scale.to, isStopping);
+        this.setService(group.service);
+        if (plan.changed.length === 0 || group.stopped) return [];
+        const kept = Math.min(plan.before.instances, plan.after.instances);
+        return group.replace('reload: config changed', isStopping, kept);
+      }
+    }
+  }
+
+  /** Replaces every running instance of one service or all: a reload with no change to apply. */
+  private async replaceAll(service: string | undefined, why: string): Promise<ReloadResult & { changes: string[] }> {
+    const groups = (service === undefined ? [...this.groups.values()] : [this.group(service)]).filter((g) => !g.stopped);
+    const total = groups.reduce((n, g) => n + g.allSlots.length, 0);
+    const line =
+      service !== undefined && groups.length === 0
+        ? `${service}: ${why}; it is stopped, nothing to replace (\`warren start ${service}\` starts it)`
+        : `${service === undefined ? '' : `${service}: `}${why}; replacing ${count(total)}`;
+    this.output.event('info', service ?? null, null, `reload: ${line}`);
+    const replaced: ReloadResult['replaced'] = [];
+    for (const group of groups) replaced.push(...(await group.replace('reload', () => this.stopping !== null)));
+    return { changes: [line], replaced };
   }
 
   /** The lowest instance number no process of this service uses. */
@@ -213,6 +363,9 @@ export class Supervisor {
       status: () => this.status(),
       reload: (service) => this.reload(service),
       restart: (service) => this.restart(service),
+      scale: (service, instances) => this.scale(service, instances),
+      stopService: (service) => this.stopService(service),
+      startService: (service) => this.startService(service),
       // Answer first, then stop: the caller learns that the stop began.
       stop: () => {
         setImmediate(() => void this.stop('asked over the control socket'));
@@ -237,7 +390,7 @@ export class Supervisor {
   }
 
   private async removeStaleSockets(dir: string): Promise<void> {
-    for (const name of this.slots.keys()) {
+    for (const name of this.groups.keys()) {
       for (const instance of await listInstances(dir, name)) {
         if (await isSocketAlive(instance.path)) {
           // Left from an earlier run and still draining, perhaps: its number is not handed out.

@@ -355,7 +355,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     // A rolling reload: every instance replaced by a new process, which serves calls.
     const reload = await cli(['reload', '--socket-dir', socketDir]);
     expect(reload, reload.stderr).toMatchObject({ code: 0, stderr: '' });
-    expect(reload.stdout).toMatch(/^reloaded upsvc: /);
+    expect(reload.stdout).toMatch(/^no changes; replacing 3 instances\nreloaded upsvc: .*\nreloaded other: /);
     const reloaded = instancesOf(await status(socketDir));
     expect(reloaded.every((i) => i.state === 'online')).toBe(true);
     for (const i of reloaded) {
