@@ -112,7 +112,7 @@ async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const outPath = join(logDir, 'supervisor.out');
   const out = openSync(outPath, 'a', 0o600);
-  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const args = [main, 'up', '--detached'];
   if (config.configPath !== null) args.push(config.configPath);
   let child: ChildProcess;

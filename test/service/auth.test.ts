@@ -29,7 +29,7 @@ import {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const fixture = fileURLToPath(new URL('../fixtures/token-race.mjs', import.meta.url));
-const builtAuth = fileURLToPath(new URL('../../dist/service/auth.js', import.meta.url));
+const builtAuth = fileURLToPath(new URL('../../dist/service/index.js', import.meta.url));
 
 let dir: string;
 

@@ -1,8 +1,9 @@
 /**
  * A process that only calls services loads nothing of the serving side: from the client's
- * entry, no import (followed statically through dist/) reaches the server, the dispatcher,
- * the listener or run.ts, and in a real process importing the client leaves find-my-way
- * (loaded by the router on first use) and zod unloaded.
+ * module, no import (followed statically through src/, type-only imports left out as the build
+ * leaves them out) reaches the server, the dispatcher, the listener or run.ts, and in a real
+ * process importing the built `warren/service` leaves find-my-way (loaded by the router on first
+ * use) and zod unloaded.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,9 +11,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const DIST = fileURLToPath(new URL('../../dist/service/', import.meta.url));
+const SRC = fileURLToPath(new URL('../../src/service/', import.meta.url));
+const BUILT = fileURLToPath(new URL('../../dist/service/index.js', import.meta.url));
 
-/** Every dist module reached from `entry` by static imports and re-exports (type-only ones are erased by tsc). */
+/** Every src module reached from `entry` by static imports and re-exports that are not type-only. */
 function reachable(entry: string): Set<string> {
   const seen = new Set<string>();
   const todo = [resolve(entry)];
@@ -21,9 +23,9 @@ function reachable(entry: string): Set<string> {
     if (seen.has(file)) continue;
     seen.add(file);
     const source = readFileSync(file, 'utf8');
-    for (const match of source.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)';/gms)) {
+    for (const match of source.matchAll(/^(?:import|export)\s(?!type\s)[^;]*?from\s+'([^']+)';/gms)) {
       const spec = match[1] as string;
-      if (spec.startsWith('.')) todo.push(join(dirname(file), spec));
+      if (spec.startsWith('.')) todo.push(join(dirname(file), spec.replace(/\.js$/, '.ts')));
       else seen.add(spec);
     }
     for (const match of source.matchAll(/^import\s+'([^']+)';/gm)) seen.add(match[1] as string);
@@ -31,14 +33,14 @@ function reachable(entry: string): Set<string> {
   return seen;
 }
 
-const names = (files: Set<string>) => [...files].map((f) => (f.startsWith(DIST) ? f.slice(DIST.length) : f));
+const names = (files: Set<string>) => [...files].map((f) => (f.startsWith(SRC) ? f.slice(SRC.length) : f));
 
 describe('what a caller-only process loads', () => {
   it('the client entry reaches no serving module', () => {
-    const loaded = names(reachable(join(DIST, 'client.js')));
-    expect(loaded).toContain('client.js');
-    expect(loaded).toContain('instance-pool.js');
-    for (const serving of ['server.js', 'dispatch.js', 'listener.js', 'run.js', 'metrics.js']) {
+    const loaded = names(reachable(join(SRC, 'client.ts')));
+    expect(loaded).toContain('client.ts');
+    expect(loaded).toContain('instance-pool.ts');
+    for (const serving of ['server.ts', 'dispatch.ts', 'listener.ts', 'run.ts', 'metrics.ts']) {
       expect(loaded).not.toContain(serving);
     }
     expect(loaded).not.toContain('find-my-way');
@@ -50,9 +52,9 @@ describe('what a caller-only process loads', () => {
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const loaded = () => Object.keys(require.cache).filter((p) => /node_modules\\/(find-my-way|zod)\\//.test(p)).map((p) => p.match(/node_modules\\/([^/]+)/)[1]);
-      await import(${JSON.stringify(join(DIST, 'client.js'))});
+      const { ServiceClient, createRouter } = await import(${JSON.stringify(BUILT)});
+      new ServiceClient({ socketDir: '/nonexistent-warren-dir' }).close();
       const afterClient = [...new Set(loaded())];
-      const { createRouter } = await import(${JSON.stringify(join(DIST, 'router.js'))});
       createRouter({ 'GET /a/:id': 1 });
       console.log(JSON.stringify({ afterClient, afterRouter: [...new Set(loaded())] }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });

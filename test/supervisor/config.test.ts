@@ -21,7 +21,7 @@ import { parseEnvFile } from '../../src/supervisor/env-file.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 const docs = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8');
-const builtConfig = fileURLToPath(new URL('../../dist/supervisor/config.js', import.meta.url));
+const builtConfig = fileURLToPath(new URL('../../dist/supervisor/index.js', import.meta.url));
 
 let dir: string;
 
