@@ -355,19 +355,18 @@ export function logsCommand(service: string | undefined, options: LogsCommandOpt
   const print = options.json ? (record: LogRecord) => JSON.stringify(record) : (record: LogRecord) => formatLogRecord(record, paint);
   return withControl('logs', options, io, async (client) => {
     const follow = options.follow === true;
-    if (service !== undefined && service !== SUPERVISOR_LOGS) {
-      // The supervisor keeps lines of the services it runs: any other name would print nothing.
+    // The supervisor keeps lines of the services it runs only: any other name prints nothing,
+    // which is told as an unknown service (before following; after an empty answer otherwise).
+    const unknown = async () => {
+      if (service === undefined || service === SUPERVISOR_LOGS) return false;
       const known = await knownServiceNames(client);
-      if (known !== undefined && !known.includes(service)) {
-        report(
-          io,
-          'logs',
-          'WARREN_UNKNOWN_SERVICE',
-          `no service '${service}' in this supervisor (known: ${[...known, SUPERVISOR_LOGS].join(', ')})`,
-        );
-        return 1;
-      }
-    }
+      if (known === undefined || known.includes(service)) return false;
+      const list = [...known, SUPERVISOR_LOGS].join(', ');
+      report(io, 'logs', 'WARREN_UNKNOWN_SERVICE', `no service '${service}' in this supervisor (known: ${list})`);
+      return true;
+    };
+    if (follow && (await unknown())) return 1;
+    let printed = 0;
     try {
       const records = client.logs({
         ...(service === undefined ? {} : { service }),
@@ -375,11 +374,15 @@ export function logsCommand(service: string | undefined, options: LogsCommandOpt
         follow,
         ...(io.signal ? { signal: io.signal } : {}),
       });
-      for await (const record of records) io.out(`${print(record)}\n`);
+      for await (const record of records) {
+        io.out(`${print(record)}\n`);
+        printed++;
+      }
     } catch (error) {
       if (io.signal?.aborted) return 0;
       return answerError(io, 'logs', client, error);
     }
+    if (!follow && printed === 0 && (await unknown())) return 1;
     if (follow && !io.signal?.aborted) {
       report(io, 'logs', 'WARREN_PEER_CLOSED', `the supervisor on ${client.socketDir} ended the log stream (it is stopping)`);
       return 1;

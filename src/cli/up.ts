@@ -98,8 +98,9 @@ export function errorLines(command: string, error: unknown): string {
     const data = error.data as { issues?: { path: string; message: string }[]; file?: string } | undefined;
     if (error.code === 'WARREN_CONFIG' && data?.issues !== undefined && data.issues.length > 0) {
       const file = data.file === undefined ? '' : `${data.file}: `;
+      // An issue without a key path names its file itself (`config file … does not exist`).
       return data.issues
-        .map((issue) => line(command, error.code, `${file}${issue.path === '' ? '' : `${issue.path}: `}${issue.message}`))
+        .map((issue) => line(command, error.code, issue.path === '' ? issue.message : `${file}${issue.path}: ${issue.message}`))
         .join('');
     }
     return line(command, error.code, error.message);
