@@ -482,7 +482,12 @@ describe('supervisor commands (in-process, against a control server)', () => {
     ]);
     const logs = recordingIo();
     expect(await logsCommand('users', { json: true, lines: 2, socketDir: fake.dir }, logs.io)).toBe(0);
-    expect(logs.out.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual(sampleLogs().filter((r) => r.service === 'users'));
+    expect(
+      logs.out
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(sampleLogs().filter((r) => r.service === 'users'));
     const token = recordingIo({ now: Date.now });
     expect(await tokenRotateCommand({ json: true, grace: 1000, socketDir: fake.dir }, token.io)).toBe(0);
     expect(JSON.parse(token.out)).toEqual({
@@ -502,7 +507,9 @@ describe('supervisor commands (in-process, against a control server)', () => {
     for (const follow of [false, true]) {
       const rec = recordingIo();
       expect(await logsCommand('nope', { follow, socketDir: fake.dir }, rec.io)).toBe(1);
-      expect(rec.err).toBe("warren logs: WARREN_UNKNOWN_SERVICE: no service 'nope' in this supervisor (known: users, products, orders, supervisor)\n");
+      expect(rec.err).toBe(
+        "warren logs: WARREN_UNKNOWN_SERVICE: no service 'nope' in this supervisor (known: users, products, orders, supervisor)\n",
+      );
     }
     // The supervisor's own lines are not a service, and are known.
     const own = recordingIo();
