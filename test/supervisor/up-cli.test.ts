@@ -169,9 +169,12 @@ function writeConfig(dir: string, config: unknown, name = 'warren.config.json'):
 
 async function status(socketDir: string): Promise<SupervisorStatus> {
   const result = await cli(['status', '--json', '--socket-dir', socketDir]);
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as SupervisorStatus;
+  const parsed = JSON.parse(result.stdout) as SupervisorStatus;
+  // Exit code 1 and one line on stderr exactly when an instance is errored.
+  const errored = instancesOf(parsed).filter((i) => i.state === 'errored');
+  if (errored.length === 0) expect(result, result.stderr).toMatchObject({ code: 0, stderr: '' });
+  else expect(result).toMatchObject({ code: 1, stderr: expect.stringMatching(/^warren status: WARREN_INSTANCE_ERRORED: [^\n]*\n$/) });
+  return parsed;
 }
 
 function instancesOf(s: SupervisorStatus, service?: string): InstanceStatus[] {
@@ -314,6 +317,32 @@ describe('warren up: a bad configuration', { timeout: TEST_MS }, () => {
     });
   }
 
+  it('several problems: one line each, `warren up: WARREN_CONFIG: <file>: <key>: …`', async () => {
+    const { dir, socketDir } = workDir();
+    const path = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, instances: 0, drainTimeoutMs: 'soon' }] });
+    const result = await cli(['up', '--socket-dir', socketDir, path]);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line.startsWith(`warren up: WARREN_CONFIG: ${path}: services[0].`), line).toBe(true);
+  });
+
+  it('a socket path too long because of --socket-dir: the message names --socket-dir', async () => {
+    const { dir } = workDir();
+    const path = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE }] });
+    const long = join(dir, 'x'.repeat(100));
+    const result = await cli(['up', '--socket-dir', long, path]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^warren up: WARREN_CONFIG: .*services\[0\]\.name: expected a socket path of at most 103 bytes, .*use a shorter --socket-dir or service name/,
+    );
+    // From the config file, it names the key there.
+    const inFile = writeConfig(dir, { socketDir: long, services: [{ name: 'upsvc', entry: SERVICE }] }, 'long.json');
+    const fromFile = await cli(['up', inFile]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toContain('use a shorter socketDir or service name');
+  });
+
   it('a config path that does not exist: exit code 2, naming the path', async () => {
     const { dir, socketDir } = workDir();
     const result = await cli(['up', '--socket-dir', socketDir, join(dir, 'nope.json')]);
@@ -390,7 +419,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect(result.stdout).toContain('1 of 2 instances online (crashy 0/1, upsvc 1/1)');
     const pid = Number(/supervisor pid (\d+)/.exec(result.stdout)?.[1]);
     expect(result.stderr).toBe(
-      `warren up: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+      `warren up: WARREN_INSTANCE_ERRORED: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
     );
 
     // The supervisor stays up for the healthy service, and says what went wrong with the other.
@@ -403,7 +432,9 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect((await call(socketDir, 'upsvc', 'GET', '/who')).status).toBe(200);
 
     const table = await cli(['status', '--socket-dir', socketDir]);
-    expect(table.code).toBe(0);
+    // An errored instance: the table, then exit code 1 (a health check), one line naming it.
+    expect(table.code).toBe(1);
+    expect(table.stderr).toMatch(/^warren status: WARREN_INSTANCE_ERRORED: crashy\.0 errored /);
     expect(table.stdout).toMatch(/crashy +0 +- +errored/);
     expect(table.stdout).toContain('crashy.0 errored (slot 0, 1 restarts): exit code 7 at ');
     expect(table.stdout).toContain('    up-crash: DATABASE_URL is not set (fixture)');
@@ -428,6 +459,21 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
       expect(processesUsing(socketDir)).toEqual([]);
       expect(sockets(socketDir)).toEqual([]);
     }
+  });
+
+  it('--json: up --detach prints its pid, log and status as one JSON line; stop --json says it stopped', async () => {
+    const { dir, socketDir } = workDir();
+    const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+    const up = await cli(['up', '--detach', '--json', '--socket-dir', socketDir, config]);
+    expect(up, up.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(up.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const started = JSON.parse(up.stdout) as { pid: number; log: string; status: SupervisorStatus };
+    expect(started).toMatchObject({ log: join(socketDir, 'supervisor.out'), status: { pid: started.pid, socketDir, configPath: config } });
+    expect(instancesOf(started.status).map((i) => i.state)).toEqual(['online']);
+    const stop = await cli(['stop', '--json', '--socket-dir', socketDir]);
+    expect(stop, stop.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(stop.stdout)).toMatchObject({ stopped: true, pid: started.pid, socketDir });
+    expect(isAlive(started.pid)).toBe(false);
   });
 
   it('runs a TypeScript entry and a warren.config.ts through tsx', async () => {
@@ -629,6 +675,9 @@ describe('warren up and other supervisors', { timeout: TEST_MS }, () => {
       // One clear message, not buried in the running supervisor's log.
       expect(second.stderr.split(expected)).toHaveLength(2);
       expect(second.stderr).not.toContain('"msg"');
+      // It names what the other supervisor runs, from its status: one line.
+      expect(second.stderr).toContain(`; it runs config ${config} (pid ${pid})\n`);
+      expect(second.stderr.trimEnd().split('\n')).toHaveLength(1);
     }
     // The first supervisor's log is its own: the refused ones wrote nothing into it.
     expect(readFileSync(log, 'utf8')).toBe(logBefore);
