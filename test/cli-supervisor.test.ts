@@ -327,7 +327,7 @@ describe('supervisor commands (in-process, against a control server)', () => {
     const pipe = recordingIo();
     await statusCommand({ socketDir: fake.dir }, pipe.io);
     expect(pipe.out).not.toContain('\x1b');
-    expect(tty.out.replace(/\x1b\[\d+m/g, '')).toBe(pipe.out);
+    expect(tty.out.replace(new RegExp(`${String.fromCharCode(27)}\\[\\d+m`, 'g'), '')).toBe(pipe.out);
     const noColor = recordingIo({ isTTY: true, env: { NO_COLOR: '1' } });
     await statusCommand({ socketDir: fake.dir }, noColor.io);
     expect(noColor.out).toBe(pipe.out);
