@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { isWarrenError, type WarrenErrorCode } from '../errors.js';
 import { DEFAULT_ROTATION_GRACE_MS, PREVIOUS_TOKEN_FILE, rotateToken, TOKEN_FILE } from '../service/auth.js';
 import { checkSocketDir, resolveSocketDir } from '../service/socket-dir.js';
-import { type ControlClient, connectControl, isNoSupervisorError } from '../supervisor/control-client.js';
+import { type ControlClient, connectControl, isGroupMode, isNoSupervisorError } from '../supervisor/control-client.js';
 import { pidRuns } from '../supervisor/orphans.js';
 import type { InstanceStatus, LogRecord, SupervisorStatus } from '../supervisor/protocol.js';
 import { colourEnabled, painter } from './colour.js';
@@ -461,8 +461,7 @@ export async function tokenRotateCommand(options: TokenRotateOptions, io: Superv
 
 function isGroupDir(dir: string): boolean {
   try {
-    const stats = lstatSync(dir);
-    return stats.isDirectory() && (stats.mode & 0o070) !== 0;
+    return isGroupMode(lstatSync(dir));
   } catch {
     return false;
   }

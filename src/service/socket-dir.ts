@@ -59,7 +59,9 @@ export function resolveSocketDir(option?: string, env: NodeJS.ProcessEnv = proce
   return join(tmpdir(), `warren-${process.getuid?.() ?? userInfo().username}`);
 }
 
-function octal(mode: number): string {
+/** `0750`; with `special`, the sticky, setuid and setgid bits too (`1777`). */
+function octal(mode: number, special = false): string {
+  if (special && (mode & 0o7000) !== 0) return (mode & 0o7777).toString(8);
   return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
 }
 
@@ -99,7 +101,19 @@ function verifyDirStats(path: string, stats: Stats, options: SocketDirOptions): 
       `socket directory ${path} is not a directory (found a ${kindOf(stats)}); expected a directory with mode ${expected}`,
     );
   }
+  // A shared directory (sticky, or writable by others, as /tmp is) is never to be chmod-ed or
+  // chown-ed: it belongs to everyone. The advice is a directory of one's own inside it.
   const uid = process.getuid?.();
+  const shared = (stats.mode & 0o1000) !== 0 || ((stats.mode & 0o002) !== 0 && uid !== undefined && stats.uid !== uid);
+  if (shared) {
+    const own = join(path, `warren-${uid ?? userInfo().username}`);
+    throw new SocketDirError(
+      path,
+      `socket directory ${path} is a shared directory (mode ${octal(stats.mode, true)}: ${(stats.mode & 0o1000) !== 0 ? 'sticky, ' : ''}other users may create files in it): ` +
+        `do not use it, and do not chmod it; use a dedicated directory instead, e.g. ${own} (--socket-dir, the socketDir option or ${SOCKET_DIR_ENV}=<dir>)`,
+      { data: { found: { mode: octal(stats.mode, true) }, expected: { mode: expected } } },
+    );
+  }
   if (uid !== undefined && stats.uid !== uid) {
     throw new SocketDirError(
       path,

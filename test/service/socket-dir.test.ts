@@ -130,6 +130,27 @@ describe('ensureSocketDir', () => {
     },
   );
 
+  it('a shared directory (sticky, as the system temp directory is): never a chmod, but a dedicated directory inside it', async () => {
+    const shared = join(root, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    for (const check of [() => ensureSocketDir(shared), () => checkSocketDir(shared), () => checkSocketDir(shared, { group: true })]) {
+      const error = await rejection(check(), 'WARREN_SOCKET_DIR');
+      expect(error.message).toContain(
+        `socket directory ${shared} is a shared directory (mode 1777: sticky, other users may create files in it)`,
+      );
+      expect(error.message).toContain(`use a dedicated directory instead, e.g. ${join(shared, `warren-${process.getuid?.()}`)}`);
+      expect(error.message).not.toMatch(/run: ch(mod|own)/);
+    }
+    expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
+    // The real one, where this machine has it sticky (it is on Linux and macOS).
+    if ((lstatSync(tmpdir()).mode & 0o1000) !== 0) {
+      const error = await rejection(checkSocketDir(tmpdir()), 'WARREN_SOCKET_DIR');
+      expect(error.message).toContain('is a shared directory');
+      expect(error.message).not.toContain('chmod 7');
+    }
+  });
+
   it('with a group, accepts 0750 and 0710 but refuses group write and any access for others', async () => {
     const dir = join(root, 'shared');
     mkdirSync(dir);

@@ -8,7 +8,7 @@
 // processes it started, then through `warren stop` a supervisor still answering, then (on Linux)
 // every process whose environment names the socket directory (detached supervisors, instances).
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -341,6 +341,35 @@ describe('warren up: a bad configuration', { timeout: TEST_MS }, () => {
     const fromFile = await cli(['up', inFile]);
     expect(fromFile.code).toBe(2);
     expect(fromFile.stderr).toContain('use a shorter socketDir or service name');
+  });
+
+  it('status and up give the same advice on a socket directory open to others; on a shared one, never a chmod', async () => {
+    const { dir, socketDir } = workDir();
+    const path = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE }] });
+    mkdirSync(socketDir);
+    chmodSync(socketDir, 0o755);
+    const advice = `expected 0700 (run: chmod 700 ${socketDir})`;
+    const up = await cli(['up', '--socket-dir', socketDir, path]);
+    const status = await cli(['status', '--socket-dir', socketDir]);
+    expect(up.code).toBe(1);
+    expect(up.stderr).toMatch(/^warren up: WARREN_SOCKET_DIR: /);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toMatch(/^warren status: WARREN_SOCKET_DIR: /);
+    for (const result of [up, status]) expect(result.stderr).toContain(advice);
+
+    const shared = join(dir, 'tmp');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    for (const args of [
+      ['up', '--socket-dir', shared, path],
+      ['status', '--socket-dir', shared],
+    ]) {
+      const result = await cli(args);
+      expect(result.stderr).toContain(`${shared} is a shared directory`);
+      expect(result.stderr).toContain(`use a dedicated directory instead, e.g. ${join(shared, `warren-${process.getuid?.()}`)}`);
+      expect(result.stderr).not.toContain('chmod 7');
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
   });
 
   it('a config path that does not exist: exit code 2, naming the path', async () => {
