@@ -17,6 +17,7 @@ import { isWarrenError } from '../errors.js';
 import { ServiceClient } from '../service/client.js';
 import type { ServiceResponse } from '../service/define.js';
 import { checkSocketDir, parseSocketName } from '../service/socket-dir.js';
+import { commandSocketDir } from './socket-dir-lookup.js';
 
 /** The methods a route may have (router.ts's ROUTE_METHODS, not imported: the router is not needed to call). */
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
@@ -33,7 +34,7 @@ export interface CallCommandOptions {
   timeout?: number;
   /** Print one JSON line instead of the readable form. */
   json?: boolean;
-  /** Socket directory; else WARREN_SOCKET_DIR, else the default. */
+  /** Socket directory; else WARREN_SOCKET_DIR, else the project's (socket-dir-lookup.ts), else the default. */
   socketDir?: string;
 }
 
@@ -72,7 +73,7 @@ export async function callCommand(
   try {
     const env = io.env ?? process.env;
     client = new ServiceClient({
-      socketDir: options.socketDir || env.WARREN_SOCKET_DIR || undefined,
+      socketDir: commandSocketDir(options.socketDir, env),
       name: 'warren-cli',
       timeoutMs: timeout,
       connectTimeoutMs: Math.min(timeout, 2_000),

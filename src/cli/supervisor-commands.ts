@@ -14,11 +14,12 @@ import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isWarrenError, type WarrenErrorCode } from '../errors.js';
 import { DEFAULT_ROTATION_GRACE_MS, PREVIOUS_TOKEN_FILE, rotateToken, TOKEN_FILE } from '../service/auth.js';
-import { checkSocketDir, resolveSocketDir } from '../service/socket-dir.js';
+import { checkSocketDir } from '../service/socket-dir.js';
 import { type ControlClient, connectControl, isGroupMode, isNoSupervisorError } from '../supervisor/control-client.js';
 import { pidRuns } from '../supervisor/orphans.js';
 import type { InstanceStatus, LogRecord, SupervisorStatus } from '../supervisor/protocol.js';
 import { colourEnabled, painter } from './colour.js';
+import { commandSocketDir } from './socket-dir-lookup.js';
 import { formatClock, formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from './supervisor-format.js';
 
 export interface SupervisorCommandIo {
@@ -48,7 +49,7 @@ function json(io: SupervisorCommandIo, value: unknown): void {
 }
 
 export interface SocketDirOption {
-  /** Socket directory; else WARREN_SOCKET_DIR, else the default. */
+  /** Socket directory; else WARREN_SOCKET_DIR, else the project's (socket-dir-lookup.ts), else the default. */
   socketDir?: string;
 }
 
@@ -80,7 +81,8 @@ async function withControl(
 ): Promise<number> {
   let client: ControlClient;
   try {
-    client = await connectControl(options.socketDir || undefined, { env: io.env ?? process.env, timeout });
+    const env = io.env ?? process.env;
+    client = await connectControl(commandSocketDir(options.socketDir, env), { env, timeout });
   } catch (error) {
     reportError(io, command, error);
     return 2;
@@ -406,7 +408,7 @@ export async function tokenRotateCommand(options: TokenRotateOptions, io: Superv
   const now = io.now ?? Date.now;
   const { grace } = options;
   const env = io.env ?? process.env;
-  const dir = resolveSocketDir(options.socketDir || undefined, env);
+  const dir = commandSocketDir(options.socketDir, env);
   const started = now();
   let client: ControlClient | undefined;
   try {

@@ -17,7 +17,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ParseError, parse as parseJson } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { MAX_SOCKET_PATH_BYTES, resolveSocketDir, SOCKET_DIR_ENV } from '../service/socket-dir.js';
+import { MAX_SOCKET_PATH_BYTES, projectSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import { configError, toIssues } from './config-issues.js';
 import {
   CONFIG_ENV_VARS,
@@ -176,7 +176,14 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
   const config = result.data;
 
   const dirOf = (key: OverriddenKey) => sources[key]?.dir ?? baseDir;
-  const socketDir = resolveSocketDir(config.socketDir === undefined ? undefined : resolve(dirOf('socketDir'), config.socketDir), env);
+  // Unset everywhere: a config file's project gets a directory of its own (projectSocketDir),
+  // so that two projects' supervisors never meet in the shared default one.
+  const socketDir =
+    config.socketDir !== undefined
+      ? resolve(dirOf('socketDir'), config.socketDir)
+      : configPath !== null
+        ? projectSocketDir(baseDir, env)
+        : resolveSocketDir(undefined, env);
   const logDir = config.logDir === undefined ? null : resolve(dirOf('logDir'), config.logDir);
   // `.env` values reach the services, but never over a variable the real environment sets.
   const inherited = Object.entries(dotenv).filter(([key]) => env[key] === undefined);

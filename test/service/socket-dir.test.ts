@@ -8,6 +8,7 @@ import {
   ensureSocketDir,
   MAX_SOCKET_PATH_BYTES,
   parseSocketName,
+  projectSocketDir,
   resolveSocketDir,
   socketPathFor,
 } from '../../src/service/socket-dir.js';
@@ -69,6 +70,24 @@ describe('resolveSocketDir', () => {
     expect(resolveSocketDir(undefined, env)).toBe('/env/dir');
     expect(resolveSocketDir(undefined, { XDG_RUNTIME_DIR: '/run/user/1000' })).toBe('/run/user/1000/warren');
     expect(resolveSocketDir(undefined, {})).toBe(join(tmpdir(), `warren-${uid}`));
+  });
+
+  it('gives each project directory its own socket directory under the default one: <name>-<hash of the real path>', () => {
+    const env = { XDG_RUNTIME_DIR: '/run/user/1000' };
+    const shop = join(root, 'My Shop');
+    const blog = join(root, 'blog');
+    mkdirSync(shop);
+    mkdirSync(blog);
+    const dir = projectSocketDir(shop, env);
+    expect(dir).toMatch(/^\/run\/user\/1000\/warren\/my-shop-[0-9a-f]{8}$/);
+    expect(projectSocketDir(blog, env)).toMatch(/^\/run\/user\/1000\/warren\/blog-[0-9a-f]{8}$/);
+    expect(projectSocketDir(blog, env).slice(-8)).not.toBe(dir.slice(-8));
+    // The same project by another path (a symbolic link) is the same directory.
+    symlinkSync(shop, join(root, 'link'));
+    expect(projectSocketDir(join(root, 'link'), env)).toBe(dir);
+    // Short whatever the project's name: 16 characters of it at most.
+    expect(basename(projectSocketDir(join(root, 'x'.repeat(200)), env))).toMatch(/^x{16}-[0-9a-f]{8}$/);
+    expect(projectSocketDir(shop, {})).toBe(join(tmpdir(), `warren-${process.getuid?.()}`, basename(dir)));
   });
 
   it('treats empty strings as unset and returns absolute paths', () => {

@@ -10,7 +10,7 @@
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type InstanceStatus, parseConfig, Supervisor, type SupervisorStatus } from '../../src/supervisor/index.js';
@@ -91,8 +91,8 @@ function spawnCli(args: string[], cwd?: string, env: NodeJS.ProcessEnv = {}): Ch
 }
 
 /** Runs `warren ...args` to its end (bounded: killed after COMMAND_MS). */
-function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const child = spawnCli(args, options.cwd);
+function cli(args: string[], options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const child = spawnCli(args, options.cwd, options.env);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (s: string) => {
@@ -721,6 +721,50 @@ describe('warren up and other supervisors', { timeout: TEST_MS }, () => {
 
     expect((await cli(['stop', '--socket-dir', socketDir])).code).toBe(0);
     for (const i of instancesOf(after)) await waitFor(`instance pid ${i.pid} to be gone`, () => !isAlive(i.pid as number));
+  });
+});
+
+describe('default socket directories: one per project', { timeout: TEST_MS }, () => {
+  it('two projects without a socketDir both start; status, stop and call find each one from its directory or below', async () => {
+    const { dir: runtime } = workDir();
+    // XDG_RUNTIME_DIR as a fresh directory: the defaults live under <runtime>/warren.
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const projects = ['shop', 'blog'].map((name) => {
+      const { dir } = workDir();
+      const project = join(dir, name);
+      mkdirSync(join(project, 'sub'), { recursive: true });
+      writeConfig(project, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+      return project;
+    });
+    const started: { project: string; pid: number; socketDir: string }[] = [];
+    try {
+      for (const project of projects) {
+        const up = await cli(['up', '--detach', '--json'], { cwd: project, env });
+        expect(up, up.stderr).toMatchObject({ code: 0, stderr: '' });
+        const { pid, status: s } = JSON.parse(up.stdout) as { pid: number; status: SupervisorStatus };
+        started.push({ project, pid, socketDir: s.socketDir });
+        expect(s.socketDir.startsWith(join(runtime, 'warren', `${basename(project)}-`))).toBe(true);
+        expect(s.configPath).toBe(join(project, 'warren.config.json'));
+      }
+      expect(started[0]?.socketDir).not.toBe(started[1]?.socketDir);
+      for (const { project, pid, socketDir } of started) {
+        const fromSub = await cli(['status', '--json'], { cwd: join(project, 'sub'), env });
+        expect(fromSub, fromSub.stderr).toMatchObject({ code: 0 });
+        expect(JSON.parse(fromSub.stdout)).toMatchObject({ pid, socketDir });
+        const who = await cli(['call', 'upsvc', 'GET', '/who', '--json'], { cwd: project, env });
+        expect(who, who.stderr).toMatchObject({ code: 0 });
+      }
+      // A second `warren up` of the same project is refused, naming the running one's config.
+      const again = await cli(['up'], { cwd: projects[0] as string, env });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`; it runs config ${join(projects[0] as string, 'warren.config.json')} (pid ${started[0]?.pid})`);
+    } finally {
+      for (const { project, pid } of started) {
+        const stop = await cli(['stop'], { cwd: project, env });
+        expect(stop, stop.stderr).toMatchObject({ code: 0 });
+        expect(isAlive(pid)).toBe(false);
+      }
+    }
   });
 });
 
