@@ -637,11 +637,16 @@ function cliEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs the built `warren ...args` to its end. */
-function warren(args: string[]): Promise<Result> {
+function warren(args: string[], cwd?: string): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env: cliEnv(), timeout: 20_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      { env: cliEnv(), timeout: 20_000, ...(cwd === undefined ? {} : { cwd }) },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -783,13 +788,12 @@ describe('warren status, logs, restart (the built CLI against a control server)'
     monit.proc.kill('SIGINT');
     expect(await monit.exit).toBe(0);
     expect(monit.stderr).toBe('');
-    // `start` takes up's arguments and says `warren start` in its errors.
-    const start = await warren(['start', join(fake.dir, 'missing.json')]);
-    expect(start).toEqual({
-      code: 2,
-      stdout: '',
-      stderr: `warren start: WARREN_CONFIG: config file ${join(fake.dir, 'missing.json')} does not exist\n`,
-    });
+    // `start` is `up` on the config of the current directory, and says `warren start` in its errors.
+    const start = await warren(['start', '--detach'], fake.dir);
+    expect(start).toMatchObject({ code: 2, stdout: '' });
+    expect(start.stderr).toMatch(
+      new RegExp(`^warren start: WARREN_CONFIG: no config file in ${fake.dir}: expected one of warren\\.config\\.json, [^\\n]*\\n$`),
+    );
     const help = await warren(['--help']);
     for (const name of ['start', 'status|ls', 'monit']) expect(help.stdout).toContain(name);
   });

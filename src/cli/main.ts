@@ -22,7 +22,7 @@ const program = new CommanderCommand('warren')
   // and `warren status --socket-dir D` both work).
   .option(
     '--socket-dir <dir>',
-    'socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren; for up it overrides the config)',
+    "socket directory (default: WARREN_SOCKET_DIR, else the project's, else $XDG_RUNTIME_DIR/warren; for up it overrides the config)",
   )
   // Each command's help lists it too.
   .configureHelp({ showGlobalOptions: true })
@@ -124,15 +124,25 @@ interface UpCliOptions {
   json?: boolean;
 }
 
-/** `up` and its PM2 name `start`: the same command. */
-function defineUp(name: string, description: string): void {
-  command(program, name)
-    .description(description)
-    .argument('[config]', 'config file or the directory that holds it (default: warren.config.{json,mjs,js,ts} in the current directory)')
+/**
+ * `up` and its PM2 name `start`, which takes no argument: `start <service>` starts one service of
+ * a running supervisor, so `start` alone is `up` on the config of the current directory.
+ */
+function defineUp(name: string, description: string, withConfig: boolean): void {
+  const cmd = command(program, name).description(description);
+  if (withConfig) {
+    cmd.argument(
+      '[config]',
+      'config file or the directory that holds it (default: warren.config.{json,mjs,js,ts} in the current directory)',
+    );
+  }
+  cmd
     .option('-d, --detach', 'run the supervisor in the background; return once every instance is online or errored')
     .option('--json', 'with --detach: print the status once started as one JSON line')
     .addOption(new Option('--detached', 'internal: this process is the background supervisor started by --detach').hideHelp())
-    .action(async (config: string | undefined, options: UpCliOptions) => {
+    .action(async (...args: unknown[]) => {
+      const config = withConfig ? (args[0] as string | undefined) : undefined;
+      const options = (withConfig ? args[1] : args[0]) as UpCliOptions;
       // Through the environment, so a --detach child and the instances inherit it.
       const { socketDir } = socketDirOption();
       if (socketDir !== undefined) process.env.WARREN_SOCKET_DIR = resolve(socketDir);
@@ -153,8 +163,9 @@ function defineUp(name: string, description: string): void {
 defineUp(
   'up',
   'start every service of a configuration, each instance its own process, and keep them running (Ctrl-C stops, SIGHUP reloads)',
+  true,
 );
-defineUp('start', 'the same as up (for PM2 users): start every service of a configuration');
+defineUp('start', 'with no service: the same as up in the current directory (for PM2 users)', false);
 
 interface StatusCliOptions {
   json?: boolean;
@@ -237,7 +248,7 @@ const token = command(program, 'token').description("manage the socket directory
 command(token, 'rotate', 'warren token rotate')
   .description('write a new token; the previous one is accepted for --grace ms (through the supervisor when one runs)')
   .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)', wholeNumber('--grace', 0))
-  .option('--json', 'print {"tokenFile","through","previousExpiresAt"} as one JSON line')
+  .option('--json', 'print {"tokenFile","supervisorPid","previousExpiresAt"} as one JSON line')
   .action(async (options: { grace?: number; json?: boolean }) => {
     const { tokenRotateCommand } = await import('./supervisor-commands.js');
     process.exitCode = await tokenRotateCommand({ ...options, ...socketDirOption() }, supervisorIo());
