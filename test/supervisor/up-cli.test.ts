@@ -505,6 +505,30 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect(isAlive(started.pid)).toBe(false);
   });
 
+  it('warren stop with `warren logs -f` connected: the follower is ended by the supervisor, and stop is not held by it', async () => {
+    const { dir, socketDir } = workDir();
+    const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+    const { pid } = await upDetached(config, socketDir);
+    const follower = spawnCli(['logs', '-f', '--socket-dir', socketDir]);
+    let followed = '';
+    let followErr = '';
+    follower.stdout.on('data', (s: string) => {
+      followed += s;
+    });
+    follower.stderr.on('data', (s: string) => {
+      followErr += s;
+    });
+    const followerExit = new Promise<number | null>((resolve) => follower.once('close', (code) => resolve(code)));
+    await waitFor('the follower to print the recent lines', () => followed.includes('ready'));
+    const stop = await cli(['stop', '--socket-dir', socketDir]);
+    expect(stop, stop.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(isAlive(pid)).toBe(false);
+    // Ended by the supervisor as it stopped (it saw the stop), not cut when the connection dropped.
+    expect(await followerExit).toBe(1);
+    expect(followErr).toBe(`warren logs: WARREN_PEER_CLOSED: the supervisor on ${socketDir} ended the log stream (it is stopping)\n`);
+    expect(followed).toContain('stopping');
+  });
+
   it('runs a TypeScript entry and a warren.config.ts through tsx', async () => {
     const { dir, socketDir } = workDir();
     // Found by name in the directory given; type annotations and an interface, as people write them.
