@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
-import { isWarrenError } from '../errors.js';
+import { isWarrenError, TimeoutError } from '../errors.js';
 import { ServiceClient } from '../service/client.js';
 import type { ServiceResponse } from '../service/define.js';
 import { checkSocketDir, parseSocketName } from '../service/socket-dir.js';
@@ -80,7 +80,7 @@ export async function callCommand(
     });
     // A missing or unsafe directory is reported as such, not as a service without instances.
     await checkSocketDir(client.options.socketDir);
-    response = await client.service(service).request(request.method, path, {
+    const call = client.service(service).request(request.method, path, {
       ...(request.body === undefined ? {} : { body: request.body }),
       ...(request.headers === undefined ? {} : { headers: request.headers }),
       timeoutMs: timeout,
@@ -88,6 +88,11 @@ export async function callCommand(
       // Sent again only when it never ran (no connection, a draining instance); see the top.
       idempotent: false,
     });
+    // The signal ends a request in flight; the race also ends a wait for a connection or for
+    // discovery that the deadline falls in (closing the client below ends those).
+    // Whichever loses is still settled later: its rejection is not an error of the command.
+    call.catch(() => {});
+    response = await Promise.race([call, expiry(deadline)]);
   } catch (error) {
     let code = isWarrenError(error) ? error.code : ((error as NodeJS.ErrnoException)?.code ?? 'ERROR');
     let message = error instanceof Error ? error.message : String(error);
@@ -107,6 +112,15 @@ export async function callCommand(
 
   io.out(options.json ? `${JSON.stringify(toJson(response))}\n` : formatResponse(response));
   return response.status >= 200 && response.status < 400 ? 0 : 1;
+}
+
+/** Rejects when `signal` aborts (never resolves). */
+function expiry(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    const fail = () => reject(new TimeoutError('warren call', 0));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
 }
 
 /** The services that have a socket in `dir`, for an UNKNOWN_SERVICE message. */
