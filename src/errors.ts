@@ -103,6 +103,14 @@ export const ERRORS = {
     description:
       'The configuration (file, .env or WARREN_* environment variables) is missing, unreadable or not valid; the message lists every problem.',
   },
+  WARREN_INSTANCE_ERRORED: {
+    className: 'WarrenError',
+    description: 'An instance is errored: the supervisor gave up restarting it. `warren status` and `warren up --detach` exit 1 with it.',
+  },
+  WARREN_NOT_ONLINE: {
+    className: 'WarrenError',
+    description: '`warren status --check` found an instance that is not online (starting, restarting, draining or stopped).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type WarrenErrorCode = keyof typeof ERRORS;

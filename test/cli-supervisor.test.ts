@@ -16,7 +16,7 @@ import {
   tokenRotateCommand,
 } from '../src/cli/supervisor-commands.js';
 import { formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from '../src/cli/supervisor-format.js';
-import { CONTROL_SOCKET, type InstanceStatus, type LogRecord, type SupervisorStatus } from '../src/supervisor/index.js';
+import { CONTROL_SOCKET, type InstanceStatus, type LogRecord, type ReloadResult, type SupervisorStatus } from '../src/supervisor/index.js';
 import { useFakeControls } from './support/fake-control.js';
 import { isGone } from './support/processes.js';
 
@@ -103,6 +103,14 @@ function sampleStatus(): SupervisorStatus {
       },
     ],
   };
+}
+
+/** The sample with products.1 online again; `orders` as given (starting by default). */
+function healthyStatus(orders: InstanceStatus['state'] = 'starting'): SupervisorStatus {
+  const status = sampleStatus();
+  status.services[1]!.instances[1] = instance('products', 1);
+  status.services[2]!.instances[0] = instance('orders', 0, { state: orders, status: orders });
+  return status;
 }
 
 const STATUS_TEXT = `supervisor 4000 running on /run/user/1000/warren, up 2h04m, config /srv/shop/warren.config.json
@@ -256,23 +264,90 @@ describe('supervisor commands (in-process, against a control server)', () => {
   const start = (options: Partial<Parameters<typeof fakes.start>[0]> = {}) =>
     fakes.start({ status: sampleStatus(), logs: sampleLogs(), ...options });
 
-  it('status prints the table of the status the supervisor gives', async () => {
+  it('status prints the table of the status the supervisor gives; an errored instance makes it exit 1, saying which', async () => {
     const fake = await start();
+    const rec = recordingIo();
+    expect(await statusCommand({ socketDir: fake.dir }, rec.io)).toBe(1);
+    expect(rec.err).toBe(
+      'warren status: WARREN_INSTANCE_ERRORED: products.1 errored (see above; `warren restart <service>` brings one back)\n',
+    );
+    expect(rec.out).toBe(STATUS_TEXT.replace('/run/user/1000/warren', fake.dir).replace('supervisor 4000', `supervisor ${fake.pid}`));
+    // Called as `warren ls`, the line says so.
+    const ls = recordingIo();
+    expect(await statusCommand({ socketDir: fake.dir }, ls.io, 'warren ls')).toBe(1);
+    expect(ls.err).toMatch(/^warren ls: WARREN_INSTANCE_ERRORED: products\.1 errored/);
+  });
+
+  it('status exits 0 when no instance is errored (one starting is not an error)', async () => {
+    const fake = await start({ status: healthyStatus() });
     const rec = recordingIo();
     expect(await statusCommand({ socketDir: fake.dir }, rec.io)).toBe(0);
     expect(rec.err).toBe('');
-    expect(rec.out).toBe(STATUS_TEXT.replace('/run/user/1000/warren', fake.dir).replace('supervisor 4000', `supervisor ${fake.pid}`));
+    expect(rec.out).toMatch(/orders +0 +4100 +starting/);
+  });
+
+  it('status --check prints one line and exits 0 only when every instance is online', async () => {
+    const online = await start({ status: healthyStatus('online') });
+    const ok = recordingIo();
+    expect(await statusCommand({ check: true, socketDir: online.dir }, ok.io)).toBe(0);
+    expect(ok.out).toBe('ok: 4 of 4 instances online\n');
+    expect(ok.err).toBe('');
+    const okJson = recordingIo();
+    expect(await statusCommand({ check: true, json: true, socketDir: online.dir }, okJson.io)).toBe(0);
+    expect(JSON.parse(okJson.out)).toEqual({ ok: true, online: 4, instances: 4, notOnline: [] });
+
+    const starting = await start({ status: healthyStatus() });
+    const notYet = recordingIo();
+    expect(await statusCommand({ check: true, socketDir: starting.dir }, notYet.io)).toBe(1);
+    expect(notYet.out).toBe('');
+    expect(notYet.err).toBe('warren status: WARREN_NOT_ONLINE: orders.0 starting; 3 of 4 instances online\n');
+
+    const errored = await start();
+    const bad = recordingIo();
+    expect(await statusCommand({ check: true, json: true, socketDir: errored.dir }, bad.io)).toBe(1);
+    expect(JSON.parse(bad.out)).toEqual({
+      ok: false,
+      online: 2,
+      instances: 4,
+      notOnline: [
+        { service: 'products', slot: 1, state: 'errored' },
+        { service: 'orders', slot: 0, state: 'starting' },
+      ],
+    });
+    expect(bad.err).toBe('warren status: WARREN_INSTANCE_ERRORED: products.1 errored; 2 of 4 instances online\n');
+  });
+
+  it('colours states and log levels on a terminal only, and never with NO_COLOR; FORCE_COLOR forces it', async () => {
+    const fake = await start({ status: healthyStatus() });
+    const tty = recordingIo({ isTTY: true });
+    await statusCommand({ socketDir: fake.dir }, tty.io);
+    expect(tty.out).toContain('\x1b[32monline  \x1b[39m');
+    expect(tty.out).toContain('\x1b[33mstarting\x1b[39m');
+    // Colour does not move the columns: without the escapes it is the plain table.
+    const pipe = recordingIo();
+    await statusCommand({ socketDir: fake.dir }, pipe.io);
+    expect(pipe.out).not.toContain('\x1b');
+    expect(tty.out.replace(new RegExp(`${String.fromCharCode(27)}\\[\\d+m`, 'g'), '')).toBe(pipe.out);
+    const noColor = recordingIo({ isTTY: true, env: { NO_COLOR: '1' } });
+    await statusCommand({ socketDir: fake.dir }, noColor.io);
+    expect(noColor.out).toBe(pipe.out);
+    const forced = recordingIo({ env: { FORCE_COLOR: '1' } });
+    await logsCommand(undefined, { socketDir: fake.dir }, forced.io);
+    expect(forced.out).toContain('\x1b[31merror\x1b[39m products.1 stderr| Error: boom');
+    const forcedOff = recordingIo({ isTTY: true, env: { FORCE_COLOR: '0' } });
+    await logsCommand(undefined, { socketDir: fake.dir }, forcedOff.io);
+    expect(forcedOff.out).not.toContain('\x1b');
   });
 
   it('status takes the socket directory from WARREN_SOCKET_DIR', async () => {
-    const fake = await start();
+    const fake = await start({ status: healthyStatus() });
     const rec = recordingIo({ env: { WARREN_SOCKET_DIR: fake.dir } });
     expect(await statusCommand({}, rec.io)).toBe(0);
     expect(rec.out).toContain(`running on ${fake.dir}`);
   });
 
   it('status --json prints the SupervisorStatus: one line, or indented on a terminal', async () => {
-    const fake = await start();
+    const fake = await start({ status: healthyStatus() });
     const line = recordingIo();
     expect(await statusCommand({ json: true, socketDir: fake.dir }, line.io)).toBe(0);
     expect(line.out.trimEnd().split('\n')).toHaveLength(1);
@@ -388,6 +463,62 @@ describe('supervisor commands (in-process, against a control server)', () => {
     const unknown = recordingIo();
     expect(await reloadCommand('nope', { socketDir: fake.dir, timeout: 5000 }, unknown.io)).toBe(1);
     expect(unknown.err).toMatch(/^warren reload: WARREN_UNKNOWN_SERVICE: /);
+  });
+
+  it('--json: restart, reload, logs, stop and token rotate print data, one JSON line each', async () => {
+    const fake = await start();
+    const restart = recordingIo();
+    expect(await restartCommand('products', { json: true, socketDir: fake.dir }, restart.io)).toBe(0);
+    expect(JSON.parse(restart.out)).toEqual({
+      service: 'products',
+      restarted: 2,
+      instances: [
+        { slot: 0, instance: 0, pid: 4200, state: 'online' },
+        { slot: 1, instance: 1, pid: 1100, state: 'online' },
+      ],
+    });
+    const reload = recordingIo();
+    expect(await reloadCommand('products', { json: true, socketDir: fake.dir }, reload.io)).toBe(0);
+    expect(reload.out.trimEnd().split('\n')).toHaveLength(1);
+    // The supervisor's answer as it is (after the restart above: both instances had a process).
+    expect((JSON.parse(reload.out) as ReloadResult).replaced.map((r) => [r.service, r.slot])).toEqual([
+      ['products', 0],
+      ['products', 1],
+    ]);
+    const logs = recordingIo();
+    expect(await logsCommand('users', { json: true, lines: 2, socketDir: fake.dir }, logs.io)).toBe(0);
+    expect(
+      logs.out
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(sampleLogs().filter((r) => r.service === 'users'));
+    const token = recordingIo({ now: Date.now });
+    expect(await tokenRotateCommand({ json: true, grace: 1000, socketDir: fake.dir }, token.io)).toBe(0);
+    expect(JSON.parse(token.out)).toEqual({
+      tokenFile: join(fake.dir, '.auth_token'),
+      supervisorPid: fake.pid,
+      previousExpiresAt: expect.any(Number),
+    });
+
+    const stoppable = await start({ pidProcess: true });
+    const stop = recordingIo({ now: Date.now });
+    expect(await stopCommand({ json: true, socketDir: stoppable.dir }, stop.io)).toBe(0);
+    expect(JSON.parse(stop.out)).toEqual({ stopped: true, pid: stoppable.pid, socketDir: stoppable.dir, ms: expect.any(Number) });
+  });
+
+  it('logs of a service the supervisor does not run: WARREN_UNKNOWN_SERVICE listing the ones it does (with -f too)', async () => {
+    const fake = await start();
+    for (const follow of [false, true]) {
+      const rec = recordingIo();
+      expect(await logsCommand('nope', { follow, socketDir: fake.dir }, rec.io)).toBe(1);
+      expect(rec.err).toBe(
+        "warren logs: WARREN_UNKNOWN_SERVICE: no service 'nope' in this supervisor (known: users, products, orders, supervisor)\n",
+      );
+    }
+    // The supervisor's own lines are not a service, and are known.
+    const own = recordingIo();
+    expect(await logsCommand('supervisor', { socketDir: fake.dir }, own.io)).toBe(0);
   });
 
   it('stop waits until the control socket is gone and the supervisor process has exited', async () => {
@@ -511,11 +642,16 @@ function cliEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs the built `warren ...args` to its end. */
-function warren(args: string[]): Promise<Result> {
+function warren(args: string[], cwd?: string): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env: cliEnv(), timeout: 20_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      { env: cliEnv(), timeout: 20_000, ...(cwd === undefined ? {} : { cwd }) },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -573,13 +709,15 @@ describe('warren status, logs, restart (the built CLI against a control server)'
   it('status prints the table, --json the status as one line', async () => {
     const fake = await fakes.start({ status: sampleStatus() });
     const table = await warren(['status', '--socket-dir', fake.dir]);
-    expect(table).toMatchObject({ code: 0, stderr: '' });
+    // products.1 is errored: the table, then exit code 1 with one line saying so.
+    expect(table).toMatchObject({ code: 1 });
+    expect(table.stderr).toMatch(/^warren status: WARREN_INSTANCE_ERRORED: products\.1 errored [^\n]*\n$/);
     const lines = table.stdout.split('\n');
     expect(lines[1]).toBe(STATUS_TEXT.split('\n')[1]);
     expect(table.stdout).toContain('products.1 errored (slot 1, 5 restarts): exit code 1 at ');
     expect(table.stdout).toContain('\n    Error: connect ECONNREFUSED 127.0.0.1:5432\n');
     const json = await warren(['status', '--json', '--socket-dir', fake.dir]);
-    expect(json).toMatchObject({ code: 0, stderr: '' });
+    expect(json.code).toBe(1);
     expect(json.stdout.trimEnd().split('\n')).toHaveLength(1);
     expect(JSON.parse(json.stdout)).toEqual(fake.status);
   });
@@ -589,7 +727,7 @@ describe('warren status, logs, restart (the built CLI against a control server)'
     const interval = await warren(['status', '--watch', '--interval', 'often', '--socket-dir', fake.dir]);
     expect(interval).toMatchObject({ code: 2, stdout: '' });
     expect(interval.stderr).toBe(
-      "error: option '--interval <ms>' argument 'often' is invalid. --interval must be a whole number of at least 10, got 'often'\n",
+      "warren status: WARREN_INVALID_ARGUMENT: option '--interval <ms>' argument 'often' is invalid. --interval must be a whole number of at least 10, got 'often'\n",
     );
     const lines = await warren(['logs', '-n', '-1', '--socket-dir', fake.dir]);
     expect(lines.code).toBe(2);
@@ -604,7 +742,7 @@ describe('warren status, logs, restart (the built CLI against a control server)'
   });
 
   it('takes --socket-dir before the command as well as after it', async () => {
-    const fake = await fakes.start({ status: sampleStatus() });
+    const fake = await fakes.start({ status: healthyStatus() });
     const before = await warren(['--socket-dir', fake.dir, 'status', '--json']);
     const after = await warren(['status', '--json', '--socket-dir', fake.dir]);
     expect(before).toMatchObject({ code: 0, stderr: '' });
@@ -643,6 +781,26 @@ describe('warren status, logs, restart (the built CLI against a control server)'
     expect(watch.stderr).toBe('');
     expect(watch.stdout).not.toContain('\x1b');
     for (const frame of watch.stdout.split('\n\nsupervisor ').slice(0, 3)) expect(frame).toContain('products.1 errored');
+  });
+
+  it('ls and list are status; monit is status --watch; start is up', async () => {
+    const fake = await fakes.start({ status: healthyStatus() });
+    const status = await warren(['status', '--json', '--socket-dir', fake.dir]);
+    expect(status.code).toBe(0);
+    for (const alias of ['ls', 'list']) expect(await warren([alias, '--json', '--socket-dir', fake.dir])).toEqual(status);
+    const monit = spawnWarren(['monit', '--interval', '50', '--socket-dir', fake.dir]);
+    await monit.waitFor((out) => out.split('\n\nsupervisor ').length >= 3);
+    monit.proc.kill('SIGINT');
+    expect(await monit.exit).toBe(0);
+    expect(monit.stderr).toBe('');
+    // `start` is `up` on the config of the current directory, and says `warren start` in its errors.
+    const start = await warren(['start', '--detach'], fake.dir);
+    expect(start).toMatchObject({ code: 2, stdout: '' });
+    expect(start.stderr).toMatch(
+      new RegExp(`^warren start: WARREN_CONFIG: no config file in ${fake.dir}: expected one of warren\\.config\\.json, [^\\n]*\\n$`),
+    );
+    const help = await warren(['--help']);
+    for (const name of ['start', 'status|ls', 'monit']) expect(help.stdout).toContain(name);
   });
 
   it('logs -f streams records until SIGINT (exit 0), and exits 1 when the supervisor goes', async () => {

@@ -1,40 +1,54 @@
 #!/usr/bin/env node
 /**
  * The `warren` command: the protocol tools (`decode`), `call`, `up` (the supervisor) and the
- * commands that drive a running supervisor (`status`, `stop`, `start`, `scale`, `restart`, `reload`, `logs`,
- * `token rotate`).
+ * commands that drive a running supervisor (`status`, `stop`, `start`, `scale`, `restart`,
+ * `reload`, `logs`, `token rotate`), with the names PM2 users type (`start`, `ls`, `list`, `monit`).
+ *
+ * Only commander is loaded up front: each command imports its module when it runs, so that
+ * `warren --version` and `warren status` do not pay for zod, pino, the router or msgpackr.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Argument, Command, CommanderError, Option } from 'commander';
-import { callCommand } from './call.js';
-import { decodeFramesCommand } from './decode.js';
+import { Argument, type Command, Command as CommanderCommand, CommanderError, Option } from 'commander';
 import { positiveMs, wholeNumber } from './options.js';
-import { scaleCommand, startCommand } from './service-commands.js';
-import {
-  logsCommand,
-  reloadCommand,
-  restartCommand,
-  type SupervisorCommandIo,
-  statusCommand,
-  stopCommand,
-  tokenRotateCommand,
-} from './supervisor-commands.js';
-import { upCommand } from './up.js';
+import type { SupervisorCommandIo } from './supervisor-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command('warren')
+const program = new CommanderCommand('warren')
   .description('Processes that talk over Unix domain sockets')
   .version(pkg.version, '-v, --version')
   // Once for every command, before or after the command's name (`warren --socket-dir D status`
   // and `warren status --socket-dir D` both work).
   .option(
     '--socket-dir <dir>',
-    'socket directory (default: WARREN_SOCKET_DIR, else $XDG_RUNTIME_DIR/warren; for up it overrides the config)',
+    "socket directory (default: WARREN_SOCKET_DIR, else the project's, else $XDG_RUNTIME_DIR/warren; for up it overrides the config)",
   )
   // Each command's help lists it too.
-  .configureHelp({ showGlobalOptions: true });
+  .configureHelp({ showGlobalOptions: true })
+  .configureOutput({ outputError: errorWriter('warren') });
+
+/**
+ * Commander's own errors (a bad option value, a missing argument) in the one format of every
+ * Warren error: `warren <command>: WARREN_INVALID_ARGUMENT: message`, one line.
+ */
+function errorWriter(name: string): (text: string, write: (text: string) => void) => void {
+  return (text, write) => {
+    const message = text
+      .replace(/^error: /, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .trim();
+    write(`${name}: WARREN_INVALID_ARGUMENT: ${message}\n`);
+  };
+}
+
+/** A subcommand whose usage errors are reported as `warren <name>: …` with exit code 2. */
+function command(parent: Command, name: string, fullName = `warren ${name}`): Command {
+  return parent
+    .command(name)
+    .exitOverride()
+    .configureOutput({ outputError: errorWriter(fullName) });
+}
 
 /** The program-level `--socket-dir`, wherever it was given. */
 function socketDirOption(): { socketDir?: string } {
@@ -42,39 +56,46 @@ function socketDirOption(): { socketDir?: string } {
   return socketDir === undefined ? {} : { socketDir };
 }
 
-program
-  .command('decode')
+const out = (text: string) => void process.stdout.write(text);
+const err = (text: string) => void process.stderr.write(text);
+
+command(program, 'decode')
   .description('decode Warren frames from hex (argument or stdin) and print them as JSON lines')
   .argument('[hex]', 'frame bytes as hex; read from stdin when omitted')
   .option('--lenient', "skip bytes that are not frames and print them as junk, as on a child's stdout")
-  .action((hex: string | undefined, options: { lenient?: boolean }) => {
+  .action(async (hex: string | undefined, options: { lenient?: boolean }) => {
+    const { decodeFramesCommand } = await import('./decode.js');
     const input = hex ?? readFileSync(0, 'utf8');
-    process.exitCode = decodeFramesCommand(input, options.lenient ?? false, (line) => process.stdout.write(`${line}\n`));
+    process.exitCode = decodeFramesCommand(input, options.lenient ?? false, (line) => out(`${line}\n`));
   });
 
-program
-  .command('call')
+command(program, 'call')
   .description('call a service by name and print its response; exit code 1 on a 4xx/5xx status, 2 on a usage or transport error')
   .argument('<service>', 'service name, e.g. users')
   .argument('<method>', 'GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (any case)')
   .argument('<path>', 'path with an optional query string, e.g. /users/42?fields=name')
-  .option('--data <json>', 'request body as JSON')
-  .option('--timeout <ms>', 'give up after this many ms (default 30000)', positiveMs('--timeout'))
+  .option('--data <json>', 'request body as JSON; @file reads it from a file, - from stdin')
+  .option('-H, --header <name:value>', 'request header (repeatable)', (value: string, list: string[] = []) => [...list, value])
+  .option('--timeout <ms>', 'give up after this many ms, retries included (default 30000)', positiveMs('--timeout'))
   .option('--json', 'print {"status","headers","body"} as one JSON line')
-  // Usage errors exit with 2, as the other failures that are not a status from the service.
-  .exitOverride()
-  .action(async (service: string, method: string, path: string, options: { data?: string; timeout?: number; json?: boolean }) => {
-    process.exitCode = await callCommand(
-      service,
-      method,
-      path,
-      { ...options, ...socketDirOption() },
-      {
-        out: (text) => process.stdout.write(text),
-        err: (text) => process.stderr.write(text),
-      },
-    );
-  });
+  .action(
+    async (
+      service: string,
+      method: string,
+      path: string,
+      options: { data?: string; header?: string[]; timeout?: number; json?: boolean },
+    ) => {
+      const { callCommand } = await import('./call.js');
+      const { header, ...rest } = options;
+      process.exitCode = await callCommand(
+        service,
+        method,
+        path,
+        { ...rest, ...(header ? { headers: header } : {}), ...socketDirOption() },
+        { out, err },
+      );
+    },
+  );
 
 // ---- commands that drive a running supervisor (supervisor-commands.ts) -------------------
 
@@ -84,11 +105,7 @@ program
  * a second Ctrl-C kills as usual.
  */
 function supervisorIo(interruptible = false): SupervisorCommandIo {
-  const io: SupervisorCommandIo = {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-    isTTY: process.stdout.isTTY === true,
-  };
+  const io: SupervisorCommandIo = { out, err, isTTY: process.stdout.isTTY === true };
   if (interruptible) {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
@@ -101,124 +118,188 @@ function supervisorIo(interruptible = false): SupervisorCommandIo {
   return io;
 }
 
-program
-  .command('up')
-  .description(
-    'start every service of a configuration, each instance its own process, and keep them running (Ctrl-C stops, SIGHUP reloads)',
+interface UpCliOptions {
+  detach?: boolean;
+  detached?: boolean;
+  json?: boolean;
+  timeout?: number;
+}
+
+/** `warren up` (or `start` with no service) on the config given, or the current directory's. */
+async function runUp(name: string, config: string | undefined, options: UpCliOptions): Promise<void> {
+  // Through the environment, so a --detach child and the instances inherit it.
+  const { socketDir } = socketDirOption();
+  if (socketDir !== undefined) process.env.WARREN_SOCKET_DIR = resolve(socketDir);
+  const { upCommand } = await import('./up.js');
+  process.exitCode = await upCommand(
+    config,
+    {
+      detach: options.detach === true,
+      detached: options.detached === true,
+      json: options.json === true,
+      ...(socketDir === undefined ? {} : { socketDirFrom: '--socket-dir' as const }),
+    },
+    { out, err, version: pkg.version, command: `warren ${name}` },
+  );
+}
+
+const detachOption = (cmd: Command) =>
+  cmd
+    .option('-d, --detach', 'run the supervisor in the background; return once every instance is online or errored')
+    .addOption(new Option('--detached', 'internal: this process is the background supervisor started by --detach').hideHelp());
+
+detachOption(
+  command(program, 'up')
+    .description(
+      'start every service of a configuration, each instance its own process, and keep them running (Ctrl-C stops, SIGHUP reloads)',
+    )
+    .argument('[config]', 'config file or the directory that holds it (default: warren.config.{json,mjs,js,ts} in the current directory)'),
+)
+  .option('--json', 'with --detach: print the status once started as one JSON line')
+  .action((config: string | undefined, options: UpCliOptions) => runUp('up', config, options));
+
+// PM2's `start` is both: `warren start` alone starts the system like `up` in the current
+// directory; `warren start <service>` starts one stopped service of the running supervisor.
+detachOption(
+  command(program, 'start')
+    .description(
+      'with a service: start its stopped (or errored) instances in the running supervisor and wait until each is online or errored; without: the same as up in the current directory (for PM2 users)',
+    )
+    .argument('[service]', 'service name (default: start the system, as up)'),
+)
+  .option(
+    '--timeout <ms>',
+    'with a service: give up waiting after this many ms (default: as long as it takes)',
+    wholeNumber('--timeout', 1),
   )
-  .argument('[config]', 'config file or the directory that holds it (default: warren.config.{json,mjs,js,ts} in the current directory)')
-  .option('-d, --detach', 'run the supervisor in the background; return once every instance is online or errored')
-  .addOption(new Option('--detached', 'internal: this process is the background supervisor started by --detach').hideHelp())
-  .exitOverride()
-  .action(async (config: string | undefined, options: { detach?: boolean; detached?: boolean }) => {
-    // Through the environment, so a --detach child and the instances inherit it.
-    const { socketDir } = socketDirOption();
-    if (socketDir !== undefined) process.env.WARREN_SOCKET_DIR = resolve(socketDir);
-    process.exitCode = await upCommand(
-      config,
-      { detach: options.detach === true, detached: options.detached === true },
-      { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text), version: pkg.version },
+  .option('--json', 'print the outcome as one JSON line')
+  .action(async (service: string | undefined, options: UpCliOptions) => {
+    if (service === undefined) return runUp('start', undefined, options);
+    const { startCommand } = await import('./service-commands.js');
+    const { timeout, json } = options;
+    process.exitCode = await startCommand(
+      service,
+      { ...(timeout === undefined ? {} : { timeout }), ...(json === undefined ? {} : { json }), ...socketDirOption() },
+      supervisorIo(),
     );
   });
 
-program
-  .command('status')
-  .description('show every instance of every service of the running supervisor; exit code 2 when none runs')
-  .option('--json', 'print the status as JSON (indented on a terminal, one line otherwise; one document per refresh with --watch)')
-  .option('-w, --watch', 'refresh until Ctrl-C: redrawn in place on a terminal, else tables one after another')
-  .option('--interval <ms>', 'refresh interval of --watch (default 1000)', wholeNumber('--interval', 10))
-  .exitOverride()
-  .action(async (options: { json?: boolean; watch?: boolean; interval?: number }) => {
-    process.exitCode = await statusCommand({ ...options, ...socketDirOption() }, supervisorIo(options.watch === true));
-  });
+interface StatusCliOptions {
+  json?: boolean;
+  watch?: boolean;
+  interval?: number;
+  check?: boolean;
+}
 
-program
-  .command('stop')
+/** `status` (aliases `ls`, `list`) and `monit` (status --watch). */
+function defineStatus(name: string, description: string, watch: boolean): Command {
+  const cmd = command(program, name)
+    .description(description)
+    .option('--json', 'print the status as JSON (indented on a terminal, one line otherwise; one document per refresh when watching)');
+  if (!watch) {
+    cmd
+      .option('-w, --watch', 'refresh until Ctrl-C: redrawn in place on a terminal, else tables one after another')
+      .option('--check', 'health check: print one line, exit 0 only when every instance is online, else 1');
+  }
+  return cmd
+    .option('--interval <ms>', 'refresh interval when watching (default 1000)', wholeNumber('--interval', 10))
+    .action(async (options: StatusCliOptions) => {
+      const { statusCommand } = await import('./supervisor-commands.js');
+      const watching = watch || options.watch === true;
+      process.exitCode = await statusCommand(
+        { ...options, ...(watching ? { watch: true } : {}), ...socketDirOption() },
+        supervisorIo(watching),
+        `warren ${name}`,
+      );
+    });
+}
+
+defineStatus(
+  'status',
+  'show every instance of every service of the running supervisor; exit code 1 when one is errored, 2 when no supervisor runs',
+  false,
+).aliases(['ls', 'list']);
+defineStatus('monit', 'the same as status --watch (for PM2 users): refresh every second until Ctrl-C', true);
+
+command(program, 'stop')
   .description(
     'stop the running supervisor (its instances drain first) and wait until it is gone; with a service, stop only its instances (nothing running: exit code 0)',
   )
   .argument('[service]', 'service name: stop only its instances, the supervisor goes on (`warren start <service>` starts them again)')
   .option('--timeout <ms>', 'exit code 1 if it is still there after this many ms (default 30000)', wholeNumber('--timeout', 1))
-  .exitOverride()
-  .action(async (service: string | undefined, options: { timeout?: number }) => {
+  .option('--json', 'print {"stopped","pid","socketDir","ms"} (with a service {"service","stopped"}) as one JSON line')
+  .action(async (service: string | undefined, options: { timeout?: number; json?: boolean }) => {
+    const { stopCommand } = await import('./supervisor-commands.js');
     const target = service === undefined ? {} : { service };
     process.exitCode = await stopCommand({ ...options, ...target, ...socketDirOption() }, supervisorIo());
   });
 
-program
-  .command('start')
-  .description("start a service's stopped (or errored) instances again in the running supervisor; wait until each is online or errored")
-  .argument('<service>', 'service name')
-  .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
-  .exitOverride()
-  .action(async (service: string, options: { timeout?: number }) => {
-    process.exitCode = await startCommand(service, { ...options, ...socketDirOption() }, supervisorIo());
-  });
-
-program
-  .command('scale')
+command(program, 'scale')
   .description(
     "run this many instances of a service until the next reload (the config file is not changed; a reload applies the file's count)",
   )
   .argument('<service>', 'service name')
   .addArgument(new Argument('<instances>', 'number of instances, 1 to 256').argParser(wholeNumber('instances', 1)))
   .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
-  .exitOverride()
-  .action(async (service: string, instances: number, options: { timeout?: number }) => {
+  .option('--json', 'print {"service","from","to","stopped"} as one JSON line')
+  .action(async (service: string, instances: number, options: { timeout?: number; json?: boolean }) => {
+    const { scaleCommand } = await import('./service-commands.js');
     process.exitCode = await scaleCommand(service, instances, { ...options, ...socketDirOption() }, supervisorIo());
   });
 
-program
-  .command('restart')
+command(program, 'restart')
   .description('stop and start every instance of a service again (errored ones too); not zero-downtime, see reload')
   .argument('<service>', 'service name')
   .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
-  .exitOverride()
-  .action(async (service: string, options: { timeout?: number }) => {
+  .option('--json', 'print {"service","restarted","instances"} as one JSON line')
+  .action(async (service: string, options: { timeout?: number; json?: boolean }) => {
+    const { restartCommand } = await import('./supervisor-commands.js');
     process.exitCode = await restartCommand(service, { ...options, ...socketDirOption() }, supervisorIo());
   });
 
-program
-  .command('reload')
+command(program, 'reload')
   .description(
     'read the config file again and apply it (services added and removed, instances scaled, changed settings by a rolling replace; unchanged: every instance replaced), for one service or all',
   )
   .argument('[service]', 'service name (default: every service)')
   .option('--timeout <ms>', 'give up waiting after this many ms (default: as long as it takes)', wholeNumber('--timeout', 1))
-  .exitOverride()
-  .action(async (service: string | undefined, options: { timeout?: number }) => {
+  .option('--json', 'print the supervisor\'s answer ({"replaced": [...]}) as one JSON line')
+  .action(async (service: string | undefined, options: { timeout?: number; json?: boolean }) => {
+    const { reloadCommand } = await import('./supervisor-commands.js');
     process.exitCode = await reloadCommand(service, { ...options, ...socketDirOption() }, supervisorIo());
   });
 
-program
-  .command('logs')
+command(program, 'logs')
   .description("print the supervisor's recent log lines of one service or all, and with -f new ones until Ctrl-C")
   .argument('[service]', 'service name, or supervisor for its own lines (default: every service)')
   .option('-f, --follow', 'keep printing new lines until Ctrl-C (exit code 1 if the supervisor goes)')
   .option('-n, --lines <n>', 'recent lines first (default 100)', wholeNumber('--lines', 0))
-  .exitOverride()
-  .action(async (service: string | undefined, options: { follow?: boolean; lines?: number }) => {
+  .option('--json', 'one JSON object per line: {"time","level","service","instance","stream","msg",...}')
+  .action(async (service: string | undefined, options: { follow?: boolean; lines?: number; json?: boolean }) => {
+    const { logsCommand } = await import('./supervisor-commands.js');
     process.exitCode = await logsCommand(service, { ...options, ...socketDirOption() }, supervisorIo(options.follow === true));
   });
 
-program
-  .command('token')
-  .description("manage the socket directory's token")
-  .exitOverride()
-  .command('rotate')
+const token = command(program, 'token').description("manage the socket directory's token");
+command(token, 'rotate', 'warren token rotate')
   .description('write a new token; the previous one is accepted for --grace ms (through the supervisor when one runs)')
   .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)', wholeNumber('--grace', 0))
-  .exitOverride()
-  .action(async (options: { grace?: number }) => {
+  .option('--json', 'print {"tokenFile","supervisorPid","previousExpiresAt"} as one JSON line')
+  .action(async (options: { grace?: number; json?: boolean }) => {
+    const { tokenRotateCommand } = await import('./supervisor-commands.js');
     process.exitCode = await tokenRotateCommand({ ...options, ...socketDirOption() }, supervisorIo());
   });
 
+program.exitOverride();
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {
-    // Commander has printed the message already.
+    // Commander has printed the message already (or the help, or the version).
     process.exitCode = error.exitCode === 0 ? 0 : 2;
     return;
   }
-  process.stderr.write(`warren: ${(error as Error).message}\n`);
+  // A failure no command turned into its own line: still one line, with a code.
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  err(`warren: ${typeof code === 'string' ? code : 'ERROR'}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   process.exitCode = 1;
 });

@@ -3,7 +3,7 @@
  * through its control socket. Exit codes and errors as the other supervisor commands
  * (supervisor-commands.ts); `stop <service>` is there, beside `stop`.
  */
-import { answerError, type ReplaceCommandOptions, type SupervisorCommandIo, withControl } from './supervisor-commands.js';
+import { answerError, json, type ReplaceCommandOptions, type SupervisorCommandIo, withControl } from './supervisor-commands.js';
 
 /** `warren start <service>`: starts the service's stopped or errored instances and waits until each is online or errored. */
 export function startCommand(service: string, options: ReplaceCommandOptions, io: SupervisorCommandIo): Promise<number> {
@@ -16,13 +16,15 @@ export function startCommand(service: string, options: ReplaceCommandOptions, io
       return answerError(io, 'start', client, error);
     }
     if (started === 0) {
-      io.out(`${service} is already running (no stopped or errored instance); \`warren restart ${service}\` restarts it\n`);
+      if (options.json) json(io, { service, started: 0, online: null, instances: null });
+      else io.out(`${service} is already running (no stopped or errored instance); \`warren restart ${service}\` restarts it\n`);
       return 0;
     }
     const after = await client.status().catch(() => undefined);
     const instances = after?.services.find((s) => s.name === service)?.instances ?? [];
     const online = instances.filter((i) => i.state === 'online').length;
-    io.out(`started ${service}: ${started} instance${started === 1 ? '' : 's'}; ${online} of ${instances.length} online\n`);
+    if (options.json) json(io, { service, started, online, instances: instances.length });
+    else io.out(`started ${service}: ${started} instance${started === 1 ? '' : 's'}; ${online} of ${instances.length} online\n`);
     return online === instances.length ? 0 : 1;
   });
 }
@@ -34,6 +36,10 @@ export function scaleCommand(service: string, instances: number, options: Replac
     try {
       const result = await client.scale(service, instances, timeout === undefined ? {} : { timeout });
       const how = result.from === result.to ? 'unchanged' : result.stopped ? 'kept for when it is started (it is stopped)' : 'done';
+      if (options.json) {
+        json(io, result);
+        return 0;
+      }
       io.out(
         `scaled ${service}: instances ${result.from} → ${result.to} (${how}); until the next reload, which applies the config file's count\n`,
       );

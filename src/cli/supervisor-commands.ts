@@ -4,19 +4,22 @@
  * Each takes an `io` object and resolves with the exit code:
  * - 0: done (also when `status --watch` or `logs -f` is stopped with Ctrl-C);
  * - 1: the supervisor answered with an error (e.g. WARREN_UNKNOWN_SERVICE), went away while
- *   being watched or followed, or did not stop within `stop --timeout`;
+ *   being watched or followed, or did not stop within `stop --timeout`; `status` found an
+ *   errored instance (with `--check`: an instance that is not online);
  * - 2: a usage error, or no supervisor could be reached (none running, stale socket, wrong token).
  * Errors are one line on stderr: `warren <command>: CODE: message`.
  */
 
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isWarrenError } from '../errors.js';
+import { isWarrenError, type WarrenErrorCode } from '../errors.js';
 import { DEFAULT_ROTATION_GRACE_MS, PREVIOUS_TOKEN_FILE, rotateToken, TOKEN_FILE } from '../service/auth.js';
-import { checkSocketDir, resolveSocketDir } from '../service/socket-dir.js';
-import { type ControlClient, connectControl, isNoSupervisorError } from '../supervisor/control-client.js';
+import { checkSocketDir } from '../service/socket-dir.js';
+import { type ControlClient, connectControl, isGroupMode, isNoSupervisorError } from '../supervisor/control-client.js';
 import { pidRuns } from '../supervisor/orphans.js';
-import type { SupervisorStatus } from '../supervisor/protocol.js';
+import type { InstanceStatus, LogRecord, SupervisorStatus } from '../supervisor/protocol.js';
+import { colourEnabled, painter } from './colour.js';
+import { commandSocketDir } from './socket-dir-lookup.js';
 import { formatClock, formatDuration, formatLogRecord, formatReload, formatRestart, renderStatus } from './supervisor-format.js';
 
 export interface SupervisorCommandIo {
@@ -31,8 +34,22 @@ export interface SupervisorCommandIo {
   now?: () => number;
 }
 
+export interface JsonOption {
+  /** Print the result as one JSON line instead of text. */
+  json?: boolean;
+}
+
+/** The colour painter of this io: on a terminal only, NO_COLOR and FORCE_COLOR respected. */
+function paintOf(io: SupervisorCommandIo) {
+  return painter(colourEnabled(io.isTTY === true, io.env ?? process.env));
+}
+
+export function json(io: SupervisorCommandIo, value: unknown): void {
+  io.out(`${JSON.stringify(value)}\n`);
+}
+
 export interface SocketDirOption {
-  /** Socket directory; else WARREN_SOCKET_DIR, else the default. */
+  /** Socket directory; else WARREN_SOCKET_DIR, else the project's (socket-dir-lookup.ts), else the default. */
   socketDir?: string;
 }
 
@@ -45,8 +62,9 @@ function codeOf(error: unknown): string {
   return isWarrenError(error) ? error.code : ((error as NodeJS.ErrnoException | undefined)?.code ?? 'ERROR');
 }
 
-function report(io: SupervisorCommandIo, command: string, code: string, message: string): void {
-  io.err(`warren ${command}: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+function report(io: SupervisorCommandIo, command: string, code: WarrenErrorCode | (string & {}), message: string): void {
+  const name = command.startsWith('warren ') ? command : `warren ${command}`;
+  io.err(`${name}: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
 }
 
 function reportError(io: SupervisorCommandIo, command: string, error: unknown): void {
@@ -65,7 +83,8 @@ export async function withControl(
 ): Promise<number> {
   let client: ControlClient;
   try {
-    client = await connectControl(options.socketDir || undefined, { env: io.env ?? process.env, timeout });
+    const env = io.env ?? process.env;
+    client = await connectControl(commandSocketDir(options.socketDir, env), { env, timeout });
   } catch (error) {
     if (noSupervisor && isNoSupervisorError(error)) return noSupervisor(error as Error);
     reportError(io, command, error);
@@ -99,27 +118,71 @@ export interface StatusCommandOptions extends SocketDirOption {
   watch?: boolean;
   /** ms, at least 10; default 1000. */
   interval?: number;
+  /** Health check: no table, one line; exit 0 only when every instance is online. */
+  check?: boolean;
 }
 
-/** `warren status [--json] [--watch] [--interval ms]`. */
-export function statusCommand(options: StatusCommandOptions, io: SupervisorCommandIo): Promise<number> {
+/**
+ * `warren status [--json] [--watch] [--interval ms] [--check]` (also `ls`, `list`, and `monit`
+ * for status --watch; `command` is the name it was called by, for error lines).
+ *
+ * Exit code 1 when an instance is errored (after printing the status), so that `warren status`
+ * is a health check as it is; `--check` is the strict one: 1 unless every instance is online.
+ */
+export function statusCommand(options: StatusCommandOptions, io: SupervisorCommandIo, command = 'status'): Promise<number> {
   const interval = options.interval ?? 1000;
   const now = io.now ?? Date.now;
+  const paint = paintOf(io);
   const render = (status: SupervisorStatus) => {
-    if (!options.json) return renderStatus(status, now());
+    if (!options.json) return renderStatus(status, now(), paint);
     return `${io.isTTY ? JSON.stringify(status, null, 2) : JSON.stringify(status)}\n`;
   };
-  return withControl('status', options, io, async (client) => {
-    if (!options.watch) {
-      try {
-        io.out(render(await client.status()));
-        return 0;
-      } catch (error) {
-        return answerError(io, 'status', client, error);
-      }
+  return withControl(command, options, io, async (client) => {
+    if (options.watch) return watchStatus(client, interval, render, io, command);
+    let status: SupervisorStatus;
+    try {
+      status = await client.status();
+    } catch (error) {
+      return answerError(io, command, client, error);
     }
-    return watchStatus(client, interval, render, io);
+    if (options.check) return checkStatus(status, options.json === true, io, command);
+    io.out(render(status));
+    const errored = instancesOf(status).filter((i) => i.state === 'errored');
+    if (errored.length === 0) return 0;
+    report(io, command, 'WARREN_INSTANCE_ERRORED', `${names(errored)} errored (see above; \`warren restart <service>\` brings one back)`);
+    return 1;
   });
+}
+
+function instancesOf(status: SupervisorStatus): InstanceStatus[] {
+  return status.services.flatMap((service) => service.instances);
+}
+
+function names(instances: readonly InstanceStatus[], withState = false): string {
+  return instances.map((i) => `${i.service}.${i.slot}${withState ? ` ${i.state}` : ''}`).join(', ');
+}
+
+/** `status --check`: one line; 0 when every instance is online, 1 otherwise (errored ones first in the message). */
+function checkStatus(status: SupervisorStatus, asJson: boolean, io: SupervisorCommandIo, command: string): number {
+  const all = instancesOf(status);
+  const errored = all.filter((i) => i.state === 'errored');
+  const notOnline = all.filter((i) => i.state !== 'online');
+  const online = all.length - notOnline.length;
+  if (asJson)
+    json(io, {
+      ok: notOnline.length === 0,
+      online,
+      instances: all.length,
+      notOnline: notOnline.map((i) => ({ service: i.service, slot: i.slot, state: i.state })),
+    });
+  if (notOnline.length === 0) {
+    if (!asJson) io.out(`ok: ${online} of ${all.length} instances online\n`);
+    return 0;
+  }
+  if (errored.length > 0)
+    report(io, command, 'WARREN_INSTANCE_ERRORED', `${names(errored)} errored; ${online} of ${all.length} instances online`);
+  else report(io, command, 'WARREN_NOT_ONLINE', `${names(notOnline, true)}; ${online} of ${all.length} instances online`);
+  return 1;
 }
 
 async function watchStatus(
@@ -127,6 +190,7 @@ async function watchStatus(
   interval: number,
   render: (status: SupervisorStatus) => string,
   io: SupervisorCommandIo,
+  command: string,
 ): Promise<number> {
   const interrupted = () => io.signal?.aborted === true;
   const gone = new AbortController();
@@ -140,7 +204,7 @@ async function watchStatus(
         status = await client.status();
       } catch (error) {
         if (interrupted()) break;
-        return answerError(io, 'status', client, error);
+        return answerError(io, command, client, error);
       }
       if (interrupted()) break;
       const frame = render(status);
@@ -152,7 +216,7 @@ async function watchStatus(
       }
       await delay(interval, [io.signal, gone.signal]);
       if (interrupted()) break;
-      if (gone.signal.aborted) return wentAway(io, 'status', client);
+      if (gone.signal.aborted) return wentAway(io, command, client);
     }
     return 0;
   } finally {
@@ -178,7 +242,7 @@ function delay(ms: number, signals: (AbortSignal | undefined)[]): Promise<void> 
 
 // ---- stop --------------------------------------------------------------------------------
 
-export interface StopCommandOptions extends SocketDirOption {
+export interface StopCommandOptions extends SocketDirOption, JsonOption {
   /** How long to wait for the supervisor (or the service's instances) to be gone, in ms; default 30000. */
   timeout?: number;
   /** Stop only this service's instances; the supervisor and the other services go on. */
@@ -195,7 +259,9 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
   const timeout = options.timeout ?? 30_000;
   const now = io.now ?? Date.now;
   const nothingRunning = (error: Error) => {
-    io.out(`nothing to stop: ${error.message.replace(/; start one with `warren up`$/, '')}\n`);
+    const message = `nothing to stop: ${error.message.replace(/; start one with `warren up`$/, '')}`;
+    if (options.json) json(io, { stopped: false, running: false, message });
+    else io.out(`${message}\n`);
     return 0;
   };
   const { service } = options;
@@ -207,9 +273,11 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
       async (client) => {
         try {
           const { stopped } = await client.stopService(service, { timeout });
-          io.out(
-            `stopped ${service}: ${stopped} instance${stopped === 1 ? '' : 's'} drained; \`warren start ${service}\` starts it again\n`,
-          );
+          if (options.json) json(io, { service, stopped });
+          else
+            io.out(
+              `stopped ${service}: ${stopped} instance${stopped === 1 ? '' : 's'} drained; \`warren start ${service}\` starts it again\n`,
+            );
           return 0;
         } catch (error) {
           return answerError(io, 'stop', client, error);
@@ -233,7 +301,7 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
         if (codeOf(error) !== 'WARREN_PEER_CLOSED') return answerError(io, 'stop', client, error);
       }
       await client.close();
-      io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
+      if (!options.json) io.out(`stopping the supervisor (pid ${pid}) on ${client.socketDir}: its instances drain first\n`);
       const stopped = () => !existsSync(client.socketPath) && !pidRuns(pid);
       while (!stopped() && now() - started < timeout) await delay(Math.min(50, timeout), []);
       if (!stopped()) {
@@ -246,7 +314,9 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
         );
         return 1;
       }
-      io.out(`stopped after ${((now() - started) / 1000).toFixed(1)}s\n`);
+      const ms = now() - started;
+      if (options.json) json(io, { stopped: true, pid, socketDir: client.socketDir, ms });
+      else io.out(`stopped after ${(ms / 1000).toFixed(1)}s\n`);
       return 0;
     },
     undefined,
@@ -256,7 +326,7 @@ export function stopCommand(options: StopCommandOptions, io: SupervisorCommandIo
 
 // ---- restart and reload ------------------------------------------------------------------
 
-export interface ReplaceCommandOptions extends SocketDirOption {
+export interface ReplaceCommandOptions extends SocketDirOption, JsonOption {
   /** Give up waiting after this many ms; default: wait as long as the instances take. */
   timeout?: number;
 }
@@ -273,7 +343,16 @@ export function restartCommand(service: string, options: ReplaceCommandOptions, 
       return answerError(io, 'restart', client, error);
     }
     const after = await client.status().catch(() => undefined);
-    io.out(formatRestart(service, restarted, before, after));
+    if (options.json) {
+      const instances = after?.services.find((s) => s.name === service)?.instances ?? [];
+      json(io, {
+        service,
+        restarted,
+        instances: instances.map((i) => ({ slot: i.slot, instance: i.instance, pid: i.pid, state: i.state })),
+      });
+    } else {
+      io.out(formatRestart(service, restarted, before, after));
+    }
     return 0;
   });
 }
@@ -283,7 +362,8 @@ export function reloadCommand(service: string | undefined, options: ReplaceComma
   const { timeout } = options;
   return withControl('reload', options, io, async (client) => {
     try {
-      io.out(formatReload(await client.reload(service, timeout === undefined ? {} : { timeout })));
+      const result = await client.reload(service, timeout === undefined ? {} : { timeout });
+      io.out(options.json ? `${JSON.stringify(result)}\n` : formatReload(result));
       return 0;
     } catch (error) {
       return answerError(io, 'reload', client, error);
@@ -293,7 +373,7 @@ export function reloadCommand(service: string | undefined, options: ReplaceComma
 
 // ---- logs --------------------------------------------------------------------------------
 
-export interface LogsCommandOptions extends SocketDirOption {
+export interface LogsCommandOptions extends SocketDirOption, JsonOption {
   follow?: boolean;
   /** Recent lines first; default 100. */
   lines?: number;
@@ -301,11 +381,37 @@ export interface LogsCommandOptions extends SocketDirOption {
 
 export const DEFAULT_LOG_LINES = 100;
 
+/** The name of the supervisor's own lines in `warren logs`. */
+const SUPERVISOR_LOGS = 'supervisor';
+
+/** The services of the supervisor, or undefined when it does not say. */
+async function knownServiceNames(client: ControlClient): Promise<string[] | undefined> {
+  try {
+    return (await client.status()).services.map((s) => s.name);
+  } catch {
+    return undefined;
+  }
+}
+
 /** `warren logs [service] [-f] [-n N]`: recent lines, then with -f new ones until Ctrl-C or the supervisor goes. */
 export function logsCommand(service: string | undefined, options: LogsCommandOptions, io: SupervisorCommandIo): Promise<number> {
   const lines = options.lines ?? DEFAULT_LOG_LINES;
+  const paint = paintOf(io);
+  const print = options.json ? (record: LogRecord) => JSON.stringify(record) : (record: LogRecord) => formatLogRecord(record, paint);
   return withControl('logs', options, io, async (client) => {
     const follow = options.follow === true;
+    // The supervisor keeps lines of the services it runs only: any other name prints nothing,
+    // which is told as an unknown service (before following; after an empty answer otherwise).
+    const unknown = async () => {
+      if (service === undefined || service === SUPERVISOR_LOGS) return false;
+      const known = await knownServiceNames(client);
+      if (known === undefined || known.includes(service)) return false;
+      const list = [...known, SUPERVISOR_LOGS].join(', ');
+      report(io, 'logs', 'WARREN_UNKNOWN_SERVICE', `no service '${service}' in this supervisor (known: ${list})`);
+      return true;
+    };
+    if (follow && (await unknown())) return 1;
+    let printed = 0;
     try {
       const records = client.logs({
         ...(service === undefined ? {} : { service }),
@@ -313,11 +419,15 @@ export function logsCommand(service: string | undefined, options: LogsCommandOpt
         follow,
         ...(io.signal ? { signal: io.signal } : {}),
       });
-      for await (const record of records) io.out(`${formatLogRecord(record)}\n`);
+      for await (const record of records) {
+        io.out(`${print(record)}\n`);
+        printed++;
+      }
     } catch (error) {
       if (io.signal?.aborted) return 0;
       return answerError(io, 'logs', client, error);
     }
+    if (!follow && printed === 0 && (await unknown())) return 1;
     if (follow && !io.signal?.aborted) {
       report(io, 'logs', 'WARREN_PEER_CLOSED', `the supervisor on ${client.socketDir} ended the log stream (it is stopping)`);
       return 1;
@@ -328,7 +438,7 @@ export function logsCommand(service: string | undefined, options: LogsCommandOpt
 
 // ---- token rotate ------------------------------------------------------------------------
 
-export interface TokenRotateOptions extends SocketDirOption {
+export interface TokenRotateOptions extends SocketDirOption, JsonOption {
   /** How long the previous token stays valid, in ms; default 60000. */
   grace?: number;
 }
@@ -341,7 +451,7 @@ export async function tokenRotateCommand(options: TokenRotateOptions, io: Superv
   const now = io.now ?? Date.now;
   const { grace } = options;
   const env = io.env ?? process.env;
-  const dir = resolveSocketDir(options.socketDir || undefined, env);
+  const dir = commandSocketDir(options.socketDir, env);
   const started = now();
   let client: ControlClient | undefined;
   try {
@@ -354,10 +464,12 @@ export async function tokenRotateCommand(options: TokenRotateOptions, io: Superv
   }
 
   let how: string;
+  let through: number | null = null;
   if (client) {
     try {
       await client.rotateToken(grace);
-      how = `through the supervisor (pid ${client.supervisor.pid})`;
+      through = client.supervisor.pid;
+      how = `through the supervisor (pid ${through})`;
     } catch (error) {
       return answerError(io, 'token rotate', client, error);
     } finally {
@@ -376,10 +488,15 @@ export async function tokenRotateCommand(options: TokenRotateOptions, io: Superv
   }
 
   const graceMs = grace ?? DEFAULT_ROTATION_GRACE_MS;
-  io.out(`rotated the token in ${join(dir, TOKEN_FILE)} ${how}\n`);
   const expiresAt = previousTokenExpiry(dir);
   // An older file, from an earlier rotation, expires before this one's grace period would end.
-  if (expiresAt !== null && expiresAt >= started + graceMs) {
+  const previous = expiresAt !== null && expiresAt >= started + graceMs ? expiresAt : null;
+  if (options.json) {
+    json(io, { tokenFile: join(dir, TOKEN_FILE), supervisorPid: through, previousExpiresAt: previous });
+    return 0;
+  }
+  io.out(`rotated the token in ${join(dir, TOKEN_FILE)} ${how}\n`);
+  if (previous !== null && expiresAt !== null) {
     io.out(`the previous token is accepted until ${formatClock(expiresAt, false)} (for ${formatDuration(graceMs)})\n`);
   } else {
     io.out('there was no token before\n');
@@ -389,8 +506,7 @@ export async function tokenRotateCommand(options: TokenRotateOptions, io: Superv
 
 function isGroupDir(dir: string): boolean {
   try {
-    const stats = lstatSync(dir);
-    return stats.isDirectory() && (stats.mode & 0o070) !== 0;
+    return isGroupMode(lstatSync(dir));
   } catch {
     return false;
   }

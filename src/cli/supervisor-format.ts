@@ -5,6 +5,7 @@
 
 import type { FdCondition } from '../service/protocol.js';
 import type { InstanceStatus, LogRecord, ReloadResult, SupervisorStatus } from '../supervisor/protocol.js';
+import { levelColour, type Paint, plain, stateColour } from './colour.js';
 
 /** A duration for people, two units at most: `0s`, `5s`, `3m12s`, `2h04m`, `3d2h`. */
 export function formatDuration(ms: number): string {
@@ -34,19 +35,35 @@ export interface Column {
   align: 'left' | 'right';
 }
 
-/** Rows under a header line, columns two spaces apart, no trailing spaces. */
-export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+/**
+ * Rows under a header line, columns two spaces apart, no trailing spaces. `paintCell` may colour
+ * a padded cell of a row: widths are measured on the plain text.
+ */
+export function renderTable(
+  columns: readonly Column[],
+  rows: readonly (readonly string[])[],
+  paintCell: (column: number, cell: string, padded: string) => string = (_column, _cell, padded) => padded,
+): string {
   const widths = columns.map((column, i) => Math.max(column.header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
+  const line = (cells: readonly string[], paint: boolean) =>
     columns
       .map((column, i) => {
         const cell = cells[i] ?? '';
         const width = widths[i] ?? 0;
-        return column.align === 'right' ? cell.padStart(width) : cell.padEnd(width);
+        const padded = column.align === 'right' ? cell.padStart(width) : cell.padEnd(width);
+        return paint ? paintCell(i, cell, padded) : padded;
       })
       .join('  ')
       .trimEnd();
-  return [line(columns.map((c) => c.header)), ...rows.map(line)].map((l) => `${l}\n`).join('');
+  return [
+    line(
+      columns.map((c) => c.header),
+      false,
+    ),
+    ...rows.map((row) => line(row, true)),
+  ]
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 export const STATUS_COLUMNS: readonly Column[] = [
@@ -64,6 +81,8 @@ export const STATUS_COLUMNS: readonly Column[] = [
   { header: 'RSS MB', align: 'right' },
   { header: 'CPU %', align: 'right' },
 ];
+
+const STATE_COLUMN = STATUS_COLUMNS.findIndex((column) => column.header === 'state');
 
 const NONE = '-';
 
@@ -102,13 +121,16 @@ export function describeExit(exit: InstanceStatus['lastExit']): string {
  * The status as `warren status` prints it: a line about the supervisor, the table, then for each
  * errored instance its last exit and the tail of its stderr, indented.
  */
-export function renderStatus(status: SupervisorStatus, now: number = Date.now()): string {
+export function renderStatus(status: SupervisorStatus, now: number = Date.now(), paint: Paint = plain): string {
   const config = status.configPath === null ? '' : `, config ${status.configPath}`;
   const up = status.startedAt > 0 ? `, up ${formatDuration(now - status.startedAt)}` : '';
   let text = `supervisor ${status.pid} ${status.state} on ${status.socketDir}${up}${config}\n`;
   const instances = status.services.flatMap((service) => service.instances);
   if (instances.length === 0) return `${text}no services\n`;
-  text += renderTable(STATUS_COLUMNS, instances.map(statusRow));
+  text += renderTable(STATUS_COLUMNS, instances.map(statusRow), (column, cell, padded) => {
+    const colour = column === STATE_COLUMN ? stateColour(cell) : undefined;
+    return colour === undefined ? padded : paint(padded, colour);
+  });
   for (const instance of instances.filter((i) => i.fds?.exhausted)) {
     const fds = instance.fds as FdCondition;
     text += `\n${instance.service}.${instance.instance} is out of file descriptors (${fds.code}, ${fds.count} times): it refuses new connections; raise its limit (ulimit -n) or find what holds them\n`;
@@ -122,10 +144,12 @@ export function renderStatus(status: SupervisorStatus, now: number = Date.now())
 }
 
 /** `12:03:04.512 info  products.1 msg`; a line the process wrote on stderr has `stderr|` before its text. */
-export function formatLogRecord(record: LogRecord): string {
+export function formatLogRecord(record: LogRecord, paint: Paint = plain): string {
   const who = record.instance === null ? record.service : `${record.service}.${record.instance}`;
   const mark = record.stream === 'stderr' ? 'stderr| ' : '';
-  return `${formatClock(record.time)} ${record.level.padEnd(5)} ${who} ${mark}${record.msg}`;
+  const colour = levelColour(record.level);
+  const level = record.level.padEnd(5);
+  return `${formatClock(record.time)} ${colour === undefined ? level : paint(level, colour)} ${who} ${mark}${record.msg}`;
 }
 
 /**

@@ -9,15 +9,18 @@
  *
  * Exit codes: 0 started (and, in the foreground, later stopped); 1 it could not start (another
  * supervisor on the socket directory, an instance errored with --detach); 2 a bad configuration.
+ * Every error is one line on stderr, `warren up: CODE: message` (a config with several problems:
+ * one such line per problem).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isWarrenError } from '../errors.js';
+import { isWarrenError, type WarrenErrorCode } from '../errors.js';
 import { isSocketAlive } from '../peer/transports/socket.js';
 import { ensureSocketDir } from '../service/socket-dir.js';
 import { loadConfig, type ResolvedConfig } from '../supervisor/config.js';
+import { connectControl } from '../supervisor/control-client.js';
 import { createSupervisorOutput } from '../supervisor/output.js';
 import { CONTROL_SOCKET, type SupervisorStatus } from '../supervisor/protocol.js';
 import { alreadyRunningError, Supervisor } from '../supervisor/supervisor.js';
@@ -26,33 +29,84 @@ export interface UpOptions {
   detach?: boolean;
   /** Internal: this process is the detached supervisor; report the start over IPC. */
   detached?: boolean;
+  /** With detach: print the status once started as one JSON line instead of the summary. */
+  json?: boolean;
+  /** The socket directory was given on the command line (`--socket-dir`): messages name it so. */
+  socketDirFrom?: '--socket-dir';
 }
 
 export interface UpIo {
   out: (text: string) => void;
   err: (text: string) => void;
   version: string;
+  /** The name it was called by (`warren up`, `warren start`), for error lines; default `warren up`. */
+  command?: string;
 }
 
 /** Message from a detached supervisor to the `warren up --detach` that started it. */
 type DetachedMessage = { warren: 'up'; status: SupervisorStatus } | { warren: 'up-failed'; message: string };
 
 export async function upCommand(configPath: string | undefined, options: UpOptions, io: UpIo): Promise<number> {
+  const name = io.command ?? 'warren up';
+  const fail = (error: unknown) => io.err(errorLines(name, error));
   let config: ResolvedConfig;
   try {
-    config = await loadConfig(configPath);
+    const socketDirOption = options.socketDirFrom === '--socket-dir' ? process.env.WARREN_SOCKET_DIR : undefined;
+    config = await loadConfig(configPath, socketDirOption ? { socketDirOption } : {});
   } catch (error) {
-    io.err(`warren up: ${describe(error)}\n`);
+    fail(error);
     return 2;
   }
   // Refused before anything starts: a second supervisor would refuse too, but only after
   // logging its start and stop (into the running one's log, with --detach).
   if (!options.detached && (await isSocketAlive(join(config.socketDir, CONTROL_SOCKET)))) {
-    io.err(`warren up: ${describe(alreadyRunningError(config.socketDir))}\n`);
+    const error = alreadyRunningError(config.socketDir);
+    const other = await otherConfig(config.socketDir);
+    io.err(line(name, error.code, other === undefined ? error.message : `${error.message}; it runs ${other}`));
     return 1;
   }
-  if (options.detach) return detach(config, io);
+  if (options.detach) return detach(config, options, io);
   return foreground(config, options, io);
+}
+
+/** What the supervisor already running on `dir` runs, as it says in its status: `config <path> (pid N)`. */
+async function otherConfig(dir: string): Promise<string | undefined> {
+  try {
+    const client = await connectControl(dir, { timeout: 2_000 });
+    try {
+      const status = await client.status();
+      return `${status.configPath === null ? 'a config given in code' : `config ${status.configPath}`} (pid ${status.pid})`;
+    } finally {
+      await client.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** One error line, `warren up: CODE: message`. */
+function line(command: string, code: WarrenErrorCode | (string & {}), message: string): string {
+  return `${command}: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`;
+}
+
+/**
+ * The error as lines of `warren up: CODE: message`: one line, or for a config with several
+ * problems one line per problem (each naming the file and the key).
+ */
+export function errorLines(command: string, error: unknown): string {
+  if (isWarrenError(error)) {
+    const data = error.data as { issues?: { path: string; message: string }[]; file?: string } | undefined;
+    if (error.code === 'WARREN_CONFIG' && data?.issues !== undefined && data.issues.length > 0) {
+      const file = data.file === undefined ? '' : `${data.file}: `;
+      // An issue without a key path names its file itself (`config file … does not exist`).
+      return data.issues
+        .map((issue) => line(command, error.code, issue.path === '' ? issue.message : `${file}${issue.path}: ${issue.message}`))
+        .join('');
+    }
+    return line(command, error.code, error.message);
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return line(command, typeof code === 'string' ? code : 'ERROR', error instanceof Error ? error.message : String(error));
 }
 
 async function foreground(config: ResolvedConfig, options: UpOptions, io: UpIo): Promise<number> {
@@ -76,7 +130,7 @@ async function foreground(config: ResolvedConfig, options: UpOptions, io: UpIo):
       status = await supervisor.start();
     } catch (error) {
       await supervisor.stop();
-      reportFailure(options, describe(error), io);
+      reportFailure(options, error, io);
       return 1;
     }
     const summary = summarize(status);
@@ -92,9 +146,11 @@ async function foreground(config: ResolvedConfig, options: UpOptions, io: UpIo):
   }
 }
 
-function reportFailure(options: UpOptions, message: string, io: UpIo): void {
-  io.err(`warren up: ${message}\n`);
-  if (options.detached) sendToParent({ warren: 'up-failed', message });
+function reportFailure(options: UpOptions, error: unknown, io: UpIo): void {
+  const text = errorLines(io.command ?? 'warren up', error);
+  io.err(text);
+  // The parent prints it under its own name: the line without the command.
+  if (options.detached) sendToParent({ warren: 'up-failed', message: text.slice(text.indexOf(': ') + 2).trimEnd() });
 }
 
 function sendToParent(message: DetachedMessage): void {
@@ -106,7 +162,8 @@ function sendToParent(message: DetachedMessage): void {
 }
 
 /** Starts `warren up` again in the background and waits for its first status. */
-async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
+async function detach(config: ResolvedConfig, options: UpOptions, io: UpIo): Promise<number> {
+  const name = io.command ?? 'warren up';
   const dir = await ensureSocketDir(config.socketDir);
   const logDir = config.logDir ?? dir;
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
@@ -136,12 +193,17 @@ async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
   if (outcome.warren === 'up') {
     // It runs on: this process may exit without it.
     child.unref();
-    io.out(`${summarize(outcome.status)}\nsupervisor pid ${child.pid} in the background; its log: ${outPath}\n`);
+    if (options.json) io.out(`${JSON.stringify({ pid: child.pid, log: outPath, status: outcome.status })}\n`);
+    else io.out(`${summarize(outcome.status)}\nsupervisor pid ${child.pid} in the background; its log: ${outPath}\n`);
     const errored = outcome.status.services.flatMap((s) => s.instances).filter((i) => i.state === 'errored');
     if (errored.length > 0) {
       const names = errored.map((i) => `${i.service}.${i.slot}`).join(', ');
       io.err(
-        `warren up: ${names} errored; the supervisor (pid ${child.pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+        line(
+          name,
+          'WARREN_INSTANCE_ERRORED',
+          `${names} errored; the supervisor (pid ${child.pid}) is still running: see \`warren status\`, stop it with \`warren stop\``,
+        ),
       );
       return 1;
     }
@@ -152,19 +214,27 @@ async function detach(config: ResolvedConfig, io: UpIo): Promise<number> {
   const code = await exited;
   // It said why: that line is the message (the log holds it and nothing more useful).
   if (outcome.warren === 'up-failed') {
-    io.err(`warren up: ${outcome.message}\n`);
+    io.err(`${name}: ${outcome.message}\n`);
     return 1;
   }
-  io.err(`warren up: the background supervisor exited with code ${code}\n${tail(outPath)}`);
+  const last = lastLine(outPath);
+  io.err(
+    line(
+      name,
+      'WARREN_SPAWN',
+      `the background supervisor exited with code ${code}${last === undefined ? '' : `; its last line: ${last}`} (its output: ${outPath})`,
+    ),
+  );
   return 1;
 }
 
-function tail(path: string): string {
+/** The last line of a file, at most 300 characters, or undefined. */
+function lastLine(path: string): string | undefined {
   try {
-    const lines = readFileSync(path, 'utf8').trimEnd().split('\n').slice(-10);
-    return lines.length > 0 && lines[0] !== '' ? `last lines of ${path}:\n${lines.map((l) => `  ${l}`).join('\n')}\n` : '';
+    const last = readFileSync(path, 'utf8').trimEnd().split('\n').at(-1);
+    return last === undefined || last === '' ? undefined : last.slice(0, 300);
   } catch {
-    return '';
+    return undefined;
   }
 }
 
@@ -178,7 +248,13 @@ export function summarize(status: SupervisorStatus): string {
   return `${online} of ${all.length} instances online (${parts.join(', ')}); socket directory ${status.socketDir}`;
 }
 
+/** `CODE: message` on one line, for the supervisor's log. */
 function describe(error: unknown): string {
-  if (isWarrenError(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
+  const text = errorLines('warren up', error)
+    .slice('warren up: '.length)
+    .trimEnd()
+    .replace(/\nwarren up: /g, '; ');
+  // A config error is shown by its issues, not its message: keep a reload's refusal in front.
+  const refused = isWarrenError(error) ? /^reload refused[^:]*: /.exec(error.message) : null;
+  return refused !== null && !text.includes(refused[0]) ? text.replace(/^(\w+): /, `$1: ${refused[0]}`) : text;
 }

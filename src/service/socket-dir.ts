@@ -12,10 +12,11 @@
  *   (discovery needs read as well as search permission), connect and read the token; they may not
  *   create, rename or remove anything in it (so the directory never has group write).
  */
-import type { Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { realpathSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { invalidArgument, SocketDirError } from '../errors.js';
 
 /** Environment variable that overrides the default socket directory. */
@@ -48,18 +49,49 @@ export function socketDirMode(options: SocketDirOptions = {}): number {
 /**
  * Where the sockets live: `option` when given, else `$WARREN_SOCKET_DIR`, else
  * `$XDG_RUNTIME_DIR/warren`, else `<os temp dir>/warren-<uid>` (a folder named for the user).
- * Empty strings count as unset. The result is an absolute path.
+ * Empty strings count as unset. The result is an absolute path. (A supervisor started on a
+ * config file defaults to its project's directory instead: see projectSocketDir.)
  */
 export function resolveSocketDir(option?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (option) return resolve(option);
   const fromEnv = env[SOCKET_DIR_ENV];
   if (fromEnv) return resolve(fromEnv);
+  return defaultSocketBase(env);
+}
+
+/** The default socket directory, and the parent of every project's: `$XDG_RUNTIME_DIR/warren`, else `<os temp dir>/warren-<uid>`. */
+export function defaultSocketBase(env: NodeJS.ProcessEnv = process.env): string {
   const runtime = env.XDG_RUNTIME_DIR;
   if (runtime) return resolve(runtime, 'warren');
   return join(tmpdir(), `warren-${process.getuid?.() ?? userInfo().username}`);
 }
 
-function octal(mode: number): string {
+/**
+ * The default socket directory of the supervisor of a project (the directory that holds its
+ * config file): `<defaultSocketBase>/<name>-<hash>`, where name is the directory's name (at most
+ * 16 characters of a-z, 0-9, `_`, `-`) and hash the first 8 hex digits of the SHA-256 of its real
+ * path. Two projects never share one (a second `warren up` would be refused), and the path stays
+ * short for the 103-byte limit of a socket path.
+ */
+export function projectSocketDir(projectDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  let real = resolve(projectDir);
+  try {
+    real = realpathSync.native(real);
+  } catch {
+    // Not there (yet): the path as given.
+  }
+  const name =
+    basename(real)
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .slice(0, 16) || 'root';
+  const hash = createHash('sha256').update(real).digest('hex').slice(0, 8);
+  return join(defaultSocketBase(env), `${name}-${hash}`);
+}
+
+/** `0750`; with `special`, the sticky, setuid and setgid bits too (`1777`). */
+function octal(mode: number, special = false): string {
+  if (special && (mode & 0o7000) !== 0) return (mode & 0o7777).toString(8);
   return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
 }
 
@@ -99,7 +131,19 @@ function verifyDirStats(path: string, stats: Stats, options: SocketDirOptions): 
       `socket directory ${path} is not a directory (found a ${kindOf(stats)}); expected a directory with mode ${expected}`,
     );
   }
+  // A shared directory (sticky, or writable by others, as /tmp is) is never to be chmod-ed or
+  // chown-ed: it belongs to everyone. The advice is a directory of one's own inside it.
   const uid = process.getuid?.();
+  const shared = (stats.mode & 0o1000) !== 0 || ((stats.mode & 0o002) !== 0 && uid !== undefined && stats.uid !== uid);
+  if (shared) {
+    const own = join(path, `warren-${uid ?? userInfo().username}`);
+    throw new SocketDirError(
+      path,
+      `socket directory ${path} is a shared directory (mode ${octal(stats.mode, true)}: ${(stats.mode & 0o1000) !== 0 ? 'sticky, ' : ''}other users may create files in it): ` +
+        `do not use it, and do not chmod it; use a dedicated directory instead, e.g. ${own} (--socket-dir, the socketDir option or ${SOCKET_DIR_ENV}=<dir>)`,
+      { data: { found: { mode: octal(stats.mode, true) }, expected: { mode: expected } } },
+    );
+  }
   if (uid !== undefined && stats.uid !== uid) {
     throw new SocketDirError(
       path,

@@ -17,7 +17,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ParseError, parse as parseJson } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { MAX_SOCKET_PATH_BYTES, resolveSocketDir } from '../service/socket-dir.js';
+import { MAX_SOCKET_PATH_BYTES, projectSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import { configError, toIssues } from './config-issues.js';
 import {
   CONFIG_ENV_VARS,
@@ -100,6 +100,8 @@ export interface ParseConfigOptions {
   configPath?: string;
   /** The `.env` file beside the config, already read and parsed. */
   envFile?: undefined | { path: string; values: Readonly<Record<string, string>> };
+  /** A socket directory given on the command line (`warren up --socket-dir`): overrides the rest, and messages name it so. */
+  socketDirOption?: string | undefined;
 }
 
 export interface LoadConfigOptions {
@@ -107,6 +109,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Where to look for the config file, and what a relative path is relative to (default `process.cwd()`). */
   cwd?: string;
+  /** A socket directory given on the command line (`warren up --socket-dir`): overrides the rest, and messages name it so. */
+  socketDirOption?: string | undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -148,6 +152,10 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
         sources[key] = { label: `${variable} in ${envFile.path}`, dir: baseDir };
       }
     }
+    if (options.socketDirOption) {
+      merged.socketDir = options.socketDirOption;
+      sources.socketDir = { label: '--socket-dir', dir: cwd };
+    }
     input = merged;
   }
 
@@ -168,17 +176,28 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
   const config = result.data;
 
   const dirOf = (key: OverriddenKey) => sources[key]?.dir ?? baseDir;
-  const socketDir = resolveSocketDir(config.socketDir === undefined ? undefined : resolve(dirOf('socketDir'), config.socketDir), env);
+  // Unset everywhere: a config file's project gets a directory of its own (projectSocketDir),
+  // so that two projects' supervisors never meet in the shared default one.
+  const socketDir =
+    config.socketDir !== undefined
+      ? resolve(dirOf('socketDir'), config.socketDir)
+      : configPath !== null
+        ? projectSocketDir(baseDir, env)
+        : resolveSocketDir(undefined, env);
   const logDir = config.logDir === undefined ? null : resolve(dirOf('logDir'), config.logDir);
   // `.env` values reach the services, but never over a variable the real environment sets.
   const inherited = Object.entries(dotenv).filter(([key]) => env[key] === undefined);
 
+  // Where the socket directory came from, for the advice on a socket path that is too long.
+  const socketDirSource =
+    sources.socketDir?.label ??
+    (config.socketDir === undefined ? `socket directory (socketDir, --socket-dir or ${SOCKET_DIR_ENV})` : 'socketDir');
   const services = config.services.map((service, index): ResolvedService => {
     const last = socketPathLength(socketDir, service.name, service.instances - 1);
     if (last.bytes > MAX_SOCKET_PATH_BYTES) {
       issues.push({
         path: `services[${index}].name`,
-        message: `expected a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, got ${last.path} (${last.bytes} bytes): use a shorter socketDir or service name`,
+        message: `expected a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, got ${last.path} (${last.bytes} bytes): use a shorter ${socketDirSource} or service name`,
       });
     }
     return Object.freeze({
@@ -227,7 +246,14 @@ export async function loadConfig(path?: string, options: LoadConfigOptions = {})
   const raw = await readConfigFile(file);
   const baseDir = dirname(file);
   const envFile = await readEnvFile(join(baseDir, ENV_FILE_NAME), file);
-  const config = parseConfig(raw, { baseDir, env: options.env ?? process.env, cwd, configPath: file, envFile });
+  const config = parseConfig(raw, {
+    baseDir,
+    env: options.env ?? process.env,
+    cwd,
+    configPath: file,
+    envFile,
+    socketDirOption: options.socketDirOption,
+  });
   await checkEntries(config);
   return config;
 }

@@ -74,6 +74,11 @@ function noSupervisor(dir: string, path: string, reason: NoSupervisorReason, cau
   });
 }
 
+/** A directory with a group mode (some group bits, no bits for others): it is shared with a group on purpose. */
+export function isGroupMode(stats: Stats): boolean {
+  return stats.isDirectory() && (stats.mode & 0o070) !== 0 && (stats.mode & 0o1007) === 0;
+}
+
 function errnoOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -104,7 +109,9 @@ export async function connectControl(socketDir?: string, options: ConnectControl
     throw error;
   }
   // A directory shared with a group (0750, see socket-dir.ts) holds a token file that may be 0640.
-  const group = dirStats.isDirectory() && (dirStats.mode & 0o070) !== 0;
+  // Only a mode that is right for a group counts as one: a directory open to others (0755, 1777)
+  // gets the same advice as `warren up` gives (0700), not a group mode.
+  const group = isGroupMode(dirStats);
   await checkSocketDir(dir, { group });
   try {
     await lstat(path);

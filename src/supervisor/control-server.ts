@@ -37,9 +37,15 @@ function params(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
+/**
+ * Listens on `<dir>/supervisor.sock`. Its `close()` first ends every log stream that follows
+ * (`warren logs -f`): they never end by themselves, and a peer's graceful close waits for its
+ * running handlers, so a follower would hold the supervisor's stop for the peers' close timeout.
+ */
 export async function listenControl(dir: string, handlers: ControlHandlers, options: { version: string }): Promise<PeerServer> {
   const verifier = new TokenVerifier(dir);
-  return listenUnix(join(dir, CONTROL_SOCKET), (peer) => {
+  const closing = new AbortController();
+  const server = await listenUnix(join(dir, CONTROL_SOCKET), (peer) => {
     const hello = acceptHello(peer, {
       method: CONTROL.hello.method,
       verifier,
@@ -102,7 +108,15 @@ export async function listenControl(dir: string, handlers: ControlHandlers, opti
       if (lines !== undefined && !(typeof lines === 'number' && Number.isInteger(lines) && lines >= 0)) {
         throw invalidArgument('lines must be a whole number');
       }
-      return logs({ service: optionalString(q.service, 'service'), lines, follow: q.follow === true }, ctx.signal);
+      const signal = AbortSignal.any([ctx.signal, closing.signal]);
+      return logs({ service: optionalString(q.service, 'service'), lines, follow: q.follow === true }, signal);
     });
   });
+  return {
+    ...server,
+    close: () => {
+      closing.abort();
+      return server.close();
+    },
+  };
 }

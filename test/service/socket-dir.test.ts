@@ -8,6 +8,7 @@ import {
   ensureSocketDir,
   MAX_SOCKET_PATH_BYTES,
   parseSocketName,
+  projectSocketDir,
   resolveSocketDir,
   socketPathFor,
 } from '../../src/service/socket-dir.js';
@@ -71,6 +72,24 @@ describe('resolveSocketDir', () => {
     expect(resolveSocketDir(undefined, {})).toBe(join(tmpdir(), `warren-${uid}`));
   });
 
+  it('gives each project directory its own socket directory under the default one: <name>-<hash of the real path>', () => {
+    const env = { XDG_RUNTIME_DIR: '/run/user/1000' };
+    const shop = join(root, 'My Shop');
+    const blog = join(root, 'blog');
+    mkdirSync(shop);
+    mkdirSync(blog);
+    const dir = projectSocketDir(shop, env);
+    expect(dir).toMatch(/^\/run\/user\/1000\/warren\/my-shop-[0-9a-f]{8}$/);
+    expect(projectSocketDir(blog, env)).toMatch(/^\/run\/user\/1000\/warren\/blog-[0-9a-f]{8}$/);
+    expect(projectSocketDir(blog, env).slice(-8)).not.toBe(dir.slice(-8));
+    // The same project by another path (a symbolic link) is the same directory.
+    symlinkSync(shop, join(root, 'link'));
+    expect(projectSocketDir(join(root, 'link'), env)).toBe(dir);
+    // Short whatever the project's name: 16 characters of it at most.
+    expect(basename(projectSocketDir(join(root, 'x'.repeat(200)), env))).toMatch(/^x{16}-[0-9a-f]{8}$/);
+    expect(projectSocketDir(shop, {})).toBe(join(tmpdir(), `warren-${process.getuid?.()}`, basename(dir)));
+  });
+
   it('treats empty strings as unset and returns absolute paths', () => {
     expect(resolveSocketDir('', { WARREN_SOCKET_DIR: '', XDG_RUNTIME_DIR: '/run/user/7' })).toBe('/run/user/7/warren');
     expect(resolveSocketDir(undefined, { WARREN_SOCKET_DIR: '', XDG_RUNTIME_DIR: '' })).toBe(join(tmpdir(), `warren-${uid}`));
@@ -129,6 +148,27 @@ describe('ensureSocketDir', () => {
       expect(modeOf(dir)).toBe(mode);
     },
   );
+
+  it('a shared directory (sticky, as the system temp directory is): never a chmod, but a dedicated directory inside it', async () => {
+    const shared = join(root, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    for (const check of [() => ensureSocketDir(shared), () => checkSocketDir(shared), () => checkSocketDir(shared, { group: true })]) {
+      const error = await rejection(check(), 'WARREN_SOCKET_DIR');
+      expect(error.message).toContain(
+        `socket directory ${shared} is a shared directory (mode 1777: sticky, other users may create files in it)`,
+      );
+      expect(error.message).toContain(`use a dedicated directory instead, e.g. ${join(shared, `warren-${process.getuid?.()}`)}`);
+      expect(error.message).not.toMatch(/run: ch(mod|own)/);
+    }
+    expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
+    // The real one, where this machine has it sticky (it is on Linux and macOS).
+    if ((lstatSync(tmpdir()).mode & 0o1000) !== 0) {
+      const error = await rejection(checkSocketDir(tmpdir()), 'WARREN_SOCKET_DIR');
+      expect(error.message).toContain('is a shared directory');
+      expect(error.message).not.toContain('chmod 7');
+    }
+  });
 
   it('with a group, accepts 0750 and 0710 but refuses group write and any access for others', async () => {
     const dir = join(root, 'shared');

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, isWarrenError, WarrenError } from '../../src/errors.js';
+import { projectSocketDir } from '../../src/service/socket-dir.js';
 import {
   CONFIG_DEFAULTS,
   CONFIG_ENV_VARS,
@@ -606,7 +607,9 @@ describe('loadConfig', () => {
 
   it('loads the project fixture', async () => {
     const config = await loadConfig(join(fixtures, 'app'), { env: { XDG_RUNTIME_DIR: '/run/user/7' } });
-    expect(config.socketDir).toBe('/run/user/7/warren');
+    // No socketDir anywhere: the project's own directory under the default one.
+    expect(config.socketDir).toBe(projectSocketDir(join(fixtures, 'app'), { XDG_RUNTIME_DIR: '/run/user/7' }));
+    expect(config.socketDir).toMatch(/^\/run\/user\/7\/warren\/app-[0-9a-f]{8}$/);
     expect(config.services.map((service) => [service.name, service.instances, service.entry])).toEqual([
       ['users', 2, join(fixtures, 'app', 'services', 'users.mjs')],
       ['mailer', 1, join(fixtures, 'app', 'services', 'mailer.mjs')],

@@ -8,9 +8,9 @@
 // processes it started, then through `warren stop` a supervisor still answering, then (on Linux)
 // every process whose environment names the socket directory (detached supervisors, instances).
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type InstanceStatus, parseConfig, Supervisor, type SupervisorStatus } from '../../src/supervisor/index.js';
@@ -91,8 +91,8 @@ function spawnCli(args: string[], cwd?: string, env: NodeJS.ProcessEnv = {}): Ch
 }
 
 /** Runs `warren ...args` to its end (bounded: killed after COMMAND_MS). */
-function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const child = spawnCli(args, options.cwd);
+function cli(args: string[], options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const child = spawnCli(args, options.cwd, options.env);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (s: string) => {
@@ -169,9 +169,12 @@ function writeConfig(dir: string, config: unknown, name = 'warren.config.json'):
 
 async function status(socketDir: string): Promise<SupervisorStatus> {
   const result = await cli(['status', '--json', '--socket-dir', socketDir]);
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as SupervisorStatus;
+  const parsed = JSON.parse(result.stdout) as SupervisorStatus;
+  // Exit code 1 and one line on stderr exactly when an instance is errored.
+  const errored = instancesOf(parsed).filter((i) => i.state === 'errored');
+  if (errored.length === 0) expect(result, result.stderr).toMatchObject({ code: 0, stderr: '' });
+  else expect(result).toMatchObject({ code: 1, stderr: expect.stringMatching(/^warren status: WARREN_INSTANCE_ERRORED: [^\n]*\n$/) });
+  return parsed;
 }
 
 function instancesOf(s: SupervisorStatus, service?: string): InstanceStatus[] {
@@ -314,6 +317,61 @@ describe('warren up: a bad configuration', { timeout: TEST_MS }, () => {
     });
   }
 
+  it('several problems: one line each, `warren up: WARREN_CONFIG: <file>: <key>: …`', async () => {
+    const { dir, socketDir } = workDir();
+    const path = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, instances: 0, drainTimeoutMs: 'soon' }] });
+    const result = await cli(['up', '--socket-dir', socketDir, path]);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line.startsWith(`warren up: WARREN_CONFIG: ${path}: services[0].`), line).toBe(true);
+  });
+
+  it('a socket path too long because of --socket-dir: the message names --socket-dir', async () => {
+    const { dir } = workDir();
+    const path = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE }] });
+    const long = join(dir, 'x'.repeat(100));
+    const result = await cli(['up', '--socket-dir', long, path]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^warren up: WARREN_CONFIG: .*services\[0\]\.name: expected a socket path of at most 103 bytes, .*use a shorter --socket-dir or service name/,
+    );
+    // From the config file, it names the key there.
+    const inFile = writeConfig(dir, { socketDir: long, services: [{ name: 'upsvc', entry: SERVICE }] }, 'long.json');
+    const fromFile = await cli(['up', inFile]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toContain('use a shorter socketDir or service name');
+  });
+
+  it('status and up give the same advice on a socket directory open to others; on a shared one, never a chmod', async () => {
+    const { dir, socketDir } = workDir();
+    const path = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE }] });
+    mkdirSync(socketDir);
+    chmodSync(socketDir, 0o755);
+    const advice = `expected 0700 (run: chmod 700 ${socketDir})`;
+    const up = await cli(['up', '--socket-dir', socketDir, path]);
+    const status = await cli(['status', '--socket-dir', socketDir]);
+    expect(up.code).toBe(1);
+    expect(up.stderr).toMatch(/^warren up: WARREN_SOCKET_DIR: /);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toMatch(/^warren status: WARREN_SOCKET_DIR: /);
+    for (const result of [up, status]) expect(result.stderr).toContain(advice);
+
+    const shared = join(dir, 'tmp');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    for (const args of [
+      ['up', '--socket-dir', shared, path],
+      ['status', '--socket-dir', shared],
+    ]) {
+      const result = await cli(args);
+      expect(result.stderr).toContain(`${shared} is a shared directory`);
+      expect(result.stderr).toContain(`use a dedicated directory instead, e.g. ${join(shared, `warren-${process.getuid?.()}`)}`);
+      expect(result.stderr).not.toContain('chmod 7');
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+  });
+
   it('a config path that does not exist: exit code 2, naming the path', async () => {
     const { dir, socketDir } = workDir();
     const result = await cli(['up', '--socket-dir', socketDir, join(dir, 'nope.json')]);
@@ -390,7 +448,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect(result.stdout).toContain('1 of 2 instances online (crashy 0/1, upsvc 1/1)');
     const pid = Number(/supervisor pid (\d+)/.exec(result.stdout)?.[1]);
     expect(result.stderr).toBe(
-      `warren up: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+      `warren up: WARREN_INSTANCE_ERRORED: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
     );
 
     // The supervisor stays up for the healthy service, and says what went wrong with the other.
@@ -403,7 +461,9 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect((await call(socketDir, 'upsvc', 'GET', '/who')).status).toBe(200);
 
     const table = await cli(['status', '--socket-dir', socketDir]);
-    expect(table.code).toBe(0);
+    // An errored instance: the table, then exit code 1 (a health check), one line naming it.
+    expect(table.code).toBe(1);
+    expect(table.stderr).toMatch(/^warren status: WARREN_INSTANCE_ERRORED: crashy\.0 errored /);
     expect(table.stdout).toMatch(/crashy +0 +- +errored/);
     expect(table.stdout).toContain('crashy.0 errored (slot 0, 1 restarts): exit code 7 at ');
     expect(table.stdout).toContain('    up-crash: DATABASE_URL is not set (fixture)');
@@ -428,6 +488,45 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
       expect(processesUsing(socketDir)).toEqual([]);
       expect(sockets(socketDir)).toEqual([]);
     }
+  });
+
+  it('--json: up --detach prints its pid, log and status as one JSON line; stop --json says it stopped', async () => {
+    const { dir, socketDir } = workDir();
+    const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+    const up = await cli(['up', '--detach', '--json', '--socket-dir', socketDir, config]);
+    expect(up, up.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(up.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const started = JSON.parse(up.stdout) as { pid: number; log: string; status: SupervisorStatus };
+    expect(started).toMatchObject({ log: join(socketDir, 'supervisor.out'), status: { pid: started.pid, socketDir, configPath: config } });
+    expect(instancesOf(started.status).map((i) => i.state)).toEqual(['online']);
+    const stop = await cli(['stop', '--json', '--socket-dir', socketDir]);
+    expect(stop, stop.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(stop.stdout)).toMatchObject({ stopped: true, pid: started.pid, socketDir });
+    expect(isAlive(started.pid)).toBe(false);
+  });
+
+  it('warren stop with `warren logs -f` connected: the follower is ended by the supervisor, and stop is not held by it', async () => {
+    const { dir, socketDir } = workDir();
+    const config = writeConfig(dir, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+    const { pid } = await upDetached(config, socketDir);
+    const follower = spawnCli(['logs', '-f', '--socket-dir', socketDir]);
+    let followed = '';
+    let followErr = '';
+    follower.stdout.on('data', (s: string) => {
+      followed += s;
+    });
+    follower.stderr.on('data', (s: string) => {
+      followErr += s;
+    });
+    const followerExit = new Promise<number | null>((resolve) => follower.once('close', (code) => resolve(code)));
+    await waitFor('the follower to print the recent lines', () => followed.includes('ready'));
+    const stop = await cli(['stop', '--socket-dir', socketDir]);
+    expect(stop, stop.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(isAlive(pid)).toBe(false);
+    // Ended by the supervisor as it stopped (it saw the stop), not cut when the connection dropped.
+    expect(await followerExit).toBe(1);
+    expect(followErr).toBe(`warren logs: WARREN_PEER_CLOSED: the supervisor on ${socketDir} ended the log stream (it is stopping)\n`);
+    expect(followed).toContain('stopping');
   });
 
   it('runs a TypeScript entry and a warren.config.ts through tsx', async () => {
@@ -629,6 +728,9 @@ describe('warren up and other supervisors', { timeout: TEST_MS }, () => {
       // One clear message, not buried in the running supervisor's log.
       expect(second.stderr.split(expected)).toHaveLength(2);
       expect(second.stderr).not.toContain('"msg"');
+      // It names what the other supervisor runs, from its status: one line.
+      expect(second.stderr).toContain(`; it runs config ${config} (pid ${pid})\n`);
+      expect(second.stderr.trimEnd().split('\n')).toHaveLength(1);
     }
     // The first supervisor's log is its own: the refused ones wrote nothing into it.
     expect(readFileSync(log, 'utf8')).toBe(logBefore);
@@ -643,6 +745,50 @@ describe('warren up and other supervisors', { timeout: TEST_MS }, () => {
 
     expect((await cli(['stop', '--socket-dir', socketDir])).code).toBe(0);
     for (const i of instancesOf(after)) await waitFor(`instance pid ${i.pid} to be gone`, () => !isAlive(i.pid as number));
+  });
+});
+
+describe('default socket directories: one per project', { timeout: TEST_MS }, () => {
+  it('two projects without a socketDir both start; status, stop and call find each one from its directory or below', async () => {
+    const { dir: runtime } = workDir();
+    // XDG_RUNTIME_DIR as a fresh directory: the defaults live under <runtime>/warren.
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const projects = ['shop', 'blog'].map((name) => {
+      const { dir } = workDir();
+      const project = join(dir, name);
+      mkdirSync(join(project, 'sub'), { recursive: true });
+      writeConfig(project, { services: [{ name: 'upsvc', entry: SERVICE, readyTimeoutMs: 30_000 }] });
+      return project;
+    });
+    const started: { project: string; pid: number; socketDir: string }[] = [];
+    try {
+      for (const project of projects) {
+        const up = await cli(['up', '--detach', '--json'], { cwd: project, env });
+        expect(up, up.stderr).toMatchObject({ code: 0, stderr: '' });
+        const { pid, status: s } = JSON.parse(up.stdout) as { pid: number; status: SupervisorStatus };
+        started.push({ project, pid, socketDir: s.socketDir });
+        expect(s.socketDir.startsWith(join(runtime, 'warren', `${basename(project)}-`))).toBe(true);
+        expect(s.configPath).toBe(join(project, 'warren.config.json'));
+      }
+      expect(started[0]?.socketDir).not.toBe(started[1]?.socketDir);
+      for (const { project, pid, socketDir } of started) {
+        const fromSub = await cli(['status', '--json'], { cwd: join(project, 'sub'), env });
+        expect(fromSub, fromSub.stderr).toMatchObject({ code: 0 });
+        expect(JSON.parse(fromSub.stdout)).toMatchObject({ pid, socketDir });
+        const who = await cli(['call', 'upsvc', 'GET', '/who', '--json'], { cwd: project, env });
+        expect(who, who.stderr).toMatchObject({ code: 0 });
+      }
+      // A second `warren up` of the same project is refused, naming the running one's config.
+      const again = await cli(['up'], { cwd: projects[0] as string, env });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`; it runs config ${join(projects[0] as string, 'warren.config.json')} (pid ${started[0]?.pid})`);
+    } finally {
+      for (const { project, pid } of started) {
+        const stop = await cli(['stop'], { cwd: project, env });
+        expect(stop, stop.stderr).toMatchObject({ code: 0 });
+        expect(isAlive(pid)).toBe(false);
+      }
+    }
   });
 });
 
