@@ -141,18 +141,23 @@ export class ServiceHandle {
     peerOptions: PeerCallOptions | undefined,
     idempotent: boolean,
   ): Promise<ServiceResponse> {
-    return peer.request(SERVICE_METHODS.call, call, peerOptions).then(
+    return peer.requestThen(
+      SERVICE_METHODS.call,
+      call,
+      peerOptions,
       (result) => {
         pool.inFlight--;
         const response = decodeReply(result);
         // A draining instance did not run the call: another one may, whatever the method.
-        if (sendAgainAfter(response)) return this.attempts(call, peerOptions, idempotent, 1, pool, response);
+        if (sendAgainAfter(response)) return later(() => this.attempts(call, peerOptions, idempotent, 1, pool, response));
         return response;
       },
       (error: unknown) => {
         pool.inFlight--;
         // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
-        if (sendAgainAfterError(error, idempotent)) return this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error);
+        if (sendAgainAfterError(error, idempotent)) {
+          return later(() => this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error));
+        }
         return failure(error);
       },
     );
@@ -291,6 +296,14 @@ export class ServiceHandle {
 type PeerCallOptions = { timeout?: number; signal?: AbortSignal };
 
 /** Only what the peer needs: most calls carry neither a timeout nor a signal. */
+/**
+ * Runs `retry` on a later microtask: the answer's continuation may run while the peer is failing
+ * every request of a closing connection, and a retry starts only once that is over.
+ */
+function later<T>(retry: () => Promise<T>): Promise<T> {
+  return Promise.resolve().then(retry);
+}
+
 function peerOptionsOf(options: CallOptions): PeerCallOptions | undefined {
   const timeout = options.timeoutMs ?? options.timeout;
   if (timeout === undefined && options.signal === undefined) return undefined;

@@ -299,3 +299,43 @@ describe('handler chains', () => {
     expect(await a.request('late')).toBe('now here');
   });
 });
+
+describe('requestThen (request and its continuation without a second promise)', () => {
+  const identity = (value: unknown) => ({ value });
+  const caught = (error: Error) => ({ caught: (error as WarrenError).code ?? error.message });
+
+  it('resolves with what onValue returns, and with what onError returns for a remote error', async () => {
+    const [a, b] = cleanup.pair();
+    b.onRequest('echo', (p) => p);
+    b.onRequest('fail', () => {
+      throw new WarrenError('APP_BROKEN', 'broken');
+    });
+    expect(await a.requestThen('echo', 7, undefined, identity, caught)).toEqual({ value: 7 });
+    expect(await a.requestThen('fail', 7, undefined, identity, caught)).toEqual({ caught: 'APP_BROKEN' });
+  });
+
+  it('rejects with what onValue throws, and adopts a promise it returns', async () => {
+    const [a, b] = cleanup.pair();
+    b.onRequest('echo', (p) => p);
+    const thrown = a.requestThen(
+      'echo',
+      1,
+      undefined,
+      () => {
+        throw new Error('bad answer');
+      },
+      caught,
+    );
+    await expect(thrown).rejects.toThrow('bad answer');
+    expect(await a.requestThen('echo', 2, undefined, (v) => Promise.resolve(`later ${String(v)}`), caught)).toBe('later 2');
+  });
+
+  it('hands a timeout, a closed peer and an unencodable request to onError', async () => {
+    const [a, b] = cleanup.pair();
+    b.onRequest('never', () => new Promise(() => {}));
+    expect(await a.requestThen('never', 1, { timeout: 20 }, identity, caught)).toEqual({ caught: 'WARREN_TIMEOUT' });
+    expect(await a.requestThen('never', 2n ** 70n, undefined, identity, caught)).toEqual({ caught: 'WARREN_CODEC' });
+    a.destroy();
+    expect(await a.requestThen('never', 1, undefined, identity, caught)).toEqual({ caught: 'WARREN_PEER_CLOSED' });
+  });
+});
