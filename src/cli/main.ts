@@ -122,6 +122,17 @@ program
   });
 
 program
+  .command('init')
+  .description('write a starter project (warren.config.json and a service) that runs under warren up; overwrites nothing')
+  .argument('[dir]', 'directory to write into, created if missing (default: the current directory)')
+  .exitOverride()
+  .action(async (dir: string | undefined) => {
+    // Loaded only for this command: the others do not pay for it.
+    const { initCommand } = await import('./init.js');
+    process.exitCode = initCommand(dir, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
+  });
+
+program
   .command('status')
   .description('show every instance of every service of the running supervisor; exit code 2 when none runs')
   .option('--json', 'print the status as JSON (indented on a terminal, one line otherwise; one document per refresh with --watch)')
