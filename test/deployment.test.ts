@@ -1,8 +1,9 @@
 // The flow docs/deployment.md gives systemd (and Docker): `warren up` in the foreground with
 // WARREN_SOCKET_DIR naming a directory made for it (RuntimeDirectory=, mode 0700), the CLI run
 // from outside with the same variable, SIGHUP (ExecReload) applying the edited config, and SIGTERM
-// (systemctl stop, docker stop) draining and exiting 0 with nothing left behind. Real processes.
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+// (systemctl stop, docker stop) draining and exiting 0 with nothing left behind, and a log file
+// in logDir rotated with logrotate's copytruncate. Real processes.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -23,7 +24,8 @@ describe('deployment as docs/deployment.md describes it', () => {
     // What systemd's RuntimeDirectory= with RuntimeDirectoryMode=0700 makes: an existing, empty directory.
     mkdirSync(socketDir, { mode: 0o700 });
     writeConfig(dir, 1);
-    const env = { WARREN_SOCKET_DIR: socketDir };
+    const logFile = join(dir, 'logs', 'upsvc.log');
+    const env = { WARREN_SOCKET_DIR: socketDir, WARREN_LOG_DIR: join(dir, 'logs') };
     const up = start(['up', join(dir, 'warren.config.json')], { cwd: '/', env });
 
     const status = async (): Promise<SupervisorStatus | null> => {
@@ -35,9 +37,17 @@ describe('deployment as docs/deployment.md describes it', () => {
     // Not a terminal: JSON lines, as journald and `docker logs` store them.
     expect(up.output().split('\n')[0]).toMatch(/^\{.*"msg":/);
 
+    // logrotate's copytruncate: the file is emptied while warren keeps it open; the next lines
+    // go at its start (append mode), not after a hole of NUL bytes.
+    expect(readFileSync(logFile, 'utf8')).toContain('"service":"upsvc"');
+    truncateSync(logFile, 0);
+
     writeConfig(dir, 2);
     up.child.kill('SIGHUP');
     await until(async () => online(await status()) === 2, { message: () => `two instances online after SIGHUP\n${up.output()}`, timeoutMs: 60_000 });
+    const afterTruncate = readFileSync(logFile, 'utf8');
+    expect(afterTruncate.length).toBeGreaterThan(0);
+    for (const line of afterTruncate.trimEnd().split('\n')) expect(JSON.parse(line)).toMatchObject({ service: 'upsvc' });
     const call = await run(['call', 'upsvc', 'GET', '/who', '--json'], { env });
     expect(call, call.stderr).toMatchObject({ code: 0 });
 
