@@ -44,7 +44,10 @@ describe('deployment as docs/deployment.md describes it', () => {
 
     writeConfig(dir, 2);
     up.child.kill('SIGHUP');
-    await until(async () => online(await status()) === 2, { message: () => `two instances online after SIGHUP\n${up.output()}`, timeoutMs: 60_000 });
+    await until(async () => online(await status()) === 2, {
+      message: () => `two instances online after SIGHUP\n${up.output()}`,
+      timeoutMs: 60_000,
+    });
     const afterTruncate = readFileSync(logFile, 'utf8');
     expect(afterTruncate.length).toBeGreaterThan(0);
     for (const line of afterTruncate.trimEnd().split('\n')) expect(JSON.parse(line)).toMatchObject({ service: 'upsvc' });
