@@ -2,8 +2,9 @@
 import { defineService, runService } from 'warren/service';
 import { greeterApi } from './contract.js';
 
-const greeting = process.env['GREETING'] ?? 'Hello';
-const instance = Number(process.env['WARREN_INSTANCE'] ?? 0);
+// Destructured: process.env is an index signature, which strictest settings read only so.
+const { GREETING: greeting = 'Hello', WARREN_INSTANCE } = process.env;
+const instance = Number(WARREN_INSTANCE ?? 0);
 
 const greeter = defineService(greeterApi, {
   routes: {
