@@ -7,12 +7,15 @@
 // more memory and a slower start than the same code in a few files (bench/service idle RSS).
 // Dependencies stay external: they are installed beside Warren, not copied into it.
 //
+// Then it writes schema/warren.schema.json, the config file's JSON schema, from the zod schema
+// as just built (configJsonSchema), so that a new config key reaches the shipped schema by itself.
+//
 //   node scripts/build.mjs
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,7 +23,8 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 
 /** dist/service/index.js -> src/service/index.ts, for every JavaScript file package.json names. */
 function entryPoints() {
-  const outputs = [...Object.values(pkg.exports).map((target) => target.default), ...Object.values(pkg.bin)];
+  // A string target (./schema.json) is a file shipped as it is, not an entry.
+  const outputs = [...Object.values(pkg.exports).map((target) => (typeof target === 'string' ? target : target.default)), ...Object.values(pkg.bin)];
   return outputs
     .filter((file) => file.endsWith('.js'))
     .map((file) => path.join(root, file.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts')));
@@ -48,3 +52,8 @@ await build({
   sourcesContent: false,
   logLevel: 'warning',
 });
+
+const supervisor = await import(pathToFileURL(path.join(root, 'dist', 'supervisor', 'index.js')).href);
+const schemaFile = path.join(root, supervisor.CONFIG_JSON_SCHEMA_FILE);
+mkdirSync(path.dirname(schemaFile), { recursive: true });
+writeFileSync(schemaFile, `${JSON.stringify(supervisor.configJsonSchema(), null, 2)}\n`);

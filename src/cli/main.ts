@@ -184,6 +184,15 @@ detachOption(
     );
   });
 
+command(program, 'init')
+  .description('write a starter project (warren.config.json and a service) that runs under warren up; overwrites nothing')
+  .argument('[dir]', 'directory to write into, created if missing (default: the current directory)')
+  .action(async (dir: string | undefined) => {
+    // Loaded only for this command: the others do not pay for it.
+    const { initCommand } = await import('./init.js');
+    process.exitCode = initCommand(dir, { out, err });
+  });
+
 interface StatusCliOptions {
   json?: boolean;
   watch?: boolean;

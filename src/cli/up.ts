@@ -110,7 +110,14 @@ export function errorLines(command: string, error: unknown): string {
 }
 
 async function foreground(config: ResolvedConfig, options: UpOptions, io: UpIo): Promise<number> {
-  const output = createSupervisorOutput(config);
+  let output: ReturnType<typeof createSupervisorOutput>;
+  try {
+    output = createSupervisorOutput(config);
+  } catch (error) {
+    // A log directory that cannot be written, pretty logs forced without pino-pretty: a config problem.
+    io.err(`warren up: ${describe(error)}\n`);
+    return 2;
+  }
   const supervisor = new Supervisor(config, { output, version: io.version });
   const stop = (signal: NodeJS.Signals) => void supervisor.stop(signal);
   // The config file is read again; what changed is logged line by line as it is applied.

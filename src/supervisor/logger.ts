@@ -30,17 +30,20 @@
  *   have nothing left to lose. The cost, one write per line and file, is small next to what
  *   a supervisor logs.
  * - pino-pretty runs in this thread as a function (`prettyFactory`) on each line: no worker
- *   transport, so no thread, nothing to resolve at run time (it works bundled and under ESM),
- *   and pretty output keeps its order with everything else.
+ *   transport, so no thread, and pretty output keeps its order with everything else. It is an
+ *   optional peer dependency (a lighter install for servers, whose stdout is rarely a terminal),
+ *   so it is required only when pretty output is wanted: asked for without it installed is a
+ *   ConfigError saying to install it; pretty only by default (a TTY) falls back to JSON lines
+ *   and says so once.
  * - logDir is created 0700 and its files 0600, like the socket directory: logs hold request
  *   details and error messages that may be private. An existing directory keeps its mode.
  * - Lines are JSON with pino's numeric `level` and `time` in ms since the epoch; no `pid` or
  *   `hostname` of the supervisor (a child's own are kept).
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
-import { isColorSupported, prettyFactory } from 'pino-pretty';
 import { ConfigError, invalidArgument } from '../errors.js';
 import { SERVICE_NAME_PATTERN } from '../service/socket-dir.js';
 import { type ChildStream, readChildLine, safeStringify } from './child-line.js';
@@ -135,7 +138,17 @@ class Log implements SupervisorLog {
     this.store = new LogStore(recent);
 
     const pretty = options.pretty ?? (this.out as { isTTY?: boolean }).isTTY === true;
-    this.pretty = pretty ? makePrettifier(options.colorize ?? (this.out === process.stdout && isColorSupported)) : null;
+    const pinoPretty = pretty ? loadPinoPretty() : null;
+    if (pretty && pinoPretty === null && options.pretty === true) {
+      throw new ConfigError(
+        'pretty logs need the pino-pretty package, which is not installed: npm install pino-pretty (or WARREN_LOG_PRETTY=0 for JSON lines)',
+      );
+    }
+    this.pretty =
+      pinoPretty === null
+        ? null
+        : makePrettifier(pinoPretty, options.colorize ?? (this.out === process.stdout && pinoPretty.isColorSupported));
+    const prettyMissing = pretty && pinoPretty === null;
 
     if (this.logDir !== null) {
       try {
@@ -162,6 +175,7 @@ class Log implements SupervisorLog {
       { write: (line: string) => this.route(line) },
     );
     this.logger = this.root.child({ service: SUPERVISOR_SERVICE });
+    if (prettyMissing) this.logger.info('pino-pretty is not installed: logging JSON lines (npm install pino-pretty for readable ones)');
   }
 
   service(service: string): Logger {
@@ -381,7 +395,21 @@ export function prettyTag(log: Record<string, unknown>): string {
   return `[${service}${instance}${stream}]`;
 }
 
-function makePrettifier(colorize: boolean): (log: object) => string {
+type PinoPretty = typeof import('pino-pretty');
+
+/** pino-pretty, or null when it is not installed (it is an optional peer dependency). */
+function loadPinoPretty(): PinoPretty | null {
+  try {
+    // pino-pretty is CommonJS: a synchronous require keeps the log's construction synchronous.
+    return createRequire(import.meta.url)('pino-pretty') as PinoPretty;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((error as Error).message).includes("'pino-pretty'"))
+      return null;
+    throw error;
+  }
+}
+
+function makePrettifier({ prettyFactory }: PinoPretty, colorize: boolean): (log: object) => string {
   return prettyFactory({
     colorize,
     translateTime: 'SYS:HH:MM:ss.l',

@@ -27,6 +27,7 @@ export function createSupervisorOutput(
   env: NodeJS.ProcessEnv = process.env,
 ): SupervisorLog {
   const forced = env[LOG_PRETTY_ENV];
-  const pretty = forced === '0' ? false : forced === '1' ? true : process.stdout.isTTY === true;
+  // Unset: the log decides (pretty on a terminal, when pino-pretty is installed); forced on, it must be.
+  const pretty = forced === '0' ? false : forced === '1' ? true : undefined;
   return createSupervisorLog({ level: config.logLevel, logDir: config.logDir, pretty });
 }

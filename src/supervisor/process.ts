@@ -44,7 +44,7 @@ function tsxLoader(): string {
   try {
     return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
   } catch (error) {
-    throw spawnFailed('running a TypeScript entry needs the tsx package, which is not installed', { cause: error });
+    throw spawnFailed('running a TypeScript entry needs the tsx package, which is not installed: npm install tsx', { cause: error });
   }
 }
 

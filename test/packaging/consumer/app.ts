@@ -3,8 +3,10 @@
  * test/packaging/consumer.test.ts (strictest settings, skipLibCheck off). It is never run.
  * Every `@ts-expect-error` must find an error: a wrong type that compiles fails the test.
  */
+import { defineConfig as defineRootConfig } from 'warren';
 import { method, type Peer } from 'warren/peer';
 import { defineService, reply, route, ServiceCallError, type ServiceClient, serviceContract } from 'warren/service';
+import { defineConfig, type WarrenConfig } from 'warren/supervisor';
 import { z } from 'zod';
 
 interface User {
@@ -89,3 +91,9 @@ export async function peers(server: Peer, client: Peer): Promise<number> {
   await client.request(add, { a: '1', b: 2 });
   return sum;
 }
+
+// A typed warren.config.ts, from either entry point.
+export const config = defineConfig({ services: [{ name: 'users', entry: './users.ts', instances: 2 }] });
+export const sameConfig: WarrenConfig = defineRootConfig({ services: [{ name: 'users', entry: './users.ts' }] });
+// @ts-expect-error an unknown service key is a compile error
+defineConfig({ services: [{ name: 'users', entry: './users.ts', instancse: 2 }] });
