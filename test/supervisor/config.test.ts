@@ -102,6 +102,11 @@ describe('parseConfig: defaults and resolution', () => {
           execTimeoutMs: null,
           drainTimeoutMs: 10_000,
           readyTimeoutMs: 10_000,
+          args: [],
+          nodeArgs: [],
+          cwd: dir,
+          interpreter: 'node',
+          ready: { kind: 'message' },
         },
       ],
       gateway: null,
@@ -208,7 +213,7 @@ describe('parseConfig: each kind of mistake gives its message', () => {
       {
         path: 'services[0].instance',
         message:
-          'unknown key (did you mean "instances"?); known keys: name, entry, instances, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs',
+          'unknown key (did you mean "instances"?); known keys: name, entry, instances, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs, args, nodeArgs, cwd, interpreter, ready',
       },
     ]);
   });

@@ -405,7 +405,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     const table = await cli(['status', '--socket-dir', socketDir]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/crashy +0 +- +errored/);
-    expect(table.stdout).toContain('crashy.0 errored (slot 0, 1 restarts): exit code 7 at ');
+    expect(table.stdout).toContain('crashy.0 errored (slot 0, 1 restart): exit code 7 at ');
     expect(table.stdout).toContain('    up-crash: DATABASE_URL is not set (fixture)');
 
     expect((await cli(['stop', '--socket-dir', socketDir])).code).toBe(0);
