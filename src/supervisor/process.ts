@@ -153,7 +153,7 @@ export class ServiceProcess {
       this.child.once('error', (error) => {
         this.failure ??= { reason: `could not start ${command}: ${error.message}`, final: true };
         options.onLine('stderr', `spawn failed: ${error.message}`, false);
-        if (this.child.exitCode === null && this.child.pid === undefined) finish(null, null);
+        if (this.child.pid === undefined) finish(null, null);
       });
     });
 
@@ -224,7 +224,7 @@ export class ServiceProcess {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.notReady = `exited (${describeExit(exit)}) before it was ready`;
+        this.notReady = this.failure?.reason ?? `exited (${describeExit(exit)}) before it was ready`;
         reject(spawnFailed(`${service.name}.${this.instance} ${this.notReady}`));
       });
       if (mode.kind === 'spawn') {

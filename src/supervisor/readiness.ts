@@ -8,6 +8,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadyMode } from './config.js';
 
@@ -58,10 +59,12 @@ export function accepts(mode: ListenMode): Promise<boolean> {
  * /proc cannot tell (not Linux).
  */
 export function ownsListener(mode: ListenMode, pgid: number): boolean | null {
-  const inodes = listeningInodes(mode);
-  if (inodes === null) return null;
-  if (inodes.size === 0) return false;
+  const listeners = listeningInodes(mode);
+  if (listeners === null) return null;
+  if (listeners.size === 0) return false;
   for (const pid of groupMembers(pgid)) {
+    const inodes = ownInodes(listeners, mode, pid);
+    if (inodes.size === 0) continue;
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
@@ -82,15 +85,42 @@ export function ownsListener(mode: ListenMode, pgid: number): boolean | null {
   return false;
 }
 
-/** The inodes of the sockets listening for `mode`, from /proc/net; null without /proc. */
-function listeningInodes(mode: ListenMode): Set<string> | null {
+/**
+ * Of the listening sockets found, those that can be `mode`'s for process `pid`: /proc/net/unix
+ * shows the path as it was bound, so a relative one is resolved against the process's directory.
+ */
+function ownInodes(listeners: Map<string, string>, mode: ListenMode, pid: number): Set<string> {
+  if (!('path' in mode)) return new Set(listeners.keys());
+  let cwd: string | null = null;
   const inodes = new Set<string>();
+  for (const [inode, path] of listeners) {
+    if (isAbsolute(path)) {
+      if (path === mode.path) inodes.add(inode);
+      continue;
+    }
+    try {
+      cwd ??= readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      continue;
+    }
+    if (resolve(cwd, path) === mode.path) inodes.add(inode);
+  }
+  return inodes;
+}
+
+/** The sockets listening for `mode` (inode → path as bound), from /proc/net; null without /proc. */
+function listeningInodes(mode: ListenMode): Map<string, string> | null {
+  const inodes = new Map<string, string>();
   if ('path' in mode) {
     const table = readTable('/proc/net/unix');
     if (table === null) return null;
-    // `Num RefCount Protocol Flags Type St Inode Path`; flag 0x10000 (__SO_ACCEPTCON) marks a listener.
+    // `Num RefCount Protocol Flags Type St Inode Path`; flag 0x10000 (__SO_ACCEPTCON) marks a
+    // listener. The path is as bound: relative when the process bound a relative one.
+    const name = basename(mode.path);
     for (const fields of table) {
-      if (fields[7] === mode.path && (Number.parseInt(fields[3] ?? '0', 16) & 0x10000) !== 0 && fields[6]) inodes.add(fields[6]);
+      const path = fields[7];
+      if (path === undefined || basename(path) !== name || !fields[6]) continue;
+      if ((Number.parseInt(fields[3] ?? '0', 16) & 0x10000) !== 0) inodes.set(fields[6], path);
     }
     return inodes;
   }
@@ -101,7 +131,7 @@ function listeningInodes(mode: ListenMode): Set<string> | null {
   for (const fields of [...(v4 ?? []), ...(v6 ?? [])]) {
     const local = fields[1] ?? '';
     const portHex = local.slice(local.lastIndexOf(':') + 1);
-    if (fields[3] === '0A' && Number.parseInt(portHex, 16) === mode.port && fields[9]) inodes.add(fields[9]);
+    if (fields[3] === '0A' && Number.parseInt(portHex, 16) === mode.port && fields[9]) inodes.set(fields[9], local);
   }
   return inodes;
 }
