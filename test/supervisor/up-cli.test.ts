@@ -390,7 +390,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect(result.stdout).toContain('1 of 2 instances online (crashy 0/1, upsvc 1/1)');
     const pid = Number(/supervisor pid (\d+)/.exec(result.stdout)?.[1]);
     expect(result.stderr).toBe(
-      `warren up: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+      `warren up: crashy.0 (exited 2 times in a row within stableAfterMs; last: code 7) errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
     );
 
     // The supervisor stays up for the healthy service, and says what went wrong with the other.
