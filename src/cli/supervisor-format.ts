@@ -156,7 +156,7 @@ export function formatLogRecord(record: LogRecord): string {
 
 /**
  * What the reload changed, one line each (`users: instances 2 → 3`, `+ billing (1 instance)`),
- * then one line per service replaced: `reloaded products: 0 → 2, 1 → 0` (old instance → new;
+ * then one line per service replaced: `reloaded products: 0 → 2, 1 → 3` (old socket number → new;
  * `-` when the slot had no process).
  */
 export function formatReload(result: ReloadResult): string {
