@@ -47,6 +47,8 @@ function instance(service: string, n: number, fields: Partial<InstanceStatus> = 
     rssMB: 48.31,
     cpuPercent: 2.04,
     lastExit: null,
+    failure: null,
+    silentForMs: null,
     stderrTail: [],
     fds: null,
     ...fields,
@@ -119,6 +121,7 @@ users            0  4100  online     2h04m         0     98213       3  140.3   
 products         0  4100  online        5s         1      1520       3   12.5      1.8     9.2    48.3    2.0
 products         1     -  errored        -         5        12      12      -        -       -       -      -
 orders           0  4100  starting       -         0         0       0    0.0      0.0     0.0       -      -
+restarts, requests, errors: per slot, all its processes so far; uptime, req/s, mean, p99, RSS, CPU: the current process
 
 products.1 errored (slot 1, 5 restarts): exit code 1 at 12:03:04.512
     Error: connect ECONNREFUSED 127.0.0.1:5432

@@ -90,14 +90,28 @@ function fixed(value: number | null | undefined, digits = 1): string {
   return value === null || value === undefined || !Number.isFinite(value) ? NONE : value.toFixed(digits);
 }
 
-/** One table row. Figures of the current process (req/s, latencies) are `-` when there is none. */
+/** `1 restart`, `5 restarts`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** The state column: `online`, or `online, silent 12s` for a process that stopped sending its reports. */
+function stateCell(instance: InstanceStatus): string {
+  const silent = instance.silentForMs ?? null;
+  return silent === null ? instance.state : `${instance.state}, silent ${formatDuration(silent)}`;
+}
+
+/**
+ * One table row per slot: the instance column is the slot (WARREN_INSTANCE). Figures of the
+ * current process (req/s, latencies) are `-` when there is none.
+ */
 export function statusRow(instance: InstanceStatus): string[] {
   const running = instance.pid !== null;
   return [
     instance.service,
-    String(instance.instance),
+    String(instance.slot),
     running ? String(instance.pid) : NONE,
-    instance.state,
+    stateCell(instance),
     instance.readySince === null ? NONE : formatDuration(instance.uptime),
     String(instance.restarts),
     String(instance.requests),
@@ -110,12 +124,21 @@ export function statusRow(instance: InstanceStatus): string[] {
   ];
 }
 
-/** `exit code 1 at 12:03:04.512`, `killed by SIGKILL at …`, or `no exit recorded`. */
+/**
+ * `exit code 1 at 12:03:04.512`, `killed by SIGKILL at …`, `no exit recorded`, or the
+ * supervisor's own reason when it killed the process itself (`did not say it was ready … (killed
+ * at …)`).
+ */
 export function describeExit(exit: InstanceStatus['lastExit']): string {
   if (exit === null) return 'no exit recorded';
+  if (exit.reason !== undefined) return `${exit.reason} (killed at ${formatClock(exit.at)})`;
   const how = exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.code ?? '?'}`;
   return `${how} at ${formatClock(exit.at)}`;
 }
+
+/** Says which columns count over the slot's life and which describe its current process. */
+export const STATUS_LEGEND =
+  'restarts, requests, errors: per slot, all its processes so far; uptime, req/s, mean, p99, RSS, CPU: the current process\n';
 
 /**
  * The status as `warren status` prints it: a line about the supervisor, the table, then for each
@@ -131,12 +154,15 @@ export function renderStatus(status: SupervisorStatus, now: number = Date.now(),
     const colour = column === STATE_COLUMN ? stateColour(cell) : undefined;
     return colour === undefined ? padded : paint(padded, colour);
   });
+  text += STATUS_LEGEND;
   for (const instance of instances.filter((i) => i.fds?.exhausted)) {
     const fds = instance.fds as FdCondition;
-    text += `\n${instance.service}.${instance.instance} is out of file descriptors (${fds.code}, ${fds.count} times): it refuses new connections; raise its limit (ulimit -n) or find what holds them\n`;
+    text += `\n${instance.service}.${instance.slot} is out of file descriptors (${fds.code}, ${fds.count} times): it refuses new connections; raise its limit (ulimit -n) or find what holds them\n`;
   }
   for (const instance of instances.filter((i) => i.state === 'errored')) {
-    text += `\n${instance.service}.${instance.instance} errored (slot ${instance.slot}, ${instance.restarts} restarts): ${describeExit(instance.lastExit)}\n`;
+    text += `\n${instance.service}.${instance.slot} errored (slot ${instance.slot}, ${plural(instance.restarts, 'restart')}): ${describeExit(instance.lastExit)}\n`;
+    // The slot's own verdict (a deterministic failure, or crashes in a row) when the exit alone does not say it.
+    if (instance.failure && instance.failure !== instance.lastExit?.reason) text += `    why: ${instance.failure}\n`;
     if (instance.stderrTail.length === 0) text += '    (nothing on stderr)\n';
     for (const line of instance.stderrTail) text += `    ${line}\n`;
   }
@@ -154,7 +180,7 @@ export function formatLogRecord(record: LogRecord, paint: Paint = plain): string
 
 /**
  * What the reload changed, one line each (`users: instances 2 → 3`, `+ billing (1 instance)`),
- * then one line per service replaced: `reloaded products: 0 → 2, 1 → 0` (old instance → new;
+ * then one line per service replaced: `reloaded products: 0 → 2, 1 → 3` (old socket number → new;
  * `-` when the slot had no process).
  */
 export function formatReload(result: ReloadResult): string {

@@ -204,7 +204,8 @@ async function detach(config: ResolvedConfig, options: UpOptions, io: UpIo): Pro
     else io.out(`${summarize(outcome.status)}\nsupervisor pid ${child.pid} in the background; its log: ${outPath}\n`);
     const errored = outcome.status.services.flatMap((s) => s.instances).filter((i) => i.state === 'errored');
     if (errored.length > 0) {
-      const names = errored.map((i) => `${i.service}.${i.slot}`).join(', ');
+      // The supervisor's reason for each (a name mismatch, no ready message in time, …), not just the name.
+      const names = errored.map((i) => `${i.service}.${i.slot}${i.failure ? ` (${i.failure})` : ''}`).join(', ');
       io.err(
         line(
           name,

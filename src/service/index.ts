@@ -50,7 +50,7 @@ export { parseServiceMessage, serviceMethods } from './protocol.js';
 export { errorResponse } from './response.js';
 export { createRouter } from './router.js';
 export type { ReadyMessage, ReportMessage, RunOptions } from './run.js';
-export { INSTANCE_ENV, instanceFromEnv, REPORT_INTERVAL_ENV, runService } from './run.js';
+export { INSTANCE_ENV, instanceFromEnv, REPORT_INTERVAL_ENV, runService, SOCKET_ID_ENV, socketIdFromEnv } from './run.js';
 export type { ServeOptions, ServiceServer } from './server.js';
 export { SERVICE_METHODS, ServiceInstance, serveService } from './server.js';
 export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';

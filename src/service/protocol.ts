@@ -43,6 +43,12 @@ export const serviceMethods = Object.freeze({
 /** Environment variable holding the instance number of a service process. */
 export const INSTANCE_ENV = 'WARREN_INSTANCE';
 
+/**
+ * Environment variable holding the number in a service process's socket name when it differs
+ * from WARREN_INSTANCE (the supervisor's successor of a slot during a reload); see socketIdFromEnv.
+ */
+export const SOCKET_ID_ENV = 'WARREN_SOCKET_ID';
+
 /** Environment variable: how often (ms) a service process with an IPC channel reports its counters (1000). */
 export const REPORT_INTERVAL_ENV = 'WARREN_REPORT_MS';
 

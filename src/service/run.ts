@@ -3,7 +3,7 @@
  * and shuts it down cleanly on SIGTERM, SIGINT or the loss of its parent's IPC channel
  * (drain, stop listening, onClose, exit 0).
  *
- * The instance number comes from WARREN_INSTANCE when not given, so one entry file serves any
+ * The instance number (of its socket) comes from WARREN_SOCKET_ID or WARREN_INSTANCE when not given, so one entry file serves any
  * instance; whoever started the process (the supervisor, a script) learns it is ready from an
  * IPC message when the process has an IPC channel, else from one line on stderr.
  */
@@ -11,11 +11,11 @@ import { createRequire } from 'node:module';
 import { invalidArgument } from '../errors.js';
 import type { ServiceDefinition } from './define.js';
 import { isOutOfFds } from './listener.js';
-import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage } from './protocol.js';
+import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage, SOCKET_ID_ENV } from './protocol.js';
 import { type ServeOptions, type ServiceServer, serveService } from './server.js';
 
 export type { ReadyMessage, ReportMessage } from './protocol.js';
-export { INSTANCE_ENV, REPORT_INTERVAL_ENV } from './protocol.js';
+export { INSTANCE_ENV, REPORT_INTERVAL_ENV, SOCKET_ID_ENV } from './protocol.js';
 
 export interface RunOptions extends ServeOptions {
   /** Exit the process after a signal-triggered close (true). Tests turn it off. */
@@ -34,13 +34,27 @@ export function instanceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
+ * The number in the socket name (`<service>.<n>.sock`): WARREN_SOCKET_ID when set, else
+ * WARREN_INSTANCE. The supervisor sets both: WARREN_INSTANCE is the stable slot (0 …
+ * instances−1), while a successor started during a reload needs a socket of its own beside its
+ * predecessor's, so its socket number can differ from its slot.
+ */
+export function socketIdFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[SOCKET_ID_ENV];
+  if (raw === undefined || raw === '') return instanceFromEnv(env);
+  if (!/^(0|[1-9][0-9]{0,8})$/.test(raw))
+    throw invalidArgument(`${SOCKET_ID_ENV} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+/**
  * @example
  * // users.mjs — run as `node users.mjs`, or by `warren up`
  * import { defineService, runService } from 'warren/service';
  * await runService(defineService({ name: 'users', routes: { 'GET /users/:id': ({ params }) => ({ id: params.id }) } }));
  */
 export async function runService<D>(definition: ServiceDefinition<D>, options: RunOptions = {}): Promise<ServiceServer<D>> {
-  const instance = options.instance ?? instanceFromEnv();
+  const instance = options.instance ?? socketIdFromEnv();
   const hasParent = typeof process.send === 'function';
   const interval = hasParent ? reportInterval() : 0;
   const server = await serveService(definition, { ...options, instance });

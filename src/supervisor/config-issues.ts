@@ -76,6 +76,8 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(configSchema.shape);
   if (path[0] === 'services' && path.length === 2) return Object.keys(serviceSchema.shape);
   if (path[0] === 'services' && path.length === 3 && path[2] === 'restart') return Object.keys(restartSchema.shape);
+  if (path[0] === 'services' && path.length === 3 && path[2] === 'ready') return ['listen'];
+  if (path[0] === 'services' && path.length === 4 && path[2] === 'ready' && path[3] === 'listen') return ['port', 'host'];
   return [];
 }
 

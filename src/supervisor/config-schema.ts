@@ -108,6 +108,30 @@ export const restartSchema = strict(
   }
 });
 
+const argList = (what: string) =>
+  z.array(z.string({ error: `expected ${what}: a list of strings` }), { error: `expected ${what}: a list of strings` }).default([]);
+
+/** A TCP port to listen on: 1 … 65535. */
+const port = integer(1, 65_535, 'a TCP port from 1 to 65535');
+
+/**
+ * `ready: { listen: … }`: online once a connection to this TCP port (on 127.0.0.1 unless `host`
+ * says otherwise) or Unix socket path is accepted.
+ */
+const listenTarget = z.union(
+  [
+    port,
+    path('a Unix socket path'),
+    strict({ port, host: path('a host name or address').default('127.0.0.1') }, 'an object with port (and host)'),
+  ],
+  { error: 'expected a TCP port (1 to 65535), a Unix socket path, or { port, host }' },
+);
+
+export const readySchema = z.union(
+  [z.literal('message'), z.literal('spawn'), strict({ listen: listenTarget }, 'an object { listen: port, path or { port, host } }')],
+  { error: 'expected "message", "spawn", or { listen: port, path or { port, host } }' },
+);
+
 export const serviceSchema = strict(
   {
     name: z.string({ error: nameError }).regex(SERVICE_NAME_PATTERN, { error: nameError }),
@@ -122,6 +146,11 @@ export const serviceSchema = strict(
       .default(null),
     drainTimeoutMs: duration(0).default(CONFIG_DEFAULTS.drainTimeoutMs),
     readyTimeoutMs: duration(1).default(CONFIG_DEFAULTS.readyTimeoutMs),
+    args: argList('arguments after the entry'),
+    nodeArgs: argList("arguments for the interpreter, before the entry (Node's options by default)"),
+    cwd: path('a working directory').optional(),
+    interpreter: path('"node", "none" (run the entry itself) or a command such as "python3"').default('node'),
+    ready: readySchema.optional(),
   },
   'a service: an object with at least name and entry',
 );

@@ -16,6 +16,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ParseError, parse as parseJson } from 'jsonc-parser';
+import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { MAX_SOCKET_PATH_BYTES, projectSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import { configError, toIssues } from './config-issues.js';
@@ -27,6 +28,7 @@ import {
   envVarsSchema,
   type LogLevel,
   MODULE_EXTENSIONS,
+  type readySchema,
   TYPESCRIPT_EXTENSIONS,
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
@@ -49,6 +51,13 @@ export interface RestartPolicy {
   readonly stableAfterMs: number;
 }
 
+/** When a process counts as online: see `ready` in docs/config.md. */
+export type ReadyMode =
+  | { readonly kind: 'message' }
+  | { readonly kind: 'spawn' }
+  | { readonly kind: 'listen'; readonly port: number; readonly host: string }
+  | { readonly kind: 'listen'; readonly path: string };
+
 export interface ResolvedService {
   readonly name: string;
   /** Absolute path of the entry file. */
@@ -68,6 +77,15 @@ export interface ResolvedService {
   readonly execTimeoutMs: number | null;
   readonly drainTimeoutMs: number;
   readonly readyTimeoutMs: number;
+  /** Arguments after the entry. */
+  readonly args: readonly string[];
+  /** Arguments for the interpreter, before the entry. */
+  readonly nodeArgs: readonly string[];
+  /** Absolute working directory of its processes (default: the config file's directory). */
+  readonly cwd: string;
+  /** 'node' (Node, through tsx for a .ts entry), 'none' (the entry is the executable) or a command. */
+  readonly interpreter: string;
+  readonly ready: ReadyMode;
 }
 
 export interface ResolvedConfig {
@@ -211,6 +229,11 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
       execTimeoutMs: service.execTimeoutMs,
       drainTimeoutMs: service.drainTimeoutMs,
       readyTimeoutMs: service.readyTimeoutMs,
+      args: Object.freeze([...service.args]),
+      nodeArgs: Object.freeze([...service.nodeArgs]),
+      cwd: service.cwd === undefined ? baseDir : resolve(baseDir, service.cwd),
+      interpreter: service.interpreter,
+      ready: resolveReady(service.ready, service.interpreter, baseDir),
     });
   });
   if (issues.length > 0) throw configError(issues, configPath);
@@ -226,6 +249,19 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
     gateway: config.gateway === undefined ? null : Object.freeze({ ...config.gateway }),
     realtime: config.realtime === undefined ? null : Object.freeze({ ...config.realtime }),
   });
+}
+
+/**
+ * A Node entry says it is ready with Warren's message by default; any other interpreter cannot be
+ * expected to, so it is online once started unless `ready` says otherwise.
+ */
+function resolveReady(ready: z.output<typeof readySchema> | undefined, interpreter: string, baseDir: string): ReadyMode {
+  if (ready === undefined) return Object.freeze({ kind: interpreter === 'node' ? 'message' : 'spawn' });
+  if (ready === 'message' || ready === 'spawn') return Object.freeze({ kind: ready });
+  const { listen } = ready;
+  if (typeof listen === 'number') return Object.freeze({ kind: 'listen', port: listen, host: '127.0.0.1' });
+  if (typeof listen === 'string') return Object.freeze({ kind: 'listen', path: resolve(baseDir, listen) });
+  return Object.freeze({ kind: 'listen', port: listen.port, host: listen.host });
 }
 
 function socketPathLength(dir: string, service: string, instance: number): { path: string; bytes: number } {

@@ -1,6 +1,7 @@
 /**
- * One service process as the supervisor runs it: spawned with an IPC channel and its own
- * process group, ready when it says so (see runService), reporting its counters, and stopped
+ * One service process as the supervisor runs it: spawned in its own process group (with an IPC
+ * channel when it speaks Warren's messages), ready as its `ready` setting says (Warren's ready
+ * message, once started, or once it accepts a connection), reporting its counters, and stopped
  * with SIGTERM then SIGKILL after the drain timeout. It knows nothing of restarts or slots:
  * slot.ts decides what to do when it exits.
  */
@@ -11,15 +12,22 @@ import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { spawnFailed } from '../errors.js';
 import { parseServiceMessage } from '../service/protocol.js';
-import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReportMessage } from '../service/run.js';
+import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReportMessage, SOCKET_ID_ENV } from '../service/run.js';
 import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
+import { TailBuffer } from '../util/tail-buffer.js';
 import type { ResolvedService } from './config.js';
 import { splitLines } from './lines.js';
 import { SUPERVISOR_PID_ENV } from './orphans.js';
+import { type ProcSample, sampleProcess } from './proc-stats.js';
 import { groupGone, killGroup } from './process-group.js';
 import type { ExitInfo } from './protocol.js';
+import { listenLabel, waitForListener } from './readiness.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+/** PM2's name for the instance number; set to the slot as WARREN_INSTANCE is. */
+export const NODE_APP_INSTANCE_ENV = 'NODE_APP_INSTANCE';
+/** Lines of stderr kept per process for `warren status`. */
+const STDERR_TAIL = 20;
 /** How long an exited process's IPC channel may take to deliver its last messages. */
 const CHANNEL_CLOSE_WAIT_MS = 250;
 /** How long the members of an exited process's group may take to die of the SIGKILL sent them. */
@@ -27,16 +35,18 @@ const GROUP_GONE_WAIT_MS = 5000;
 
 export interface ProcessOptions {
   service: ResolvedService;
-  /** The instance number (socket name, WARREN_INSTANCE). */
+  /** The number in its socket name (WARREN_SOCKET_ID) and log tag; unique among running processes of the service. */
   instance: number;
+  /** The slot it fills, 0 … instances−1 (WARREN_INSTANCE, NODE_APP_INSTANCE). */
+  slot: number;
   socketDir: string;
-  /** Working directory of the process (the config file's directory). */
-  cwd: string;
   reportIntervalMs: number;
   /** Every line the process prints. */
   /** A line the process printed; `truncated` when it was cut at the splitter's maximum length. */
   onLine: (stream: 'stdout' | 'stderr', line: string, truncated: boolean) => void;
   onReport: (report: ReportMessage) => void;
+  /** A /proc measurement, every reportIntervalMs. */
+  onSample?: (sample: ProcSample) => void;
 }
 
 /** Where tsx's ESM loader is, for `--import`: resolved from Warren's own dependencies. */
@@ -66,30 +76,52 @@ export class ServiceProcess {
   lastReport: ReportMessage | null = null;
   previousReport: ReportMessage | null = null;
   lastReportAt = 0;
+  /** The slot it fills: its WARREN_INSTANCE and NODE_APP_INSTANCE. */
+  readonly slot: number;
+  /** Why it never became ready, without the `service.instance` prefix of the error (log lines carry that tag already). */
+  notReady: string | null = null;
+  /** Why the supervisor gave up on it before it was ready; `final` when trying again cannot help. */
+  failure: { reason: string; final: boolean } | null = null;
+  /** Its RSS and CPU time read from /proc at each report interval (null before the first, or without /proc). */
+  sample: ProcSample | null = null;
+  previousSample: ProcSample | null = null;
+  private sampler: NodeJS.Timeout | undefined;
+  /** The last lines it printed on stderr: its own, not its predecessors'. */
+  readonly stderrTail = new TailBuffer<string>(STDERR_TAIL);
 
   constructor(private readonly options: ProcessOptions) {
-    const { service, instance, socketDir, cwd, reportIntervalMs } = options;
+    const { service, instance, slot, socketDir, reportIntervalMs } = options;
     this.instance = instance;
-    const execArgv = TYPESCRIPT.has(extname(service.entry)) ? ['--import', tsxLoader()] : [];
-    this.child = spawn(process.execPath, [...execArgv, service.entry], {
-      cwd,
+    this.slot = slot;
+    const [command, args] = commandLine(service);
+    this.child = spawn(command, args, {
+      cwd: service.cwd,
       env: {
         ...process.env,
         ...service.env,
         [SOCKET_DIR_ENV]: socketDir,
-        [INSTANCE_ENV]: String(instance),
+        // The slot, stable across restarts and reloads (PM2's NODE_APP_INSTANCE too); the socket
+        // number may differ while a successor and its predecessor both listen.
+        [INSTANCE_ENV]: String(slot),
+        [NODE_APP_INSTANCE_ENV]: String(slot),
+        [SOCKET_ID_ENV]: String(instance),
         [REPORT_INTERVAL_ENV]: String(reportIntervalMs),
         // How a later supervisor recognises this process should it be orphaned (orphans.ts).
         [SUPERVISOR_PID_ENV]: String(process.pid),
       },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Only a process that sends Warren's messages gets the IPC channel; for any other, fd 3
+      // would be an unexplained open descriptor.
+      stdio: service.ready.kind === 'message' ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
       // Its own process group: Ctrl-C in the supervisor's terminal reaches the supervisor only,
       // which then stops its instances in order instead of all of them dying at once.
       detached: true,
     });
     this.pid = this.child.pid ?? null;
     splitLines(this.child.stdout, (line, truncated) => options.onLine('stdout', line, truncated));
-    splitLines(this.child.stderr, (line, truncated) => options.onLine('stderr', line, truncated));
+    splitLines(this.child.stderr, (line, truncated) => {
+      this.stderrTail.push(line);
+      options.onLine('stderr', line, truncated);
+    });
 
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
@@ -113,51 +145,97 @@ export class ServiceProcess {
         const groupEmpty = this.pid !== null && killGroup(this.pid) ? groupGone(this.pid, GROUP_GONE_WAIT_MS) : Promise.resolve(true);
         void Promise.all([channelClosed, groupEmpty]).then(() => resolve(exit));
       };
-      this.child.once('exit', finish);
+      this.child.once('exit', (code, signal) => {
+        clearInterval(this.sampler);
+        finish(code, signal);
+      });
       // A spawn failure (no such executable) emits 'error' and maybe no 'exit'.
       this.child.once('error', (error) => {
+        this.failure ??= { reason: `could not start ${command}: ${error.message}`, final: true };
         options.onLine('stderr', `spawn failed: ${error.message}`, false);
-        if (this.child.exitCode === null && this.child.pid === undefined) finish(null, null);
+        if (this.child.pid === undefined) finish(null, null);
       });
     });
 
-    this.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(spawnFailed(`${service.name}.${instance} did not say it was ready within ${service.readyTimeoutMs} ms`));
-        this.kill();
-      }, service.readyTimeoutMs);
-      this.child.on('message', (message: unknown) => {
-        // Validated on receipt: a process may send anything over its IPC channel.
-        const m = parseServiceMessage(message);
-        if (m?.warren === 'ready') {
-          const ready = m;
-          clearTimeout(timer);
-          if (ready.service !== service.name) {
-            reject(
-              spawnFailed(
-                `${service.entry} serves '${ready.service}', but the config calls it '${service.name}': clients would not find it`,
-              ),
-            );
-            this.kill();
-            return;
-          }
-          this.readySince = Date.now();
-          this.lastReportAt = Date.now();
-          resolve();
-        } else if (m?.warren === 'report') {
-          this.previousReport = this.lastReport;
-          this.lastReport = m;
-          this.lastReportAt = Date.now();
-          options.onReport(this.lastReport);
-        }
-      });
-      void this.exited.then((exit) => {
-        clearTimeout(timer);
-        reject(spawnFailed(`${service.name}.${instance} exited (${describeExit(exit)}) before it was ready`));
-      });
-    });
+    this.ready = this.awaitReady();
+    if (this.pid !== null) {
+      const pid = this.pid;
+      this.sampler = setInterval(() => {
+        const sample = sampleProcess(pid);
+        if (sample === null || this.exit !== null) return;
+        this.previousSample = this.sample;
+        this.sample = sample;
+        options.onSample?.(sample);
+      }, reportIntervalMs);
+      this.sampler.unref();
+    }
     // Whoever starts a process may not wait for ready (a planned stop during start).
     this.ready.catch(() => {});
+  }
+
+  /** Resolves once ready as `service.ready` says; rejects (and kills the process) when it cannot be. */
+  private awaitReady(): Promise<void> {
+    const { service } = this.options;
+    const mode = service.ready;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (reason: string, final: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.failure = { reason, final };
+        this.notReady = reason;
+        reject(spawnFailed(`${service.name}.${this.instance} ${reason}`));
+        this.kill();
+      };
+      const succeed = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.readySince = Date.now();
+        this.lastReportAt = Date.now();
+        resolve();
+      };
+      const what =
+        mode.kind === 'listen'
+          ? `did not accept a connection on ${listenLabel(mode)}`
+          : "did not say it was ready (Warren's ready message)";
+      const timer = setTimeout(() => fail(`${what} within readyTimeoutMs ${service.readyTimeoutMs}`, false), service.readyTimeoutMs);
+      if (this.child.connected) {
+        this.child.on('message', (message: unknown) => {
+          // Validated on receipt: a process may send anything over its IPC channel.
+          const m = parseServiceMessage(message);
+          if (m?.warren === 'ready' && mode.kind === 'message') {
+            if (m.service !== service.name) {
+              // Deterministic: the same code says the same name again, so this is not retried.
+              fail(`${service.entry} serves '${m.service}', but the config calls it '${service.name}': clients would not find it`, true);
+              return;
+            }
+            succeed();
+          } else if (m?.warren === 'report') {
+            this.previousReport = this.lastReport;
+            this.lastReport = m;
+            this.lastReportAt = Date.now();
+            this.options.onReport(m);
+          }
+        });
+      }
+      void this.exited.then((exit) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.notReady = this.failure?.reason ?? `exited (${describeExit(exit)}) before it was ready`;
+        reject(spawnFailed(`${service.name}.${this.instance} ${this.notReady}`));
+      });
+      if (mode.kind === 'spawn') {
+        // Online once started: the 'spawn' event says the executable was found and runs.
+        this.child.once('spawn', succeed);
+      } else if (mode.kind === 'listen') {
+        void waitForListener(mode, this.pid, () => settled).then((ok) => {
+          if (ok) succeed();
+        });
+      }
+    });
   }
 
   get running(): boolean {
@@ -194,6 +272,17 @@ export class ServiceProcess {
       }
     }
   }
+}
+
+/** The executable and its arguments, from `interpreter`, `nodeArgs`, `entry` and `args`. */
+export function commandLine(service: ResolvedService): [string, string[]] {
+  const { interpreter, nodeArgs, entry, args } = service;
+  if (interpreter === 'none') return [entry, [...args]];
+  if (interpreter === 'node') {
+    const loader = TYPESCRIPT.has(extname(entry)) ? ['--import', tsxLoader()] : [];
+    return [process.execPath, [...nodeArgs, ...loader, entry, ...args]];
+  }
+  return [interpreter, [...nodeArgs, entry, ...args]];
 }
 
 export function describeExit(exit: ExitInfo): string {

@@ -26,13 +26,28 @@ export interface ExitInfo {
   signal: string | null;
   /** Wall clock (ms since the epoch). */
   at: number;
+  /**
+   * Why the supervisor killed it, when it did so itself before the process was ready: `did not
+   * say it was ready (Warren's ready message) within readyTimeoutMs 10000`, a service name that
+   * does not match the config, … Absent when the process exited by itself (or was killed by
+   * someone else).
+   */
+  reason?: string;
 }
 
 export interface InstanceStatus {
   service: string;
-  /** The instance number in its socket name (`<service>.<instance>.sock`) and WARREN_INSTANCE. */
+  /**
+   * The number in the current process's socket name (`<service>.<instance>.sock`, its
+   * WARREN_SOCKET_ID), log tag (`users.3`) and `x-served-by`: unique among the running processes
+   * of the service, so a successor started during a reload has another one than its predecessor.
+   * Usually equal to the slot. -1 when the slot never had a process.
+   */
   instance: number;
-  /** The slot (0 … instances-1) this process fills; stable across restarts and reloads. */
+  /**
+   * The slot (0 … instances−1) this process fills: its WARREN_INSTANCE and NODE_APP_INSTANCE,
+   * stable across crashes, restarts and reloads. `warren status` shows one row per slot.
+   */
   slot: number;
   pid: number | null;
   state: InstanceState;
@@ -42,24 +57,37 @@ export interface InstanceStatus {
   readySince: number | null;
   /** ms since readySince (0 when not ready). */
   uptime: number;
-  /** Unplanned restarts of this slot since the supervisor started (recycling and reloads not counted). */
+  /** Per slot, cumulative: unplanned restarts since the supervisor started (recycling and reloads not counted). */
   restarts: number;
-  /** Calls answered by this slot's processes since the supervisor started. */
+  /** Per slot, cumulative: calls answered by all of this slot's processes since the supervisor started. */
   requests: number;
-  /** Of which answered with a status of 500 or more. */
+  /** Per slot, cumulative: of which answered with a status of 500 or more. */
   errors: number;
-  /** Calls per second over the last report interval. */
+  /** Current process: calls per second over the last report interval. */
   reqPerSec: number;
   /** Mean and p99 latency of the current process (ms). */
   meanMs: number;
   p99Ms: number;
   /** Same as meanMs, under the name other process managers use. */
   avgResponseTime: number;
+  /** Current process (and its descendants), measured from /proc at each report interval (its own report without /proc). */
   rssMB: number | null;
+  /** Current process (and its descendants): CPU use over the last report interval, in % of one core (from /proc). */
   cpuPercent: number | null;
+  /**
+   * An online process that speaks Warren's messages but has sent no report for over 3 report
+   * intervals (a handler stuck in a loop, say): ms since its last one; null otherwise. Its
+   * request figures are then stale; RSS and CPU are still measured.
+   */
+  silentForMs: number | null;
   /** How the previous process of this slot ended; null when none has. */
   lastExit: ExitInfo | null;
-  /** The last lines its processes printed on stderr (shown for errored instances). */
+  /**
+   * Why the slot is errored, in the supervisor's words (`… serves 'x', but the config calls it
+   * 'y' …`, `exited 6 times in a row within stableAfterMs; last: code 1`); null unless errored.
+   */
+  failure: string | null;
+  /** The last lines (at most 20) the current process printed on stderr, or the last failed one's while its successor has printed none (shown for errored instances). */
   stderrTail: string[];
   /**
    * Whether the running process is out of file descriptors (it then refuses new connections and

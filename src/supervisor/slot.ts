@@ -8,19 +8,21 @@
 
 import type { ReportMessage } from '../service/run.js';
 import { doublingDelay } from '../util/backoff.js';
-import { TailBuffer } from '../util/tail-buffer.js';
 import { RestartBackoff } from './backoff.js';
 import type { ResolvedService } from './config.js';
+import { cpuPercent as cpuPercentBetween, type ProcSample } from './proc-stats.js';
 import { describeExit, ServiceProcess } from './process.js';
 import type { ExitInfo, InstanceState, InstanceStatus } from './protocol.js';
 
 /** What a slot needs from its supervisor. */
 export interface SlotHost {
   socketDir: string;
-  cwd: string;
   reportIntervalMs: number;
-  /** A free instance number for this service; released when its process has exited. */
-  allocate(service: string): number;
+  /**
+   * A free socket number for this service, released when its process has exited: `preferred`
+   * (the slot's own) when free, else the lowest free one from `from` (the instance count) up.
+   */
+  allocate(service: string, preferred: number, from: number): number;
   release(service: string, instance: number): void;
   line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string, truncated: boolean): void;
   event(level: 'info' | 'warn' | 'error', service: string, instance: number | null, msg: string): void;
@@ -28,9 +30,10 @@ export interface SlotHost {
 
 export type RecycleReason = 'memory' | 'requests' | 'exec-timeout' | 'unresponsive';
 
+/** A process that sends Warren's reports and has sent none for this many report intervals shows as silent. */
+const SILENT_AFTER_REPORTS = 3;
 /** Shortest wait before a recycle is tried again after its successor failed (ms). */
 const RECYCLE_RETRY_MIN_MS = 1000;
-const STDERR_TAIL = 20;
 /** Recycling by request count is spread over +0–10 % so that instances started together do not recycle together. */
 const REQUEST_SPREAD = 0.1;
 
@@ -43,7 +46,8 @@ export class Slot {
   /** The reason it is errored, for status and logs. */
   failure: string | null = null;
   private backoff: RestartBackoff;
-  private readonly stderrTail = new TailBuffer<string>(STDERR_TAIL);
+  /** The process whose stderr status shows: the current one, or the last that failed. */
+  private lastFailed: ServiceProcess | null = null;
   private restartTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private replacing: Promise<void> | null = null;
@@ -84,7 +88,8 @@ export class Slot {
       await proc.ready;
     } catch (error) {
       if (this.current !== proc || this.stopped) return;
-      this.host.event('error', this.service.name, proc.instance, (error as Error).message);
+      // The message has no `service.instance` prefix: the log line is tagged with it already.
+      this.host.event('error', this.service.name, proc.instance, proc.notReady ?? (error as Error).message);
       // Wait for the exit: the crash path decides between a delayed restart and errored.
       await proc.exited;
       await this.settled();
@@ -192,6 +197,12 @@ export class Slot {
       errors += draining.lastReport?.metrics.service.errors ?? 0;
     }
     const meanMs = report?.metrics.service.meanMs ?? 0;
+    // Measured from /proc where it can be: true for any process, and current even when the
+    // process is too busy to report.
+    const sample = proc?.running ? proc.sample : null;
+    if (sample !== null && proc?.previousSample) cpuPercent = round(cpuPercentBetween(proc.previousSample, sample) ?? 0, 1);
+    const rssBytes = sample?.rssBytes ?? (proc?.running ? report?.rssBytes : undefined);
+    const silentMs = proc?.running && online && this.service.ready.kind === 'message' ? Date.now() - proc.lastReportAt : 0;
     return {
       service: this.service.name,
       instance: proc?.instance ?? -1,
@@ -208,29 +219,30 @@ export class Slot {
       meanMs,
       p99Ms: report?.metrics.service.p99Ms ?? 0,
       avgResponseTime: meanMs,
-      rssMB: report && proc?.running ? round(report.rssBytes / 1_048_576, 1) : null,
+      rssMB: rssBytes === undefined ? null : round(rssBytes / 1_048_576, 1),
       cpuPercent: proc?.running ? cpuPercent : null,
       lastExit: this.lastExit,
-      stderrTail: this.stderrTail.toArray(),
+      silentForMs: silentMs > SILENT_AFTER_REPORTS * this.host.reportIntervalMs ? silentMs : null,
+      failure: this.state === 'errored' ? this.failure : null,
+      // The current process's own lines (after a crash, the crashed one's until its successor
+      // prints): never several processes run together.
+      stderrTail:
+        (proc !== null && (proc.stderrTail.size > 0 || this.lastFailed === null) ? proc : this.lastFailed)?.stderrTail.toArray() ?? [],
       fds: report && proc?.running ? report.fds : null,
     };
   }
 
   private spawn(): ServiceProcess {
-    const instance = this.host.allocate(this.service.name);
-    const proc = new ServiceProcess({
+    const instance = this.host.allocate(this.service.name, this.index, this.service.instances);
+    const proc: ServiceProcess = new ServiceProcess({
       service: this.service,
       instance,
+      slot: this.index,
       socketDir: this.host.socketDir,
-      cwd: this.host.cwd,
       reportIntervalMs: this.host.reportIntervalMs,
-      onLine: (stream, line, truncated) => {
-        if (stream === 'stderr') {
-          this.stderrTail.push(line);
-        }
-        this.host.line(this.service.name, instance, stream, line, truncated);
-      },
+      onLine: (stream, line, truncated) => this.host.line(this.service.name, instance, stream, line, truncated),
       onReport: (report) => this.onReport(proc, report),
+      onSample: (sample) => this.onSample(proc, sample),
     });
     this.host.event('info', this.service.name, instance, `started (pid ${proc.pid ?? 'none'})`);
     void proc.exited.then((exit) => this.onExit(proc, exit));
@@ -246,10 +258,20 @@ export class Slot {
     this.host.event('info', this.service.name, proc.instance, `ready (pid ${proc.pid})`);
   }
 
+  /** Memory measured from outside: every process, Warren service or not, stuck or not. */
+  private onSample(proc: ServiceProcess, sample: ProcSample): void {
+    if (proc !== this.current || this.state !== 'online') return;
+    const { maxMemoryMB } = this.service;
+    if (maxMemoryMB !== null && sample.rssBytes > maxMemoryMB * 1_048_576) {
+      this.recycle('memory', `RSS ${Math.round(sample.rssBytes / 1_048_576)} MB is over maxMemoryMB ${maxMemoryMB}`);
+    }
+  }
+
   private onReport(proc: ServiceProcess, report: ReportMessage): void {
     if (proc !== this.current || this.state !== 'online') return;
     const { maxMemoryMB, execTimeoutMs } = this.service;
-    if (maxMemoryMB !== null && report.rssBytes > maxMemoryMB * 1_048_576) {
+    // Without /proc, the process's own figure is all there is.
+    if (maxMemoryMB !== null && proc.sample === null && report.rssBytes > maxMemoryMB * 1_048_576) {
       this.recycle('memory', `RSS ${Math.round(report.rssBytes / 1_048_576)} MB is over maxMemoryMB ${maxMemoryMB}`);
     } else if (report.metrics.service.requests >= this.requestLimit) {
       this.recycle('requests', `served ${report.metrics.service.requests} calls (maxRequests ${this.service.maxRequests})`);
@@ -341,19 +363,31 @@ export class Slot {
       return;
     }
     clearInterval(this.watchdog);
-    this.lastExit = exit;
+    // The supervisor's own reason, when it killed the process itself, says more than the signal.
+    this.lastExit = proc.failure === null ? exit : { ...exit, reason: proc.failure.reason };
+    this.lastFailed = proc;
     if (this.stopped) return;
+    if (proc.failure?.final) {
+      // Deterministic (a name that does not match the config, an interpreter that is not there):
+      // another try would fail the same way, so the slot is errored at once.
+      this.setState('errored');
+      this.failure = proc.failure.reason;
+      this.host.event('error', this.service.name, proc.instance, `errored: ${this.failure} (not retried: it would fail again)`);
+      return;
+    }
     const uptime = proc.readySince === null ? null : exit.at - proc.readySince;
     const decision = this.backoff.onExit(uptime);
     if (!decision.restart) {
       this.setState('errored');
-      this.failure = `exited ${decision.unstableExits} times in a row within stableAfterMs; last: ${describeExit(exit)}`;
+      const last = proc.failure?.reason ?? describeExit(exit);
+      this.failure = `exited ${decision.unstableExits} times in a row within stableAfterMs; last: ${last}`;
       this.host.event('error', this.service.name, proc.instance, `errored: ${this.failure}`);
       return;
     }
     this.restarts++;
     this.setState('restarting');
-    this.host.event('warn', this.service.name, proc.instance, `exited (${describeExit(exit)}); restarting in ${decision.delayMs} ms`);
+    const why = proc.failure === null ? `exited (${describeExit(exit)})` : `${proc.failure.reason}: killed`;
+    this.host.event('warn', this.service.name, proc.instance, `${why}; restarting in ${decision.delayMs} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (!this.stopped) void this.start();

@@ -105,9 +105,8 @@ export class Supervisor {
     this.readConfig = options.loadConfig ?? (configPath === null ? null : () => loadConfig(configPath));
     this.host = {
       socketDir: config.socketDir,
-      cwd: config.baseDir,
       reportIntervalMs: this.reportIntervalMs,
-      allocate: (service) => this.allocate(service),
+      allocate: (service, preferred, from) => this.allocate(service, preferred, from),
       release: (service, instance) => this.inUse.get(service)?.delete(instance),
       line: (service, instance, stream, line, truncated) => this.output.line(service, instance, stream, line, truncated),
       event: (level, service, instance, msg) => this.output.event(level, service, instance, msg),
@@ -347,11 +346,15 @@ export class Supervisor {
     return { changes: [line], replaced };
   }
 
-  /** The lowest instance number no process of this service uses. */
-  private allocate(service: string): number {
+  /**
+   * A socket number no process of this service uses: the slot's own when free (so that socket
+   * numbers and slots mostly agree), else the lowest free one from `from` (the instance count).
+   */
+  private allocate(service: string, preferred: number, from: number): number {
     const used = this.inUse.get(service) ?? new Set<number>();
     this.inUse.set(service, used);
-    let n = 0;
+    let n = preferred;
+    if (used.has(n)) n = from;
     while (used.has(n)) n++;
     used.add(n);
     return n;

@@ -103,6 +103,11 @@ describe('parseConfig: defaults and resolution', () => {
           execTimeoutMs: null,
           drainTimeoutMs: 10_000,
           readyTimeoutMs: 10_000,
+          args: [],
+          nodeArgs: [],
+          cwd: dir,
+          interpreter: 'node',
+          ready: { kind: 'message' },
         },
       ],
       gateway: null,
@@ -209,9 +214,38 @@ describe('parseConfig: each kind of mistake gives its message', () => {
       {
         path: 'services[0].instance',
         message:
-          'unknown key (did you mean "instances"?); known keys: name, entry, instances, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs',
+          'unknown key (did you mean "instances"?); known keys: name, entry, instances, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs, args, nodeArgs, cwd, interpreter, ready',
       },
     ]);
+  });
+
+  it('ready, args, nodeArgs: each mistake named with what is expected', () => {
+    expect(serviceIssues({ ready: 'listen' })).toEqual([
+      { path: 'services[0].ready', message: 'expected "message", "spawn", or { listen: port, path or { port, host } }, got "listen"' },
+    ]);
+    expect(serviceIssues({ ready: { listen: 70000 } })).toEqual([
+      { path: 'services[0].ready.listen', message: 'expected a TCP port from 1 to 65535, got 70000' },
+    ]);
+    expect(serviceIssues({ ready: { listen: { port: 3000, hots: 'x' } } })).toEqual([
+      { path: 'services[0].ready.listen.hots', message: 'unknown key (did you mean "host"?); known keys: port, host' },
+    ]);
+    expect(serviceIssues({ args: 'x', nodeArgs: [1] })).toEqual([
+      { path: 'services[0].args', message: 'expected arguments after the entry: a list of strings, got "x"' },
+      {
+        path: 'services[0].nodeArgs[0]',
+        message: "expected arguments for the interpreter, before the entry (Node's options by default): a list of strings, got 1",
+      },
+    ]);
+  });
+
+  it('ready and interpreter resolve: listen forms, paths against the config directory, spawn by default for other interpreters', () => {
+    const ready = (service: Record<string, unknown>) => parse({ services: [{ name: 'a', entry: 'a.sh', ...service }] }).services[0]?.ready;
+    expect(ready({})).toEqual({ kind: 'message' });
+    expect(ready({ interpreter: 'bash' })).toEqual({ kind: 'spawn' });
+    expect(ready({ ready: { listen: 3000 } })).toEqual({ kind: 'listen', port: 3000, host: '127.0.0.1' });
+    expect(ready({ ready: { listen: { port: 3000, host: '::1' } } })).toEqual({ kind: 'listen', port: 3000, host: '::1' });
+    expect(ready({ ready: { listen: 'run/app.sock' } })).toEqual({ kind: 'listen', path: join(dir, 'run/app.sock') });
+    expect(parse({ services: [{ name: 'a', entry: 'a.sh', cwd: 'sub' }] }).services[0]?.cwd).toBe(join(dir, 'sub'));
   });
 
   it('a wrong type', () => {

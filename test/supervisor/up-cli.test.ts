@@ -448,7 +448,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect(result.stdout).toContain('1 of 2 instances online (crashy 0/1, upsvc 1/1)');
     const pid = Number(/supervisor pid (\d+)/.exec(result.stdout)?.[1]);
     expect(result.stderr).toBe(
-      `warren up: WARREN_INSTANCE_ERRORED: crashy.0 errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
+      `warren up: WARREN_INSTANCE_ERRORED: crashy.0 (exited 2 times in a row within stableAfterMs; last: code 7) errored; the supervisor (pid ${pid}) is still running: see \`warren status\`, stop it with \`warren stop\`\n`,
     );
 
     // The supervisor stays up for the healthy service, and says what went wrong with the other.
@@ -465,7 +465,7 @@ describe('warren up --detach', { timeout: TEST_MS }, () => {
     expect(table.code).toBe(1);
     expect(table.stderr).toMatch(/^warren status: WARREN_INSTANCE_ERRORED: crashy\.0 errored /);
     expect(table.stdout).toMatch(/crashy +0 +- +errored/);
-    expect(table.stdout).toContain('crashy.0 errored (slot 0, 1 restarts): exit code 7 at ');
+    expect(table.stdout).toContain('crashy.0 errored (slot 0, 1 restart): exit code 7 at ');
     expect(table.stdout).toContain('    up-crash: DATABASE_URL is not set (fixture)');
 
     expect((await cli(['stop', '--socket-dir', socketDir])).code).toBe(0);
