@@ -7,6 +7,8 @@
 //    ServiceClient calling POST /echo, while the supervisor reloads it BENCH_RELOADS times (3)
 //    one after the other. Counts calls served and failed (the goal is zero failed) and the
 //    throughput during reloads against the same load without them.
+// 3. CLI start-up: `warren --version` and `warren status` beside `pm2 --version` and `pm2 ls`
+//    (bench/supervisor/cli-startup.js), median of BENCH_CLI_RUNS (10), and `node -e 0`.
 //
 // Both are measured for Warren's Supervisor and, in the same run, for PM2 (the devDependency,
 // through its programmatic API) running the same echo-service.mjs in fork mode through the thin
@@ -29,6 +31,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { pm2CliStartup, warrenCliStartup } from './cli-startup.js';
+
 const { ServiceClient } = await import('warren/service');
 const { Supervisor, parseConfig } = await import('warren/supervisor');
 
@@ -36,6 +40,7 @@ const entry = fileURLToPath(new URL('./echo-service.mjs', import.meta.url));
 const pm2Entry = fileURLToPath(new URL('./pm2-echo.mjs', import.meta.url));
 const restarts = Number(process.env.BENCH_RESTARTS ?? 10);
 const reloads = Number(process.env.BENCH_RELOADS ?? 3);
+const cliRuns = Number(process.env.BENCH_CLI_RUNS ?? 10);
 const loadSeconds = Number(process.env.BENCH_SECONDS ?? 5);
 const outFile = fileURLToPath(new URL('../results/supervisor-latest.json', import.meta.url));
 
@@ -147,7 +152,7 @@ const watchdog = setTimeout(
       process.exit(3);
     });
   },
-  (restarts * 20 + reloads * 60 + loadSeconds * 8 + 120) * 1000,
+  (restarts * 20 + reloads * 60 + loadSeconds * 8 + cliRuns * 12 + 120) * 1000,
 );
 watchdog.unref();
 
@@ -217,6 +222,17 @@ async function crashToReady() {
     supervisor_ms: { median: ms(median(times)), max: ms(max(times)) },
     restarts,
   };
+}
+
+/** Warren's CLI start-up (`--version`, and `status` against a running supervisor). */
+async function warrenCli() {
+  const supervisor = supervisorWith(1);
+  await supervisor.start();
+  try {
+    return await warrenCliStartup(socketDir, cliRuns);
+  } finally {
+    await supervisor.stop();
+  }
 }
 
 /** 64 callers for `seconds`, while `during()` runs; counts served and failed calls. */
@@ -460,6 +476,10 @@ try {
     `crash to ready: median ${crash.supervisor_ms.median} ms (worst ${crash.supervisor_ms.max} ms) over ${restarts} SIGKILLs; ` +
       `a bare spawn to ready: median ${crash.bare_ms.median} ms -> ${(crash.supervisor_ms.median / crash.bare_ms.median).toFixed(2)}x`,
   );
+  const cli = await warrenCli();
+  console.log(
+    `CLI start-up (median of ${cliRuns}): warren --version ${cli.version_ms} ms, warren status ${cli.status_ms} ms; node -e 0 ${cli.node_ms} ms`,
+  );
   const reload = await reloadUnderLoad();
   console.log(
     `rolling reload of 2 instances under 64 callers: ${reload.reloading.reloads} reloads, ${reload.reloading.served} calls served, ` +
@@ -480,13 +500,17 @@ try {
         `(a bare spawn measured again just before PM2's run: median ${pm2Crash.bare_ms_alongside.median} ms -> ` +
         `${(pm2Crash.supervisor_ms.median / pm2Crash.bare_ms_alongside.median).toFixed(2)}x)`,
     );
+    const pm2Cli = await pm2CliStartup(pm2Home, cliRuns);
+    console.log(
+      `PM2 CLI start-up (median of ${cliRuns}): pm2 --version ${pm2Cli.version_ms} ms, pm2 ls ${pm2Cli.ls_ms} ms; node -e 0 ${pm2Cli.node_ms} ms`,
+    );
     const pm2Reload = await pm2ReloadUnderLoad();
     console.log(
       `PM2 reload (fork mode) of 2 instances under 64 callers: ${pm2Reload.reloading.reloads} reloads, ` +
         `${pm2Reload.reloading.served} calls served, ${pm2Reload.reloading.failed} failed; ` +
         `${pm2Reload.reloading.ops_per_s} calls/s during reloads against ${pm2Reload.steady.ops_per_s} without`,
     );
-    pm2Result = { crash: pm2Crash, reload: pm2Reload };
+    pm2Result = { crash: pm2Crash, reload: pm2Reload, cli: pm2Cli };
   } catch (error) {
     pm2Error = error;
     console.error(`bench supervisor: the PM2 part failed: ${error?.stack ?? error}`);
@@ -496,6 +520,12 @@ try {
 
   console.log('');
   printTable(crash, reload, pm2Result);
+  if (pm2Result) {
+    console.log(
+      `CLI start-up: warren --version ${cli.version_ms} ms vs pm2 --version ${pm2Result.cli.version_ms} ms; ` +
+        `warren status ${cli.status_ms} ms vs pm2 ls ${pm2Result.cli.ls_ms} ms (node -e 0: ${cli.node_ms} ms)`,
+    );
+  }
   const pm2Json = pm2Result
     ? {
         version: pm2Version,
@@ -508,13 +538,15 @@ try {
           ),
           warren_crash_median_vs_pm2: Number((crash.supervisor_ms.median / pm2Result.crash.supervisor_ms.median).toFixed(3)),
           warren_reload_calls_per_s_vs_pm2: Number((reload.reloading.ops_per_s / pm2Result.reload.reloading.ops_per_s).toFixed(3)),
+          warren_version_vs_pm2_version: Number((cli.version_ms / pm2Result.cli.version_ms).toFixed(3)),
+          warren_status_vs_pm2_ls: Number((cli.status_ms / pm2Result.cli.ls_ms).toFixed(3)),
         },
       }
     : { version: pm2Version, error: String(pm2Error?.message ?? pm2Error) };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(
     outFile,
-    `${JSON.stringify({ date: new Date().toISOString().slice(0, 10), node: process.version, loadavg_at_end: os.loadavg(), crash, reload, pm2: pm2Json }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString().slice(0, 10), node: process.version, loadavg_at_end: os.loadavg(), crash, reload, cli, pm2: pm2Json }, null, 2)}\n`,
   );
   console.log(`wrote ${path.relative(process.cwd(), outFile)}`);
   process.exitCode = reload.reloading.failed === 0 && !pm2Error ? 0 : 1;
