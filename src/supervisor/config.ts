@@ -211,7 +211,9 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
     sources.socketDir?.label ??
     (config.socketDir === undefined ? `socket directory (socketDir, --socket-dir or ${SOCKET_DIR_ENV})` : 'socketDir');
   const services = config.services.map((service, index): ResolvedService => {
-    const last = socketPathLength(socketDir, service.name, service.instances - 1);
+    // The highest socket number a process of this service can get: during a reload a successor
+    // takes the lowest free number from `instances` up while its predecessor still listens.
+    const last = socketPathLength(socketDir, service.name, 2 * service.instances - 1);
     if (last.bytes > MAX_SOCKET_PATH_BYTES) {
       issues.push({
         path: `services[${index}].name`,

@@ -366,14 +366,25 @@ describe('parseConfig: each kind of mistake gives its message', () => {
     expect(configError(() => parse(null)).issues[0]!.message).toBe('expected an object with a "services" list, got null');
   });
 
-  it('a socket path too long for a Unix socket', () => {
+  it('a socket path too long for a Unix socket, reload successors included', () => {
     const socketDir = `/${'d'.repeat(90)}`;
     expect(configError(() => parse({ ...minimal, socketDir, services: [{ ...minimal.services[0], instances: 10 }] })).issues).toEqual([
       {
         path: 'services[0].name',
-        message: `expected a socket path of at most 103 bytes, got ${socketDir}/users.9.sock (104 bytes): use a shorter socketDir or service name`,
+        message: `expected a socket path of at most 103 bytes, got ${socketDir}/users.19.sock (105 bytes): use a shorter socketDir or service name`,
       },
     ]);
+    // Slots 0 to 5 fit (users.5.sock is 103 bytes), but a reload's successor may be users.11.sock.
+    const shorter = `/${'d'.repeat(89)}`;
+    expect(
+      configError(() => parse({ ...minimal, socketDir: shorter, services: [{ ...minimal.services[0], instances: 6 }] })).issues,
+    ).toEqual([
+      {
+        path: 'services[0].name',
+        message: `expected a socket path of at most 103 bytes, got ${shorter}/users.11.sock (104 bytes): use a shorter socketDir or service name`,
+      },
+    ]);
+    expect(parse({ ...minimal, socketDir: shorter, services: [{ ...minimal.services[0], instances: 5 }] }).services[0]?.instances).toBe(5);
   });
 
   it('reports every problem at once, one line each, under a heading that names the file', () => {
