@@ -3,120 +3,25 @@
 // edited on disk between reloads. afterEach stops what a test left running (`warren stop`, then
 // SIGKILL of every process whose environment names the test's socket directory) and fails the test
 // if anything was left.
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SupervisorStatus } from '../../src/supervisor/index.js';
+import { useCli } from '../support/cli.js';
 import { isGone } from '../support/processes.js';
 import { supervisorFixture } from '../support/supervised.js';
 import { until } from '../support/until.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const ENTRY = supervisorFixture('env-service.mjs');
-const COMMAND_MS = 60_000;
 const TEST_MS = 180_000;
 
-const children = new Set<ChildProcessWithoutNullStreams>();
-const dirs: string[] = [];
-
-afterEach(async () => {
-  const leaks: string[] = [];
-  for (const child of children) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.clear();
-  for (const dir of dirs.splice(0)) {
-    const socketDir = join(dir, 's');
-    if (existsSync(join(socketDir, 'supervisor.sock')))
-      await cli(['stop', '--timeout', '20000', '--socket-dir', socketDir]).catch(() => {});
-    for (const pid of processesUsing(socketDir)) {
-      leaks.push(`pid ${pid} still ran on ${socketDir}`);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
-    await until(() => processesUsing(socketDir).length === 0, 'the killed processes to be gone').catch((e: Error) => leaks.push(e.message));
-    rmSync(dir, { recursive: true, force: true });
-  }
-  expect(leaks, 'processes left running after the test').toEqual([]);
-}, TEST_MS);
-
-/** The environment of the CLI processes: this one's, without WARREN_* settings that would steer them. */
-function cliEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('WARREN_')));
-}
-
-function spawnCli(args: string[]): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  return child;
-}
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `warren ...args` to its end (killed after COMMAND_MS: a guard against a hang). */
-function cli(args: string[]): Promise<CliResult> {
-  const child = spawnCli(args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (s: string) => {
-    stdout += s;
-  });
-  child.stderr.on('data', (s: string) => {
-    stderr += s;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`warren ${args.join(' ')} did not end within ${COMMAND_MS} ms\n${stdout}\n${stderr}`));
-    }, COMMAND_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Processes started with WARREN_SOCKET_DIR=dir in their environment (Linux; none elsewhere). */
-function processesUsing(dir: string): number[] {
-  if (!existsSync('/proc/self/environ')) return [];
-  const needle = `WARREN_SOCKET_DIR=${dir}\0`;
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(needle) && !isGone(Number(name))) found.push(Number(name));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return found;
-}
+const { run: cli, start: startCli, workDir } = useCli();
 
 type Services = Record<string, { instances?: number; greeting?: string }>;
 
 /** A fresh directory with a config file (sockets in `<dir>/s`); `write` replaces the file's content. */
 function project(services: Services) {
-  const dir = mkdtempSync(join(tmpdir(), 'wl-'));
-  dirs.push(dir);
-  const socketDir = join(dir, 's');
+  const { dir, socketDir } = workDir('wl-');
   const path = join(dir, 'warren.config.json');
   const write = (next: Services) => {
     const list = Object.entries(next).map(([name, s]) => ({
@@ -184,6 +89,7 @@ describe('warren reload, scale, stop and start of a service', { timeout: TEST_MS
     const scaled = await p.run('scale', 'users', '3');
     expect(scaled).toEqual({
       code: 0,
+      signal: null,
       stdout: "scaled users: instances 2 → 3 (done); until the next reload, which applies the config file's count\n",
       stderr: '',
     });
@@ -193,13 +99,18 @@ describe('warren reload, scale, stop and start of a service', { timeout: TEST_MS
     expect(badScale.stderr).toContain("instances must be a whole number of at least 1, got 'many'");
 
     const stopped = await p.run('stop', 'users');
-    expect(stopped).toEqual({ code: 0, stdout: 'stopped users: 3 instances drained; `warren start users` starts it again\n', stderr: '' });
+    expect(stopped).toEqual({
+      code: 0,
+      signal: null,
+      stdout: 'stopped users: 3 instances drained; `warren start users` starts it again\n',
+      stderr: '',
+    });
     const afterStop = await p.status();
     expect(table(afterStop)).toEqual(['users: stopped stopped stopped', 'billing: online']);
     expect(afterStop.state).toBe('running');
 
     const started = await p.run('start', 'users');
-    expect(started).toEqual({ code: 0, stdout: 'started users: 3 instances; 3 of 3 online\n', stderr: '' });
+    expect(started).toEqual({ code: 0, signal: null, stdout: 'started users: 3 instances; 3 of 3 online\n', stderr: '' });
     const again = await p.run('start', 'users');
     expect(again.stdout).toBe('users is already running (no stopped or errored instance); `warren restart users` restarts it\n');
     const unknown = await p.run('stop', 'nope');
@@ -214,6 +125,7 @@ describe('warren reload, scale, stop and start of a service', { timeout: TEST_MS
     const nothing = await p.run('stop');
     expect(nothing).toEqual({
       code: 0,
+      signal: null,
       stdout: `nothing to stop: no supervisor is running on ${p.socketDir} (no ${join(p.socketDir, 'supervisor.sock')})\n`,
       stderr: '',
     });
@@ -222,7 +134,7 @@ describe('warren reload, scale, stop and start of a service', { timeout: TEST_MS
 
   it('SIGHUP to a foreground `warren up` re-reads the file and logs what changed', async () => {
     const p = project({ users: {} });
-    const child = spawnCli(['up', '--socket-dir', p.socketDir, p.path]);
+    const { child } = startCli(['up', '--socket-dir', p.socketDir, p.path]);
     const records: { msg?: string }[] = [];
     let rest = '';
     child.stdout.on('data', (s: string) => {

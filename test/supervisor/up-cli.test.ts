@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type InstanceStatus, parseConfig, Supervisor, type SupervisorStatus } from '../../src/supervisor/index.js';
+import { processesUsing } from '../support/cli.js';
 import { isGone } from '../support/processes.js';
 import { until } from '../support/until.js';
 
@@ -127,22 +128,6 @@ function kill(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-/** Processes started with WARREN_SOCKET_DIR=dir in their environment (Linux; none elsewhere). */
-function processesUsing(dir: string): number[] {
-  if (!existsSync('/proc/self/environ')) return [];
-  const needle = `WARREN_SOCKET_DIR=${dir}\0`;
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(needle) && isAlive(Number(name))) pids.push(Number(name));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return pids;
 }
 
 function commandOf(pid: number): string {

@@ -2,15 +2,19 @@
  * The built `warren` CLI (npm test builds first) as real processes for tests: `run` to its end
  * (bounded), `start` left running (a foreground `warren up`), and fresh short temporary
  * directories (Unix socket paths must stay under 104 bytes). The afterEach stops what a test
- * left: a supervisor still answering on a directory's socket dir through `warren stop`, then
- * SIGTERM and SIGKILL for CLI processes still running; then the directories go.
+ * left: SIGTERM and SIGKILL for CLI processes still running, a supervisor still answering on a
+ * directory's socket dir through `warren stop`, then SIGKILL for every process whose environment
+ * names that socket dir (detached supervisors, instances), and fails the test if there was any;
+ * then the directories go.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import { isGone } from './processes.js';
+import { until } from './until.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -27,6 +31,22 @@ export interface RunningCli {
   output(): string;
   /** Resolves when the process has exited and its output was read. */
   closed: Promise<CliResult>;
+}
+
+/** Processes started with WARREN_SOCKET_DIR=dir in their environment (Linux; none elsewhere). */
+export function processesUsing(dir: string): number[] {
+  if (!existsSync('/proc/self/environ')) return [];
+  const needle = `WARREN_SOCKET_DIR=${dir}\0`;
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(needle) && !isGone(Number(name))) found.push(Number(name));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return found;
 }
 
 /** This process's environment without the WARREN_* settings that would steer the CLI. */
@@ -76,11 +96,9 @@ export function useCli(commandMs = 60_000) {
   }
 
   afterEach(async () => {
-    for (const dir of dirs) {
-      const socketDir = join(dir, 's');
-      if (existsSync(join(socketDir, 'supervisor.sock')))
-        await run(['stop', '--timeout', '20000', '--socket-dir', socketDir]).catch(() => {});
-    }
+    const leaks: string[] = [];
+    // A CLI process still running (a foreground `warren up`, a command that hung): SIGTERM, so
+    // that a supervisor stops its instances, then SIGKILL if it has not ended after 20 s.
     for (const child of children) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -90,8 +108,25 @@ export function useCli(commandMs = 60_000) {
       clearTimeout(timer);
     }
     children.clear();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+    for (const dir of dirs.splice(0)) {
+      const socketDir = join(dir, 's');
+      if (existsSync(join(socketDir, 'supervisor.sock')))
+        await run(['stop', '--timeout', '20000', '--socket-dir', socketDir]).catch(() => {});
+      for (const pid of processesUsing(socketDir)) {
+        leaks.push(`pid ${pid} still ran on ${socketDir}`);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      await until(() => processesUsing(socketDir).length === 0, 'the killed processes to be gone').catch((e: Error) =>
+        leaks.push(e.message),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(leaks, 'processes left running after the test').toEqual([]);
+  }, 120_000);
 
   return { run, start, workDir };
 }
