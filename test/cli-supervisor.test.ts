@@ -791,6 +791,18 @@ describe('warren status, logs, restart (the built CLI against a control server)'
     const status = await warren(['status', '--json', '--socket-dir', fake.dir]);
     expect(status.code).toBe(0);
     for (const alias of ['ls', 'list']) expect(await warren([alias, '--json', '--socket-dir', fake.dir])).toEqual(status);
+    // Their errors name the command as typed, wherever the program option stands.
+    const none = join(fake.dir, 'none');
+    for (const args of [
+      ['ls', '--socket-dir', none],
+      ['--socket-dir', none, 'list'],
+      ['status', '--socket-dir', none],
+    ]) {
+      const typed = args.find((arg) => !arg.startsWith('-') && arg !== none);
+      const failed = await warren(args);
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).toMatch(new RegExp(`^warren ${typed}: WARREN_SOCKET_DIR: no supervisor is running on `));
+    }
     const monit = spawnWarren(['monit', '--interval', '50', '--socket-dir', fake.dir]);
     await monit.waitFor((out) => out.split('\n\nsupervisor ').length >= 3);
     monit.proc.kill('SIGINT');

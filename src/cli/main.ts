@@ -201,8 +201,9 @@ interface StatusCliOptions {
 }
 
 /** `status` (aliases `ls`, `list`) and `monit` (status --watch). */
-function defineStatus(name: string, description: string, watch: boolean): Command {
+function defineStatus(name: string, description: string, watch: boolean, aliases: string[] = []): Command {
   const cmd = command(program, name)
+    .aliases(aliases)
     .description(description)
     .option('--json', 'print the status as JSON (indented on a terminal, one line otherwise; one document per refresh when watching)');
   if (!watch) {
@@ -215,10 +216,12 @@ function defineStatus(name: string, description: string, watch: boolean): Comman
     .action(async (options: StatusCliOptions) => {
       const { statusCommand } = await import('./supervisor-commands.js');
       const watching = watch || options.watch === true;
+      // Errors name the command as typed: `warren ls: …` for `warren ls`.
+      const typed = program.args.find((arg) => arg === name || aliases.includes(arg)) ?? name;
       process.exitCode = await statusCommand(
         { ...options, ...(watching ? { watch: true } : {}), ...socketDirOption() },
         supervisorIo(watching),
-        `warren ${name}`,
+        `warren ${typed}`,
       );
     });
 }
@@ -227,7 +230,8 @@ defineStatus(
   'status',
   'show every instance of every service of the running supervisor; exit code 1 when one is errored, 2 when no supervisor runs',
   false,
-).aliases(['ls', 'list']);
+  ['ls', 'list'],
+);
 defineStatus('monit', 'the same as status --watch (for PM2 users): refresh every second until Ctrl-C', true);
 
 command(program, 'stop')
