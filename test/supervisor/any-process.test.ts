@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { renderStatus } from '../../src/cli/supervisor-format.js';
 import { supervisorFixture as fixture, instances, until, useSupervisors } from '../support/supervised.js';
 
+/** Each test starts, crashes and reloads real processes: several bounded waits in a row on a busy 2-core machine. */
+const TEST_MS = 180_000;
 const { setup, client } = useSupervisors();
 
 const fast = { minDelayMs: 20, maxDelayMs: 200, maxUnstableRestarts: 1, stableAfterMs: 60_000 };
@@ -43,7 +45,7 @@ function freePort(): Promise<number> {
   });
 }
 
-describe('stable instance numbers', () => {
+describe('stable instance numbers', { timeout: TEST_MS }, () => {
   it('WARREN_INSTANCE and NODE_APP_INSTANCE are the slot, 0 … n−1, after a crash and a reload; the socket number is separate', async () => {
     const { supervisor, socketDir } = setup([{ name: 'slots', entry: fixture('slot-service.mjs'), instances: 2, restart: fast }]);
     await supervisor.start();
@@ -93,7 +95,7 @@ describe('stable instance numbers', () => {
   });
 });
 
-describe('failures that say why', () => {
+describe('failures that say why', { timeout: TEST_MS }, () => {
   it('a service that serves another name is errored at once, with the reason, after one try', async () => {
     const { supervisor, rec } = setup([
       { name: 'echo', entry: fixture('echo-service.mjs'), env: { FIXTURE_SERVICE: 'other' }, restart: fast },
@@ -127,7 +129,7 @@ describe('failures that say why', () => {
   });
 });
 
-describe('processes that are not Warren services', () => {
+describe('processes that are not Warren services', { timeout: TEST_MS }, () => {
   it('a plain node:http server with ready listen on a Unix socket: args and cwd reach it, RSS is measured, a reload hands over', async () => {
     const { supervisor, socketDir } = setup(
       [
@@ -202,7 +204,7 @@ describe('processes that are not Warren services', () => {
   });
 });
 
-describe('measured from outside', () => {
+describe('measured from outside', { timeout: TEST_MS }, () => {
   it('an instance whose event loop is blocked shows as silent, with RSS and CPU still measured', async () => {
     const { supervisor, socketDir } = setup([{ name: 'echo', entry: fixture('echo-service.mjs') }], 50);
     await supervisor.start();
