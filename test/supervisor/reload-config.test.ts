@@ -4,37 +4,23 @@
  * that fails no call, services added and removed, a config that does not validate refused with
  * nothing changed, `reload(service)` for one service; then scale, stopService and startService.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceClient, type ServiceResponse } from '../../src/service/index.js';
+import { describe, expect, it } from 'vitest';
+import type { ServiceClient, ServiceResponse } from '../../src/service/index.js';
 import { type InstanceStatus, loadConfig, Supervisor } from '../../src/supervisor/index.js';
 import { isGone } from '../support/processes.js';
-import { load, Recorder, rejection, supervisorFixture, until } from '../support/supervised.js';
+import { load, Recorder, rejection, supervisorFixture, until, useSupervisors } from '../support/supervised.js';
 
 const ENTRY = supervisorFixture('env-service.mjs');
 const TEST_MS = 180_000;
-const supervisors: { supervisor: Supervisor; rec: Recorder }[] = [];
-const clients: ServiceClient[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  const stopping = supervisors.splice(0);
-  await Promise.all(stopping.map(({ supervisor }) => supervisor.stop()));
-  for (const { rec } of stopping) {
-    for (const pid of rec.pids) expect(isGone(pid), `pid ${pid} outlived its supervisor`).toBe(true);
-  }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-}, TEST_MS);
+const sup = useSupervisors();
 
 type Services = Record<string, { instances?: number; greeting?: string; extra?: Record<string, unknown> }>;
 
 /** A config file in a fresh directory; `write` replaces its content (as a person editing it would). */
 function configFile(services: Services) {
-  const dir = mkdtempSync(join(tmpdir(), 'wr-'));
-  dirs.push(dir);
+  const dir = sup.tempDir('wr-');
   const socketDir = join(dir, 'run');
   const path = join(dir, 'warren.config.json');
   const write = (next: Services, top: Record<string, unknown> = {}) => {
@@ -56,16 +42,12 @@ async function supervise(path: string): Promise<{ supervisor: Supervisor; rec: R
   const read = () => loadConfig(path, { env: {} });
   const rec = new Recorder();
   const supervisor = new Supervisor(await read(), { output: rec.output, reportIntervalMs: 100, loadConfig: read });
-  supervisors.push({ supervisor, rec });
+  sup.adopt(supervisor, rec);
   await supervisor.start();
   return { supervisor, rec };
 }
 
-function client(socketDir: string): ServiceClient {
-  const c = new ServiceClient({ socketDir, timeout: 30_000 });
-  clients.push(c);
-  return c;
-}
+const client = (socketDir: string): ServiceClient => sup.client(socketDir);
 
 const of = (supervisor: Supervisor, service: string): InstanceStatus[] =>
   supervisor.status().services.find((s) => s.name === service)?.instances ?? [];

@@ -7,18 +7,16 @@
 // stay under 104 bytes). afterEach kills what a test left running, whatever happened: the CLI
 // processes it started, then through `warren stop` a supervisor still answering, then (on Linux)
 // every process whose environment names the socket directory (detached supervisors, instances).
-import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type InstanceStatus, parseConfig, Supervisor, type SupervisorStatus } from '../../src/supervisor/index.js';
-import { processesUsing } from '../support/cli.js';
+import { type CliResult, processesUsing, useCli } from '../support/cli.js';
 import { isGone } from '../support/processes.js';
 import { until } from '../support/until.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/supervisor/${name}`, import.meta.url));
 const SERVICE = fixture('up-service.mjs');
 const STUBBORN = fixture('ignores-disconnect.mjs');
@@ -30,90 +28,10 @@ const WAIT_MS = 30_000;
 /** A test runs a dozen CLI commands and several service processes: generous on a busy machine, never a hang. */
 const TEST_MS = 180_000;
 
-const children = new Set<ChildProcess>();
-const dirs: string[] = [];
-
-afterEach(async () => {
-  const leaks: string[] = [];
-  // A CLI process still running (a foreground `warren up`, a command that hung): SIGTERM, so that a
-  // supervisor stops its instances, then SIGKILL if it has not ended after 20 s.
-  for (const child of children) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.clear();
-  for (const dir of dirs.splice(0)) {
-    const socketDir = join(dir, 's');
-    try {
-      if (existsSync(join(socketDir, 'supervisor.sock'))) {
-        await cli(['stop', '--timeout', '20000', '--socket-dir', socketDir]);
-      }
-    } catch {
-      // The sweep below kills what is left.
-    }
-    for (const pid of processesUsing(socketDir)) {
-      leaks.push(`pid ${pid} (${commandOf(pid)}) still ran on ${socketDir}`);
-      kill(pid, 'SIGKILL');
-    }
-    await waitFor('the killed processes to be gone', () => processesUsing(socketDir).length === 0).catch((error: Error) => {
-      leaks.push(error.message);
-    });
-    rmSync(dir, { recursive: true, force: true });
-  }
-  expect(leaks, 'processes left running after the test').toEqual([]);
-}, TEST_MS);
-
-// ---- helpers -------------------------------------------------------------------------------
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment of the CLI processes: this one's, without WARREN_* settings that would steer them. */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('WARREN_')) env[key] = value;
-  return env;
-}
+const { run: cli, start: startCli, workDir: freshDir } = useCli(COMMAND_MS);
 
 function spawnCli(args: string[], cwd?: string, env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...cliEnv(), ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  return child;
-}
-
-/** Runs `warren ...args` to its end (bounded: killed after COMMAND_MS). */
-function cli(args: string[], options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  const child = spawnCli(args, options.cwd, options.env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (s: string) => {
-    stdout += s;
-  });
-  child.stderr.on('data', (s: string) => {
-    stderr += s;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`warren ${args.join(' ')} did not end within ${options.timeoutMs ?? COMMAND_MS} ms\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? COMMAND_MS);
-    child.once('error', reject);
-    // 'close': the process has exited and its output has been read to the end.
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return startCli(args, { ...(cwd === undefined ? {} : { cwd }), env }).child;
 }
 
 /** `until` with the waited-for thing first, as the steps of these tests read; `warren status` runs are not cheap: every 50 ms. */
@@ -130,20 +48,8 @@ function kill(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '?';
-  }
-}
-
 /** A fresh directory for a test: the config files go in it, the sockets in `<dir>/s`. */
-function workDir(): { dir: string; socketDir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'wu-'));
-  dirs.push(dir);
-  return { dir, socketDir: join(dir, 's') };
-}
+const workDir = () => freshDir('wu-');
 
 /** Writes `<dir>/warren.config.json` and returns its path. */
 function writeConfig(dir: string, config: unknown, name = 'warren.config.json'): string {

@@ -49,6 +49,15 @@ export function processesUsing(dir: string): number[] {
   return found;
 }
 
+/** The command line of a process, for a leak message; '?' when it is gone. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '?';
+  }
+}
+
 /** This process's environment without the WARREN_* settings that would steer the CLI. */
 function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -113,7 +122,7 @@ export function useCli(commandMs = 60_000) {
       if (existsSync(join(socketDir, 'supervisor.sock')))
         await run(['stop', '--timeout', '20000', '--socket-dir', socketDir]).catch(() => {});
       for (const pid of processesUsing(socketDir)) {
-        leaks.push(`pid ${pid} still ran on ${socketDir}`);
+        leaks.push(`pid ${pid} (${commandOf(pid)}) still ran on ${socketDir}`);
         try {
           process.kill(pid, 'SIGKILL');
         } catch {

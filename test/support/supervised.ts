@@ -76,7 +76,8 @@ export function useSupervisors() {
     }
     extraPids.clear();
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+    // Stopping drains every instance: on a busy machine that can take a while, never forever.
+  }, 120_000);
 
   return {
     extraPids,
@@ -92,6 +93,18 @@ export function useSupervisors() {
       const supervisor = new Supervisor(config, { output: rec.output, reportIntervalMs });
       supervisors.push({ supervisor, rec });
       return { supervisor, socketDir, rec };
+    },
+
+    /** A supervisor made by the test itself (from a config file, say), stopped and checked like the others. */
+    adopt(supervisor: Supervisor, rec: Recorder): void {
+      supervisors.push({ supervisor, rec });
+    },
+
+    /** A fresh temporary directory, removed after the test (keep the prefix short: socket paths). */
+    tempDir(prefix = 'wr-'): string {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
     },
 
     client(socketDir: string, options: ClientOptions = {}): ServiceClient {
