@@ -1,7 +1,7 @@
 /**
- * Whether a MessagePack payload may hold the map key `__proto__` (see codecs.ts for why that
- * key needs care). Searched on every container payload, so it must cost far less than the
- * decode it guards: Buffer#indexOf on a subarray costs a view and a native call (~150 ns) even
+ * Whether a MessagePack payload may hold the map key `__proto__` (see msgpack.ts for why that
+ * key needs care). Searched for every decoded value too large to check as a value, so it must
+ * cost far less than the decode it guards: Buffer#indexOf on a subarray costs a view and a native call (~150 ns) even
  * for a 64-byte call, which was half the cost of decoding it. Below JS_SEARCH_MAX bytes a
  * Horspool search in JS (about one byte in nine looked at, nothing allocated) is cheaper;
  * above it the native search wins (bench: 11 ns for 64 B; 1.2 µs in JS vs 0.17 µs native for 4 KiB).
