@@ -310,14 +310,16 @@ export class Supervisor {
       case 'add': {
         const group = this.addGroup(plan.service);
         this.setService(plan.service);
+        await this.removeStaleSocketsOf(this.running.socketDir, plan.service.name);
         await group.start();
         return [];
       }
       case 'remove': {
+        // Kept in status while it drains, so that `warren status` shows its instances stopping.
         const group = this.groups.get(plan.name);
+        await group?.stop();
         this.groups.delete(plan.name);
         this.setService(null, plan.name);
-        await group?.stop();
         return [];
       }
       case 'change': {
@@ -383,7 +385,6 @@ export class Supervisor {
     }
   }
 
-  /** Sockets of configured services that nothing listens on any more (a supervisor killed with SIGKILL leaves them). */
   /** Instances a dead supervisor of this directory left running are killed before anything starts. */
   private async killOrphans(dir: string): Promise<void> {
     const killed = await killOrphans(await findOrphans(dir));
@@ -392,18 +393,21 @@ export class Supervisor {
     }
   }
 
+  /** Sockets of configured services that nothing listens on any more (a supervisor killed with SIGKILL leaves them). */
   private async removeStaleSockets(dir: string): Promise<void> {
-    for (const name of this.groups.keys()) {
-      for (const instance of await listInstances(dir, name)) {
-        if (await isSocketAlive(instance.path)) {
-          // Left from an earlier run and still draining, perhaps: its number is not handed out.
-          this.inUse.get(name)?.add(instance.instance);
-          this.output.event('warn', name, instance.instance, `a process still listens on ${instance.path} (left from an earlier run?)`);
-          continue;
-        }
-        await unlink(instance.path).catch(() => {});
-        this.output.event('info', name, instance.instance, `removed stale socket ${instance.path}`);
+    for (const name of this.groups.keys()) await this.removeStaleSocketsOf(dir, name);
+  }
+
+  private async removeStaleSocketsOf(dir: string, name: string): Promise<void> {
+    for (const instance of await listInstances(dir, name)) {
+      if (await isSocketAlive(instance.path)) {
+        // Left from an earlier run and still draining, perhaps: its number is not handed out.
+        this.inUse.get(name)?.add(instance.instance);
+        this.output.event('warn', name, instance.instance, `a process still listens on ${instance.path} (left from an earlier run?)`);
+        continue;
       }
+      await unlink(instance.path).catch(() => {});
+      this.output.event('info', name, instance.instance, `removed stale socket ${instance.path}`);
     }
   }
 }

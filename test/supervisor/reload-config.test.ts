@@ -4,7 +4,8 @@
  * that fails no call, services added and removed, a config that does not validate refused with
  * nothing changed, `reload(service)` for one service; then scale, stopService and startService.
  */
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ServiceClient, ServiceResponse } from '../../src/service/index.js';
@@ -125,6 +126,35 @@ describe('reload re-reads the config file', { timeout: TEST_MS }, () => {
     expect(same.replaced.map((r) => `${r.service}.${r.slot}`)).toEqual(['users.0', 'users.1', 'billing.0']);
     for (const pid of after) expect(isGone(pid as number)).toBe(true);
     expect(states(supervisor, 'users')).toEqual(['online', 'online']);
+  });
+
+  it('a service added by a reload has its stale socket removed first; a removed one shows as draining in status until it has stopped', async () => {
+    const file = configFile({ users: {}, legacy: {} });
+    const { supervisor, rec } = await supervise(file.path);
+    // A socket file left by a process killed with SIGKILL: nothing listens on it.
+    const stale = join(file.socketDir, 'billing.0.sock');
+    spawnSync(
+      process.execPath,
+      ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    expect(existsSync(stale)).toBe(true);
+
+    // legacy holds a call in flight, so that it drains for a while after the reload drops it.
+    const legacy = client(file.socketDir).service('legacy');
+    const slow = legacy.get('/slow?ms=1500');
+    await until(() => rec.lines.includes('legacy.0 stdout slow call began'), 'the slow call running on legacy');
+    file.write({ users: {}, billing: {} });
+    const reloading = supervisor.reload();
+    await until(() => states(supervisor, 'legacy').includes('draining'), 'legacy shown as draining while it drains');
+    expect((await slow).body).toBe('done');
+    const result = await reloading;
+    expect(result.changes).toEqual(['+ billing (1 instance)', '- legacy']);
+    expect(names(supervisor)).toEqual(['users', 'billing']);
+    expect(rec.matching(/removed stale socket/)).toEqual([`info billing.0 removed stale socket ${stale}`]);
+    expect(body(await client(file.socketDir).service('billing').get('/env')).instance).toBe(0);
   });
 
   it('refuses a config that does not validate, or moves the socket directory, with the start-up message; nothing changes', async () => {
