@@ -83,6 +83,8 @@ export class ServiceGroup {
     const from = this.slots.length;
     // The running slots keep their settings object (and their crash count): only new slots need the count.
     this.service = { ...this.service, instances };
+    // Standbys take their log numbers from `instances` up: from the new count on.
+    this.standbys.resize(this.service);
     if (instances < from) {
       const removed = this.slots.splice(instances);
       await Promise.all(removed.map((slot) => slot.stop()));
