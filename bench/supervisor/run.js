@@ -7,6 +7,8 @@
 //    ServiceClient calling POST /echo, while the supervisor reloads it BENCH_RELOADS times (3)
 //    one after the other. Counts calls served and failed (the goal is zero failed) and the
 //    throughput during reloads against the same load without them.
+// 1b. Crash to serving again: from the SIGKILL until a call is answered by the new process, with
+//    `standby: 1` (a warmed-up standby takes over) and `standby: 0` (bench/supervisor/standby.js).
 // 3. CLI start-up: `warren --version` and `warren status` beside `pm2 --version` and `pm2 ls`
 //    (bench/supervisor/cli-startup.js), median of BENCH_CLI_RUNS (10), and `node -e 0`.
 //
@@ -32,6 +34,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { pm2CliStartup, warrenCliStartup } from './cli-startup.js';
+import { crashToServing } from './standby.js';
 
 const { ServiceClient } = await import('warren/service');
 const { Supervisor, parseConfig } = await import('warren/supervisor');
@@ -434,7 +437,7 @@ async function pm2ReloadUnderLoad() {
 }
 
 /** The table: one row per system, ratios against the bare spawn and against the other system. */
-function printTable(crash, reload, pm2Result) {
+function printTable(crash, reload, pm2Result, standby) {
   const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}x` : '-');
   const rows = [
     ['system', 'crash->ready median', 'worst', 'vs bare', 'reload: reloads', 'seconds', 'served', 'failed', 'calls/s', 'steady calls/s'],
@@ -453,6 +456,22 @@ function printTable(crash, reload, pm2Result) {
     String(r.steady.ops_per_s),
   ];
   rows.push(row('Warren', crash, reload));
+  // Another measure: crash -> a call answered by the new process (bench/supervisor/standby.js).
+  for (const s of [standby.without, standby.with]) {
+    const name = `Warren standby: ${s.standby}, crash->serving`;
+    rows.push([
+      name,
+      `${s.serving_ms.median} ms`,
+      `${s.serving_ms.max} ms`,
+      ratio(s.serving_ms.median, crash.bare_ms.median),
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
+  }
   if (pm2Result) rows.push(row(`PM2 ${pm2Version}`, pm2Result.crash, pm2Result.reload));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
@@ -475,6 +494,15 @@ try {
   console.log(
     `crash to ready: median ${crash.supervisor_ms.median} ms (worst ${crash.supervisor_ms.max} ms) over ${restarts} SIGKILLs; ` +
       `a bare spawn to ready: median ${crash.bare_ms.median} ms -> ${(crash.supervisor_ms.median / crash.bare_ms.median).toFixed(2)}x`,
+  );
+  const standby = {
+    with: await crashToServing({ base, restarts, standby: 1 }),
+    without: await crashToServing({ base, restarts, standby: 0 }),
+  };
+  console.log(
+    `crash to serving again (a call answered by the new process): standby: 1 median ${standby.with.serving_ms.median} ms ` +
+      `(worst ${standby.with.serving_ms.max} ms; supervisor said ready after ${standby.with.ready_ms.median} ms; ` +
+      `${standby.with.taken_over_by_standby}/${restarts} taken over by the standby), standby: 0 median ${standby.without.serving_ms.median} ms`,
   );
   const cli = await warrenCli();
   console.log(
@@ -519,7 +547,7 @@ try {
   }
 
   console.log('');
-  printTable(crash, reload, pm2Result);
+  printTable(crash, reload, pm2Result, standby);
   if (pm2Result) {
     console.log(
       `CLI start-up: warren --version ${cli.version_ms} ms vs pm2 --version ${pm2Result.cli.version_ms} ms; ` +
@@ -546,7 +574,7 @@ try {
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(
     outFile,
-    `${JSON.stringify({ date: new Date().toISOString().slice(0, 10), node: process.version, loadavg_at_end: os.loadavg(), crash, reload, cli, pm2: pm2Json }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString().slice(0, 10), node: process.version, loadavg_at_end: os.loadavg(), crash, standby, reload, cli, pm2: pm2Json }, null, 2)}\n`,
   );
   console.log(`wrote ${path.relative(process.cwd(), outFile)}`);
   process.exitCode = reload.reloading.failed === 0 && !pm2Error ? 0 : 1;

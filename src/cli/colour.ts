@@ -36,6 +36,7 @@ export function stateColour(state: string): Colour | undefined {
   switch (state) {
     case 'online':
     case 'running':
+    case 'ready':
       return 'green';
     case 'errored':
       return 'red';

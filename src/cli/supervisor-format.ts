@@ -4,7 +4,7 @@
  */
 
 import type { FdCondition } from '../service/protocol.js';
-import type { InstanceStatus, LogRecord, ReloadResult, SupervisorStatus } from '../supervisor/protocol.js';
+import type { InstanceStatus, LogRecord, ReloadResult, StandbyStatus, SupervisorStatus } from '../supervisor/protocol.js';
 import { levelColour, type Paint, plain, stateColour } from './colour.js';
 
 /** A duration for people, two units at most: `0s`, `5s`, `3m12s`, `2h04m`, `3d2h`. */
@@ -125,6 +125,29 @@ export function statusRow(instance: InstanceStatus): string[] {
 }
 
 /**
+ * A standby's row: `standby` in the instance column (it has no slot until it takes one over),
+ * `ready` once warmed up; the per-slot counters do not apply.
+ */
+export function standbyRow(standby: StandbyStatus): string[] {
+  const ready = standby.state === 'standby';
+  return [
+    standby.service,
+    'standby',
+    standby.pid === null ? NONE : String(standby.pid),
+    ready ? 'ready' : 'starting',
+    ready ? formatDuration(standby.uptime) : NONE,
+    NONE,
+    NONE,
+    NONE,
+    NONE,
+    NONE,
+    NONE,
+    fixed(standby.rssMB),
+    fixed(standby.cpuPercent),
+  ];
+}
+
+/**
  * `exit code 1 at 12:03:04.512`, `killed by SIGKILL at …`, `no exit recorded`, or the
  * supervisor's own reason when it killed the process itself (`did not say it was ready … (killed
  * at …)`).
@@ -150,11 +173,20 @@ export function renderStatus(status: SupervisorStatus, now: number = Date.now(),
   let text = `supervisor ${status.pid} ${status.state} on ${status.socketDir}${up}${config}\n`;
   const instances = status.services.flatMap((service) => service.instances);
   if (instances.length === 0) return `${text}no services\n`;
-  text += renderTable(STATUS_COLUMNS, instances.map(statusRow), (column, cell, padded) => {
+  // Each service's slots, then its standbys (from supervisors that have them).
+  const rows = status.services.flatMap((service) => [
+    ...service.instances.map(statusRow),
+    ...(service.standby?.processes ?? []).map(standbyRow),
+  ]);
+  text += renderTable(STATUS_COLUMNS, rows, (column, cell, padded) => {
     const colour = column === STATE_COLUMN ? stateColour(cell) : undefined;
     return colour === undefined ? padded : paint(padded, colour);
   });
   text += STATUS_LEGEND;
+  for (const service of status.services) {
+    const standby = service.standby;
+    if (standby?.failure) text += `\n${service.name}: no standby running (${standby.wanted} wanted): ${standby.failure}\n`;
+  }
   for (const instance of instances.filter((i) => i.fds?.exhausted)) {
     const fds = instance.fds as FdCondition;
     text += `\n${instance.service}.${instance.slot} is out of file descriptors (${fds.code}, ${fds.count} times): it refuses new connections; raise its limit (ulimit -n) or find what holds them\n`;

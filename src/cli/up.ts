@@ -251,7 +251,8 @@ export function summarize(status: SupervisorStatus): string {
   const online = all.filter((i) => i.state === 'online').length;
   const parts = status.services.map((s) => {
     const up = s.instances.filter((i) => i.state === 'online').length;
-    return `${s.name} ${up}/${s.instances.length}`;
+    const standbys = s.standby?.processes.length ?? 0;
+    return `${s.name} ${up}/${s.instances.length}${standbys > 0 ? ` +${standbys} standby` : ''}`;
   });
   return `${online} of ${all.length} instances online (${parts.join(', ')}); socket directory ${status.socketDir}`;
 }

@@ -124,7 +124,10 @@ export class ServiceHandle {
       if (pool !== undefined) {
         const peer = pool.idle();
         if (peer !== undefined) return this.sendOn(peer, pool, call, peerOptions, idempotent);
-        pool.inFlight--;
+        // No open connection to the instance chosen: the general path connects to it. Choosing
+        // again there would pass it by (the ties go round), and an instance whose connection was
+        // lost would be passed by on every call while another one has a connection.
+        return this.attempts(call, peerOptions, idempotent, 2, undefined, undefined, undefined, pool);
       }
     }
     return this.attempts(call, peerOptions, idempotent, 2);
@@ -172,10 +175,13 @@ export class ServiceHandle {
     tried?: InstancePool,
     lastResponse?: ServiceResponse,
     lastError?: unknown,
+    /** Chosen already by pick() (its inFlight counted): the first attempt goes to it. */
+    chosen?: InstancePool,
   ): Promise<ServiceResponse> {
     for (; left > 0; left--) {
       if (!this.discovered) await this.watcher.ready;
-      let pool = this.pick(tried);
+      let pool = chosen ?? this.pick(tried);
+      chosen = undefined;
       if (pool === undefined) {
         // An instance that started a moment ago may not be seen yet (the watcher rescans shortly
         // after a change, for instance while the one it replaces drains): look once more.

@@ -46,11 +46,20 @@ export type { InternalErrorHandler } from './internal-error-log.js';
 export type { MetricsSnapshot, RouteStats } from './metrics.js';
 export { LatencyHistogram, RouteMetrics } from './metrics.js';
 export type { FdCondition, HelloParams, HelloResult, ServiceProcessMessage } from './protocol.js';
-export { parseServiceMessage, serviceMethods } from './protocol.js';
+export { parseActivateMessage, parseServiceMessage, serviceMethods } from './protocol.js';
 export { errorResponse } from './response.js';
 export { createRouter } from './router.js';
-export type { ReadyMessage, ReportMessage, RunOptions } from './run.js';
-export { INSTANCE_ENV, instanceFromEnv, REPORT_INTERVAL_ENV, runService, SOCKET_ID_ENV, socketIdFromEnv } from './run.js';
-export type { ServeOptions, ServiceServer } from './server.js';
-export { SERVICE_METHODS, ServiceInstance, serveService } from './server.js';
+export type { ActivateMessage, ReadyMessage, ReportMessage, RunOptions, StandbyMessage } from './run.js';
+export {
+  INSTANCE_ENV,
+  instanceFromEnv,
+  NODE_APP_INSTANCE_ENV,
+  REPORT_INTERVAL_ENV,
+  runService,
+  SOCKET_ID_ENV,
+  STANDBY_ENV,
+  socketIdFromEnv,
+} from './run.js';
+export type { PreparedService, ServeOptions, ServiceServer } from './server.js';
+export { prepareService, SERVICE_METHODS, ServiceInstance, serveService } from './server.js';
 export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';

@@ -21,9 +21,17 @@ export interface PoolOwner {
 const GROW_AT_PENDING = 128;
 /** A connection told to go away waits for its calls however long they take (their own timeouts end them): the largest timer. */
 export const UNTIL_ANSWERED = 2 ** 31 - 1;
-/** Backoff between connects refused by a full accept queue: from 5 ms, doubling, at most 100 ms. */
+/** Backoff between connects refused by a full accept queue (EAGAIN): from 5 ms, doubling, at most 100 ms. */
 const CONNECT_RETRY_FIRST_MS = 5;
 const CONNECT_RETRY_MAX_MS = 100;
+/**
+ * Backoff between connects refused because nothing listens yet (ECONNREFUSED, an instance
+ * restarting on the same path): from 2 ms, doubling, at most 20 ms. A refused connect costs the
+ * instance nothing, and a standby takes over a crashed slot within some 10 ms: a longer wait
+ * would be most of the time a call takes to be answered again.
+ */
+const REFUSED_RETRY_FIRST_MS = 2;
+const REFUSED_RETRY_MAX_MS = 20;
 
 /** The connections to one instance. */
 export class InstancePool {
@@ -156,8 +164,13 @@ export class InstancePool {
           name: `${this.instance.service}.${this.instance.instance}`,
         });
       } catch (error) {
-        const wait = jittered(doublingDelay(attempt, CONNECT_RETRY_FIRST_MS, CONNECT_RETRY_MAX_MS));
-        if (this.closed || !isRefusedConnect(error) || Date.now() + wait >= deadline || !existsSync(path)) throw error;
+        const code = refusedCode(error);
+        const wait = jittered(
+          code === 'ECONNREFUSED'
+            ? doublingDelay(attempt, REFUSED_RETRY_FIRST_MS, REFUSED_RETRY_MAX_MS)
+            : doublingDelay(attempt, CONNECT_RETRY_FIRST_MS, CONNECT_RETRY_MAX_MS),
+        );
+        if (this.closed || code === undefined || Date.now() + wait >= deadline || !existsSync(path)) throw error;
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
@@ -221,8 +234,8 @@ export interface InstanceStats {
   draining: boolean;
 }
 
-/** A connect that failed because the listener could not take it now (its queue was full, or it was restarting). */
-function isRefusedConnect(error: unknown): boolean {
+/** Why a connect failed when the listener could not take it now: its queue was full (EAGAIN), or it was restarting (ECONNREFUSED). */
+function refusedCode(error: unknown): 'EAGAIN' | 'ECONNREFUSED' | undefined {
   const code = ((error as { cause?: NodeJS.ErrnoException } | null)?.cause as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EAGAIN' || code === 'ECONNREFUSED';
+  return code === 'EAGAIN' || code === 'ECONNREFUSED' ? code : undefined;
 }

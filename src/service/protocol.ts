@@ -43,6 +43,9 @@ export const serviceMethods = Object.freeze({
 /** Environment variable holding the instance number of a service process. */
 export const INSTANCE_ENV = 'WARREN_INSTANCE';
 
+/** PM2's name for the instance number: the supervisor sets it to the slot, as WARREN_INSTANCE. */
+export const NODE_APP_INSTANCE_ENV = 'NODE_APP_INSTANCE';
+
 /**
  * Environment variable holding the number in a service process's socket name when it differs
  * from WARREN_INSTANCE (the supervisor's successor of a slot during a reload); see socketIdFromEnv.
@@ -51,6 +54,31 @@ export const SOCKET_ID_ENV = 'WARREN_SOCKET_ID';
 
 /** Environment variable: how often (ms) a service process with an IPC channel reports its counters (1000). */
 export const REPORT_INTERVAL_ENV = 'WARREN_REPORT_MS';
+
+/**
+ * Environment variable: `1` makes runService start as a standby (docs/config.md, `standby`): it
+ * makes its dependencies but does not listen; it says so with a StandbyMessage and waits for an
+ * ActivateMessage from its parent, which names its slot and socket number. Only with an IPC channel.
+ */
+export const STANDBY_ENV = 'WARREN_STANDBY';
+
+/** What a standby process sends over its IPC channel once its dependencies are made: warmed up, not listening. */
+export interface StandbyMessage {
+  warren: 'standby';
+  service: string;
+  pid: number;
+}
+
+/**
+ * What the supervisor sends a standby to make it serve: it sets WARREN_INSTANCE and
+ * NODE_APP_INSTANCE to `slot` and WARREN_SOCKET_ID to `socket`, listens on
+ * `<service>.<socket>.sock`, runs onReady and sends its ReadyMessage.
+ */
+export interface ActivateMessage {
+  warren: 'activate';
+  slot: number;
+  socket: number;
+}
 
 /** The message a service process sends over its IPC channel once it listens. */
 export interface ReadyMessage {
@@ -103,7 +131,7 @@ export interface ReportMessage {
   fds: FdCondition;
 }
 
-export type ServiceProcessMessage = ReadyMessage | ReportMessage;
+export type ServiceProcessMessage = ReadyMessage | ReportMessage | StandbyMessage;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -119,14 +147,19 @@ function isFdCondition(v: unknown): v is FdCondition {
   );
 }
 
+/** Largest slot or socket number an ActivateMessage may carry (as WARREN_INSTANCE accepts). */
+const MAX_NUMBER = 999_999_999;
+
 /**
- * A message received from a service process, checked: a ReadyMessage or ReportMessage when it
- * is one with every field of the right type, else undefined (the receiver ignores it).
- * The metrics of a report are checked for their shape (objects), not field by field.
+ * A message received from a service process, checked: a ReadyMessage, ReportMessage or
+ * StandbyMessage when it is one with every field of the right type, else undefined (the receiver
+ * ignores it). The metrics of a report are checked for their shape (objects), not field by field.
  */
 export function parseServiceMessage(message: unknown): ServiceProcessMessage | undefined {
   if (!isObject(message)) return undefined;
-  if (typeof message.service !== 'string' || !isCount(message.instance) || !isCount(message.pid)) return undefined;
+  if (typeof message.service !== 'string' || !isCount(message.pid)) return undefined;
+  if (message.warren === 'standby') return message as unknown as StandbyMessage;
+  if (!isCount(message.instance)) return undefined;
   if (message.warren === 'ready') {
     return typeof message.path === 'string' ? (message as unknown as ReadyMessage) : undefined;
   }
@@ -146,4 +179,12 @@ export function parseServiceMessage(message: unknown): ServiceProcessMessage | u
     return ok ? (message as unknown as ReportMessage) : undefined;
   }
   return undefined;
+}
+
+/** An ActivateMessage received from the parent, checked; undefined for anything else. */
+export function parseActivateMessage(message: unknown): ActivateMessage | undefined {
+  if (!isObject(message) || message.warren !== 'activate') return undefined;
+  const { slot, socket } = message;
+  if (!isCount(slot) || !isCount(socket) || slot > MAX_NUMBER || socket > MAX_NUMBER) return undefined;
+  return { warren: 'activate', slot, socket };
 }

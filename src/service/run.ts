@@ -11,11 +11,22 @@ import { createRequire } from 'node:module';
 import { invalidArgument } from '../errors.js';
 import type { ServiceDefinition } from './define.js';
 import { isOutOfFds } from './listener.js';
-import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReadyMessage, type ReportMessage, SOCKET_ID_ENV } from './protocol.js';
-import { type ServeOptions, type ServiceServer, serveService } from './server.js';
+import {
+  type ActivateMessage,
+  INSTANCE_ENV,
+  NODE_APP_INSTANCE_ENV,
+  parseActivateMessage,
+  REPORT_INTERVAL_ENV,
+  type ReadyMessage,
+  type ReportMessage,
+  SOCKET_ID_ENV,
+  STANDBY_ENV,
+  type StandbyMessage,
+} from './protocol.js';
+import { prepareService, type ServeOptions, type ServiceServer, serveService } from './server.js';
 
-export type { ReadyMessage, ReportMessage } from './protocol.js';
-export { INSTANCE_ENV, REPORT_INTERVAL_ENV, SOCKET_ID_ENV } from './protocol.js';
+export type { ActivateMessage, ReadyMessage, ReportMessage, StandbyMessage } from './protocol.js';
+export { INSTANCE_ENV, NODE_APP_INSTANCE_ENV, REPORT_INTERVAL_ENV, SOCKET_ID_ENV, STANDBY_ENV } from './protocol.js';
 
 export interface RunOptions extends ServeOptions {
   /** Exit the process after a signal-triggered close (true). Tests turn it off. */
@@ -52,13 +63,77 @@ export function socketIdFromEnv(env: NodeJS.ProcessEnv = process.env): number {
  * // users.mjs — run as `node users.mjs`, or by `warren up`
  * import { defineService, runService } from 'warren/service';
  * await runService(defineService({ name: 'users', routes: { 'GET /users/:id': ({ params }) => ({ id: params.id }) } }));
+ *
+ * Started by the supervisor as a standby (WARREN_STANDBY=1, with an IPC channel), it makes the
+ * dependencies, says so, and resolves only once the supervisor has activated it (it then serves
+ * as any instance); a standby stopped before that exits without ever resolving.
  */
 export async function runService<D>(definition: ServiceDefinition<D>, options: RunOptions = {}): Promise<ServiceServer<D>> {
-  const instance = options.instance ?? socketIdFromEnv();
   const hasParent = typeof process.send === 'function';
+  if (hasParent && options.instance === undefined && process.env[STANDBY_ENV] === '1') return runStandby(definition, options);
+  const instance = options.instance ?? socketIdFromEnv();
   const interval = hasParent ? reportInterval() : 0;
   const server = await serveService(definition, { ...options, instance });
+  return serving(definition, server, options, interval);
+}
 
+/**
+ * A standby: the dependencies made, then an idle wait for the supervisor's activate message
+ * (which names the slot and the socket number), then serving. Until then nothing listens, so no
+ * client finds it; a stop (SIGTERM, SIGINT, the parent gone) runs onClose and exits.
+ */
+async function runStandby<D>(definition: ServiceDefinition<D>, options: RunOptions): Promise<ServiceServer<D>> {
+  const interval = reportInterval();
+  // Whatever the supervisor's own environment held: the slot is not known yet.
+  for (const name of [INSTANCE_ENV, NODE_APP_INSTANCE_ENV, SOCKET_ID_ENV]) delete process.env[name];
+  const prepared = await prepareService(definition, options);
+  const activation = new Promise<ActivateMessage>((resolve) => {
+    const onMessage = (message: unknown) => {
+      // From the parent, but still checked: anything else on the channel is ignored.
+      const activate = parseActivateMessage(message);
+      if (activate === undefined) return;
+      process.off('message', onMessage);
+      resolve(activate);
+    };
+    process.on('message', onMessage);
+  });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void prepared.close().then(
+      () => {
+        if (options.exit ?? true) process.exit(0);
+      },
+      (error: unknown) => {
+        process.stderr.write(`${definition.name} (standby): close failed: ${String(error)}\n`);
+        if (options.exit ?? true) process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.once('disconnect', stop);
+  const standby: StandbyMessage = { warren: 'standby', service: definition.name, pid: process.pid };
+  void sendToParent(standby);
+  const { slot, socket } = await activation;
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
+  process.off('disconnect', stop);
+  // A stop that came first wins: the process is on its way out.
+  if (stopping) return new Promise<never>(() => {});
+  delete process.env[STANDBY_ENV];
+  process.env[INSTANCE_ENV] = String(slot);
+  process.env[NODE_APP_INSTANCE_ENV] = String(slot);
+  process.env[SOCKET_ID_ENV] = String(socket);
+  const server = await prepared.serve(socket);
+  return serving(definition, server, options, interval);
+}
+
+/** The life of a listening server: clean shutdown on a signal or the parent's loss, the ready message, the reports. */
+function serving<D>(definition: ServiceDefinition<D>, server: ServiceServer<D>, options: RunOptions, interval: number): ServiceServer<D> {
+  const instance = server.instance;
+  const hasParent = typeof process.send === 'function';
   let stopping = false;
   // A second signal while draining is ignored: whoever sent the first decides when to give up
   // (the supervisor follows its drain timeout with SIGKILL).
@@ -189,7 +264,7 @@ function finalReport<D>(server: ServiceServer<D>): Promise<void> {
  * crash the process before the disconnect handler could shut it down cleanly. Resolves once
  * written (or failed).
  */
-function sendToParent(message: ReadyMessage | ReportMessage): Promise<void> {
+function sendToParent(message: ReadyMessage | ReportMessage | StandbyMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.connected || typeof process.send !== 'function') {
       resolve();

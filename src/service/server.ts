@@ -12,7 +12,7 @@
  * that said goaway and close it once their calls on it are answered. close() waits for that (at
  * most closeGraceMs), so that no call is ever written to a connection the server is closing.
  */
-import { overloaded, UnauthorizedError } from '../errors.js';
+import { invalidArgument, overloaded, UnauthorizedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
@@ -67,6 +67,17 @@ export interface ServiceServer<D> {
   destroy(): void;
 }
 
+/** A service whose dependencies are made, not listening yet (ServiceInstance.prepare, prepareService). */
+export interface PreparedService<D, S extends ServiceServer<D> = ServiceServer<D>> {
+  readonly name: string;
+  readonly deps: D;
+  readonly options: ResolvedServeOptions;
+  /** Listens on `<socketDir>/<name>.<instance>.sock` and runs onReady. Once only (or close()). */
+  serve(instance: number): Promise<S>;
+  /** Never served after all: runs onClose, so that the dependencies are released. Once only (or serve()). */
+  close(): Promise<void>;
+}
+
 /** A service served on its socket: made by ServiceInstance.start() (or serveService()). */
 export class ServiceInstance<D> implements ServiceServer<D> {
   readonly name: string;
@@ -89,15 +100,43 @@ export class ServiceInstance<D> implements ServiceServer<D> {
    * const server = await ServiceInstance.start(users, { instance: 0 });
    */
   static async start<D>(definition: ServiceDefinition<D>, options: ServeOptions = {}): Promise<ServiceInstance<D>> {
+    const prepared = await ServiceInstance.prepare(definition, options);
+    return prepared.serve(prepared.options.instance);
+  }
+
+  /**
+   * Everything before listening: the socket directory, the token, the dependencies. serve()
+   * then listens as a given instance number and runs onReady: the two halves of start(), apart
+   * for a supervisor's standby process, which is made ready long before it knows its number.
+   */
+  static async prepare<D>(definition: ServiceDefinition<D>, options: ServeOptions = {}): Promise<PreparedService<D, ServiceInstance<D>>> {
     const resolved = resolveServeOptions(options);
     const dir = await ensureSocketDir(resolved.socketDir, { group: resolved.group });
     await loadOrCreateToken(dir, { group: resolved.group });
     const verifier = new TokenVerifier(dir, { group: resolved.group });
     const deps = await definition.dependencies();
-    const server = new ServiceInstance(definition, resolved, verifier, socketPathFor(dir, definition.name, resolved.instance), deps);
-    await server.listen();
-    await definition.onReady?.(deps);
-    return server;
+    let used = false;
+    const take = () => {
+      if (used) throw invalidArgument(`service '${definition.name}' was prepared once and is served or closed already`);
+      used = true;
+    };
+    return {
+      name: definition.name,
+      deps,
+      options: resolved,
+      serve: async (instance) => {
+        take();
+        const settings = Object.freeze({ ...resolved, instance });
+        const server = new ServiceInstance(definition, settings, verifier, socketPathFor(dir, definition.name, instance), deps);
+        await server.listen();
+        await definition.onReady?.(deps);
+        return server;
+      },
+      close: async () => {
+        take();
+        await definition.onClose?.(deps);
+      },
+    };
   }
 
   private constructor(
@@ -293,4 +332,13 @@ export class ServiceInstance<D> implements ServiceServer<D> {
  */
 export function serveService<D>(definition: ServiceDefinition<D>, options: ServeOptions = {}): Promise<ServiceServer<D>> {
   return ServiceInstance.start(definition, options);
+}
+
+/**
+ * Makes the socket directory, the token and the dependencies, without listening: serve(n) then
+ * listens as instance `n` (a supervisor's standby process learns its number only when it takes
+ * over a slot).
+ */
+export function prepareService<D>(definition: ServiceDefinition<D>, options: ServeOptions = {}): Promise<PreparedService<D>> {
+  return ServiceInstance.prepare(definition, options);
 }

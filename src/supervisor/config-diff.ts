@@ -22,6 +22,8 @@ export type ServicePlan =
       readonly after: ResolvedService;
       /** Set when `instances` changed. */
       readonly scale: { readonly from: number; readonly to: number } | null;
+      /** Set when `standby` changed: standbys are started or stopped, no instance is replaced for it. */
+      readonly standby: { readonly from: number; readonly to: number } | null;
       /** The other keys that differ (sorted); the kept instances are replaced when there is any. */
       readonly changed: readonly string[];
     }
@@ -37,7 +39,7 @@ export interface ConfigDiff {
 }
 
 /** Keys that do not tell whether a service's processes must be replaced. */
-const NOT_SETTINGS = new Set(['name', 'instances']);
+const NOT_SETTINGS = new Set(['name', 'instances', 'standby']);
 
 /** Top-level keys read once, when the supervisor starts. */
 const START_ONLY = ['logLevel', 'logDir'] as const;
@@ -77,8 +79,9 @@ function compareService(before: ResolvedService, after: ResolvedService): Servic
     .filter((key) => !isDeepStrictEqual(before[key as keyof ResolvedService], after[key as keyof ResolvedService]))
     .sort();
   const scale = before.instances === after.instances ? null : { from: before.instances, to: after.instances };
-  if (scale === null && changed.length === 0) return { kind: 'same', name: after.name, service: after };
-  return { kind: 'change', name: after.name, before, after, scale, changed };
+  const standby = before.standby === after.standby ? null : { from: before.standby, to: after.standby };
+  if (scale === null && standby === null && changed.length === 0) return { kind: 'same', name: after.name, service: after };
+  return { kind: 'change', name: after.name, before, after, scale, standby, changed };
 }
 
 /** True when the reload has something to do besides replacing instances. */
@@ -109,6 +112,7 @@ export function describePlan(plan: ServicePlan, stopped = false): string | null 
     case 'change': {
       const parts: string[] = [];
       if (plan.scale !== null) parts.push(`instances ${plan.scale.from} → ${plan.scale.to}`);
+      if (plan.standby !== null) parts.push(`standby ${plan.standby.from} → ${plan.standby.to}`);
       if (plan.changed.length > 0) {
         const what = plan.changed.map((key) =>
           key === 'env' ? `env (${changedVariables(plan.before.env, plan.after.env).join(', ')})` : key,

@@ -37,6 +37,8 @@ export const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts']);
 
 /** Most instances one service may have: a typo should not start thousands of processes. */
 export const MAX_INSTANCES = 256;
+/** Most standby processes one service may keep: each is a whole process, idle. */
+export const MAX_STANDBY = 16;
 /** Longest duration accepted, in ms: Node timers fire at once for anything longer (about 24.8 days). */
 export const MAX_TIMER_MS = 2_147_483_647;
 
@@ -44,6 +46,7 @@ export const MAX_TIMER_MS = 2_147_483_647;
 export const CONFIG_DEFAULTS = Object.freeze({
   logLevel: 'info' as LogLevel,
   instances: 1,
+  standby: 0,
   restart: Object.freeze({ minDelayMs: 100, maxDelayMs: 10_000, maxUnstableRestarts: 5, stableAfterMs: 5_000 }),
   drainTimeoutMs: 10_000,
   readyTimeoutMs: 10_000,
@@ -137,6 +140,7 @@ export const serviceSchema = strict(
     name: z.string({ error: nameError }).regex(SERVICE_NAME_PATTERN, { error: nameError }),
     entry: path("a path to the service's main file"),
     instances: integer(1, MAX_INSTANCES, `a whole number from 1 to ${MAX_INSTANCES}`).default(CONFIG_DEFAULTS.instances),
+    standby: integer(0, MAX_STANDBY, `a whole number from 0 to ${MAX_STANDBY}`).default(CONFIG_DEFAULTS.standby),
     env: envVarsSchema.default({}),
     restart: restartSchema.prefault({}),
     maxMemoryMB: integer(1, Number.MAX_SAFE_INTEGER, 'a whole number of MB ≥ 1, or null for no limit').nullable().default(null),

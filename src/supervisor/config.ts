@@ -63,6 +63,8 @@ export interface ResolvedService {
   /** Absolute path of the entry file. */
   readonly entry: string;
   readonly instances: number;
+  /** Processes kept warmed up, not listening, to take over a slot at once after a crash (0: none). */
+  readonly standby: number;
   /**
    * Variables to add to the supervisor's own environment for this service's processes: the
    * `.env` values the real environment does not set, then the service's `env` (which wins).
@@ -212,18 +214,27 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
     (config.socketDir === undefined ? `socket directory (socketDir, --socket-dir or ${SOCKET_DIR_ENV})` : 'socketDir');
   const services = config.services.map((service, index): ResolvedService => {
     // The highest socket number a process of this service can get: during a reload a successor
-    // takes the lowest free number from `instances` up while its predecessor still listens.
-    const last = socketPathLength(socketDir, service.name, 2 * service.instances - 1);
+    // takes the lowest free number from `instances` up while its predecessor still listens, and
+    // each standby holds one from there too.
+    const last = socketPathLength(socketDir, service.name, 2 * service.instances + service.standby - 1);
     if (last.bytes > MAX_SOCKET_PATH_BYTES) {
       issues.push({
         path: `services[${index}].name`,
         message: `expected a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, got ${last.path} (${last.bytes} bytes): use a shorter ${socketDirSource} or service name`,
       });
     }
+    const ready = resolveReady(service.ready, service.interpreter, baseDir);
+    if (service.standby > 0 && ready.kind !== 'message') {
+      issues.push({
+        path: `services[${index}].standby`,
+        message: `expected 0 for a service whose ready is ${JSON.stringify(readyLabel(ready))}, got ${service.standby}: a standby waits, warmed up and not listening, for the supervisor's word to serve, which only a Warren service (ready: "message", one that calls runService) understands`,
+      });
+    }
     return Object.freeze({
       name: service.name,
       entry: resolve(baseDir, service.entry),
       instances: service.instances,
+      standby: service.standby,
       env: Object.freeze(Object.fromEntries([...inherited, ...Object.entries(service.env)])),
       restart: Object.freeze({ ...service.restart }),
       maxMemoryMB: service.maxMemoryMB,
@@ -235,7 +246,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
       nodeArgs: Object.freeze([...service.nodeArgs]),
       cwd: service.cwd === undefined ? baseDir : resolve(baseDir, service.cwd),
       interpreter: service.interpreter,
-      ready: resolveReady(service.ready, service.interpreter, baseDir),
+      ready,
     });
   });
   if (issues.length > 0) throw configError(issues, configPath);
@@ -264,6 +275,12 @@ function resolveReady(ready: z.output<typeof readySchema> | undefined, interpret
   if (typeof listen === 'number') return Object.freeze({ kind: 'listen', port: listen, host: '127.0.0.1' });
   if (typeof listen === 'string') return Object.freeze({ kind: 'listen', path: resolve(baseDir, listen) });
   return Object.freeze({ kind: 'listen', port: listen.port, host: listen.host });
+}
+
+/** How `ready` reads in the config: `spawn`, `{ listen: … }`. */
+function readyLabel(ready: ReadyMode): string | { listen: unknown } {
+  if (ready.kind !== 'listen') return ready.kind;
+  return { listen: 'path' in ready ? ready.path : ready.host === '127.0.0.1' ? ready.port : { port: ready.port, host: ready.host } };
 }
 
 function socketPathLength(dir: string, service: string, instance: number): { path: string; bytes: number } {

@@ -24,6 +24,7 @@ export type {
   ReloadResult,
   ScaleResult,
   ServiceStatus,
+  StandbyStatus,
   SupervisorStatus,
 } from './protocol.js';
 export { CONTROL, CONTROL_SOCKET } from './protocol.js';

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { spawnFailed } from '../errors.js';
-import { parseServiceMessage } from '../service/protocol.js';
+import { type ActivateMessage, NODE_APP_INSTANCE_ENV, parseServiceMessage, STANDBY_ENV } from '../service/protocol.js';
 import { INSTANCE_ENV, REPORT_INTERVAL_ENV, type ReportMessage, SOCKET_ID_ENV } from '../service/run.js';
 import { SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import { TailBuffer } from '../util/tail-buffer.js';
@@ -24,8 +24,9 @@ import type { ExitInfo } from './protocol.js';
 import { listenLabel, waitForListener } from './readiness.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
-/** PM2's name for the instance number; set to the slot as WARREN_INSTANCE is. */
-export const NODE_APP_INSTANCE_ENV = 'NODE_APP_INSTANCE';
+
+export { NODE_APP_INSTANCE_ENV } from '../service/protocol.js';
+
 /** Lines of stderr kept per process for `warren status`. */
 const STDERR_TAIL = 20;
 /** How long an exited process's IPC channel may take to deliver its last messages. */
@@ -35,19 +36,36 @@ const GROUP_GONE_WAIT_MS = 5000;
 
 export interface ProcessOptions {
   service: ResolvedService;
-  /** The number in its socket name (WARREN_SOCKET_ID) and log tag; unique among running processes of the service. */
+  /**
+   * The number in its socket name (WARREN_SOCKET_ID) and log tag; unique among running processes
+   * of the service. A standby's is its log tag only, until activate() gives it the one it serves on.
+   */
   instance: number;
-  /** The slot it fills, 0 … instances−1 (WARREN_INSTANCE, NODE_APP_INSTANCE). */
-  slot: number;
+  /** The slot it fills, 0 … instances−1 (WARREN_INSTANCE, NODE_APP_INSTANCE); null for a standby until activate(). */
+  slot: number | null;
+  /**
+   * Started as a standby (WARREN_STANDBY=1): `ready` is its standby message (dependencies made, not
+   * listening); activate() makes it serve.
+   */
+  standby?: boolean;
   socketDir: string;
   reportIntervalMs: number;
   /** Every line the process prints. */
   /** A line the process printed; `truncated` when it was cut at the splitter's maximum length. */
   onLine: (stream: 'stdout' | 'stderr', line: string, truncated: boolean) => void;
-  onReport: (report: ReportMessage) => void;
+  onReport?: (report: ReportMessage) => void;
   /** A /proc measurement, every reportIntervalMs. */
   onSample?: (sample: ProcSample) => void;
 }
+
+/** Who gets a process's reports and measurements: the slot it fills (a standby changes hands). */
+export interface ProcessListeners {
+  onReport?: ((report: ReportMessage) => void) | undefined;
+  onSample?: ((sample: ProcSample) => void) | undefined;
+}
+
+/** The handshake awaited: Warren's ready message (or the `ready` setting's condition), or a standby's message. */
+type Handshake = 'ready' | 'standby';
 
 /** Where tsx's ESM loader is, for `--import`: resolved from Warren's own dependencies. */
 function tsxLoader(): string {
@@ -60,10 +78,18 @@ function tsxLoader(): string {
 
 export class ServiceProcess {
   readonly child: ChildProcess;
-  readonly instance: number;
+  /** Its socket number and log tag (a standby's changes when it is activated). */
+  instance: number;
   readonly pid: number | null;
-  /** Resolves once the process said it is ready; rejects if it exits first or takes too long. */
+  /**
+   * Resolves once the process said it is ready (a standby: that it is warmed up); rejects if it
+   * exits first or takes too long.
+   */
   readonly ready: Promise<void>;
+  /** A standby that has not been activated yet. */
+  standby: boolean;
+  /** Wall clock when a standby said it was warmed up. */
+  standbySince: number | null = null;
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<ExitInfo>;
   /** Wall clock when it became ready. */
@@ -76,8 +102,8 @@ export class ServiceProcess {
   lastReport: ReportMessage | null = null;
   previousReport: ReportMessage | null = null;
   lastReportAt = 0;
-  /** The slot it fills: its WARREN_INSTANCE and NODE_APP_INSTANCE. */
-  readonly slot: number;
+  /** The slot it fills: its WARREN_INSTANCE and NODE_APP_INSTANCE (null: a standby not activated yet). */
+  slot: number | null;
   /** Why it never became ready, without the `service.instance` prefix of the error (log lines carry that tag already). */
   notReady: string | null = null;
   /** Why the supervisor gave up on it before it was ready; `final` when trying again cannot help. */
@@ -86,6 +112,9 @@ export class ServiceProcess {
   sample: ProcSample | null = null;
   previousSample: ProcSample | null = null;
   private sampler: NodeJS.Timeout | undefined;
+  private listeners: ProcessListeners;
+  /** Where the message awaited by the current handshake goes. */
+  private awaiting: ((message: NonNullable<ReturnType<typeof parseServiceMessage>>) => void) | null = null;
   /** The last lines it printed on stderr: its own, not its predecessors'. */
   readonly stderrTail = new TailBuffer<string>(STDERR_TAIL);
 
@@ -93,22 +122,32 @@ export class ServiceProcess {
     const { service, instance, slot, socketDir, reportIntervalMs } = options;
     this.instance = instance;
     this.slot = slot;
+    this.standby = options.standby === true;
+    this.listeners = { onReport: options.onReport, onSample: options.onSample };
     const [command, args] = commandLine(service);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...service.env,
+      [SOCKET_DIR_ENV]: socketDir,
+      [REPORT_INTERVAL_ENV]: String(reportIntervalMs),
+      // How a later supervisor recognises this process should it be orphaned (orphans.ts).
+      [SUPERVISOR_PID_ENV]: String(process.pid),
+    };
+    if (this.standby || slot === null) {
+      // A standby learns its slot and socket number when it is activated (ActivateMessage).
+      env[STANDBY_ENV] = '1';
+      for (const name of [INSTANCE_ENV, NODE_APP_INSTANCE_ENV, SOCKET_ID_ENV]) delete env[name];
+    } else {
+      // The slot, stable across restarts and reloads (PM2's NODE_APP_INSTANCE too); the socket
+      // number may differ while a successor and its predecessor both listen.
+      env[INSTANCE_ENV] = String(slot);
+      env[NODE_APP_INSTANCE_ENV] = String(slot);
+      env[SOCKET_ID_ENV] = String(instance);
+      delete env[STANDBY_ENV];
+    }
     this.child = spawn(command, args, {
       cwd: service.cwd,
-      env: {
-        ...process.env,
-        ...service.env,
-        [SOCKET_DIR_ENV]: socketDir,
-        // The slot, stable across restarts and reloads (PM2's NODE_APP_INSTANCE too); the socket
-        // number may differ while a successor and its predecessor both listen.
-        [INSTANCE_ENV]: String(slot),
-        [NODE_APP_INSTANCE_ENV]: String(slot),
-        [SOCKET_ID_ENV]: String(instance),
-        [REPORT_INTERVAL_ENV]: String(reportIntervalMs),
-        // How a later supervisor recognises this process should it be orphaned (orphans.ts).
-        [SUPERVISOR_PID_ENV]: String(process.pid),
-      },
+      env,
       // Only a process that sends Warren's messages gets the IPC channel; for any other, fd 3
       // would be an unexplained open descriptor.
       stdio: service.ready.kind === 'message' ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
@@ -157,7 +196,22 @@ export class ServiceProcess {
       });
     });
 
-    this.ready = this.awaitReady();
+    if (this.child.connected) {
+      this.child.on('message', (message: unknown) => {
+        // Validated on receipt: a process may send anything over its IPC channel.
+        const m = parseServiceMessage(message);
+        if (m === undefined) return;
+        if (m.warren === 'report') {
+          this.previousReport = this.lastReport;
+          this.lastReport = m;
+          this.lastReportAt = Date.now();
+          this.listeners.onReport?.(m);
+        } else {
+          this.awaiting?.(m);
+        }
+      });
+    }
+    this.ready = this.awaitReady(this.standby ? 'standby' : 'ready');
     if (this.pid !== null) {
       const pid = this.pid;
       this.sampler = setInterval(() => {
@@ -165,7 +219,7 @@ export class ServiceProcess {
         if (sample === null || this.exit !== null) return;
         this.previousSample = this.sample;
         this.sample = sample;
-        options.onSample?.(sample);
+        this.listeners.onSample?.(sample);
       }, reportIntervalMs);
       this.sampler.unref();
     }
@@ -173,8 +227,39 @@ export class ServiceProcess {
     this.ready.catch(() => {});
   }
 
-  /** Resolves once ready as `service.ready` says; rejects (and kills the process) when it cannot be. */
-  private awaitReady(): Promise<void> {
+  /** Reports and measurements go to these from now on (a standby taken by a slot). */
+  attach(listeners: ProcessListeners): void {
+    this.listeners = listeners;
+  }
+
+  /**
+   * Makes a standby serve as `slot` on socket number `instance`: sends its activate message and
+   * resolves once it said it is ready (within readyTimeoutMs); rejects, and kills it, otherwise.
+   * The caller takes it only once it is warmed up (`ready` resolved).
+   */
+  activate(slot: number, instance: number): Promise<void> {
+    this.slot = slot;
+    this.instance = instance;
+    this.standby = false;
+    const ready = this.awaitReady('ready');
+    const message: ActivateMessage = { warren: 'activate', slot, socket: instance };
+    try {
+      this.child.send(message, undefined, undefined, (error) => {
+        // The channel broke under the write: the process is going; its exit settles `ready`.
+        if (error) this.kill();
+      });
+    } catch {
+      this.kill();
+    }
+    ready.catch(() => {});
+    return ready;
+  }
+
+  /**
+   * Resolves once the process is ready as `service.ready` says (for 'standby': once it said it is
+   * warmed up); rejects (and kills the process) when it cannot be.
+   */
+  private awaitReady(handshake: Handshake): Promise<void> {
     const { service } = this.options;
     const mode = service.ready;
     return new Promise<void>((resolve, reject) => {
@@ -183,6 +268,7 @@ export class ServiceProcess {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.awaiting = null;
         this.failure = { reason, final };
         this.notReady = reason;
         reject(spawnFailed(`${service.name}.${this.instance} ${reason}`));
@@ -192,39 +278,40 @@ export class ServiceProcess {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.awaiting = null;
+        if (handshake === 'standby') {
+          this.standbySince = Date.now();
+          return resolve();
+        }
         this.readySince = Date.now();
         this.lastReportAt = Date.now();
         resolve();
       };
       const what =
-        mode.kind === 'listen'
-          ? `did not accept a connection on ${listenLabel(mode)}`
-          : "did not say it was ready (Warren's ready message)";
+        handshake === 'standby'
+          ? "did not say it was warmed up (Warren's standby message)"
+          : mode.kind === 'listen'
+            ? `did not accept a connection on ${listenLabel(mode)}`
+            : "did not say it was ready (Warren's ready message)";
       const timer = setTimeout(() => fail(`${what} within readyTimeoutMs ${service.readyTimeoutMs}`, false), service.readyTimeoutMs);
-      if (this.child.connected) {
-        this.child.on('message', (message: unknown) => {
-          // Validated on receipt: a process may send anything over its IPC channel.
-          const m = parseServiceMessage(message);
-          if (m?.warren === 'ready' && mode.kind === 'message') {
-            if (m.service !== service.name) {
-              // Deterministic: the same code says the same name again, so this is not retried.
-              fail(`${service.entry} serves '${m.service}', but the config calls it '${service.name}': clients would not find it`, true);
-              return;
-            }
-            succeed();
-          } else if (m?.warren === 'report') {
-            this.previousReport = this.lastReport;
-            this.lastReport = m;
-            this.lastReportAt = Date.now();
-            this.options.onReport(m);
+      if (mode.kind === 'message') {
+        this.awaiting = (m) => {
+          if (m.warren !== handshake) return;
+          if (m.service !== service.name) {
+            // Deterministic: the same code says the same name again, so this is not retried.
+            fail(`${service.entry} serves '${m.service}', but the config calls it '${service.name}': clients would not find it`, true);
+            return;
           }
-        });
+          succeed();
+        };
       }
       void this.exited.then((exit) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.notReady = this.failure?.reason ?? `exited (${describeExit(exit)}) before it was ready`;
+        this.awaiting = null;
+        const before = handshake === 'standby' ? 'before it was warmed up' : 'before it was ready';
+        this.notReady = this.failure?.reason ?? `exited (${describeExit(exit)}) ${before}`;
         reject(spawnFailed(`${service.name}.${this.instance} ${this.notReady}`));
       });
       if (mode.kind === 'spawn') {

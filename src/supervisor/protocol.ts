@@ -96,10 +96,36 @@ export interface InstanceStatus {
   fds: FdCondition | null;
 }
 
+/**
+ * A standby process (`standby` in the config): started, warmed up, not listening (no client
+ * finds it) until a slot takes it over after a crash or for a recycle.
+ */
+export interface StandbyStatus {
+  service: string;
+  /** The number in its log tag (`users.2`); activated, it serves on the socket number its slot gives it. */
+  instance: number;
+  pid: number | null;
+  /** starting: spawned, making its dependencies; standby: warmed up and waiting. */
+  state: 'starting' | 'standby';
+  /** Wall clock (ms since the epoch) when it said it was warmed up; null while starting. */
+  readySince: number | null;
+  /** ms since readySince (0 while starting). */
+  uptime: number;
+  /** Measured from /proc, as for instances; null before the first measurement. */
+  rssMB: number | null;
+  cpuPercent: number | null;
+}
+
 export interface ServiceStatus {
   name: string;
   entry: string;
   instances: InstanceStatus[];
+  /**
+   * The service's standbys: how many it should have (`standby` in the config), those running, and
+   * why no more are started when the supervisor gave up on them (null otherwise). Absent from
+   * supervisors older than the `standby` setting.
+   */
+  standby?: { wanted: number; processes: StandbyStatus[]; failure: string | null };
 }
 
 export interface SupervisorStatus {

@@ -13,6 +13,7 @@ import type { ResolvedService } from './config.js';
 import { cpuPercent as cpuPercentBetween, type ProcSample } from './proc-stats.js';
 import { describeExit, ServiceProcess } from './process.js';
 import type { ExitInfo, InstanceState, InstanceStatus } from './protocol.js';
+import type { StandbySource } from './standby-pool.js';
 
 /** What a slot needs from its supervisor. */
 export interface SlotHost {
@@ -67,6 +68,8 @@ export class Slot {
     public service: ResolvedService,
     readonly index: number,
     private readonly host: SlotHost,
+    /** The service's standbys (`standby`), taken over after a crash or for a recycle; null: none. */
+    private readonly standbys: StandbySource | null = null,
   ) {
     this.backoff = new RestartBackoff(service.restart);
   }
@@ -82,11 +85,35 @@ export class Slot {
     this.stopped = false;
     this.clearRestart();
     const proc = this.spawn();
+    await this.bringUp(proc, proc.ready);
+  }
+
+  /**
+   * A standby takes over this slot (after a crash, or once one is ready while the slot waits out
+   * its restart delay): activated at once, with no process to start. Resolves as start() does.
+   */
+  private async takeOver(standby: ServiceProcess): Promise<void> {
+    this.clearRestart();
+    const ready = this.activate(standby);
+    await this.bringUp(standby, ready, () => this.standbys?.refill());
+  }
+
+  /** Makes a standby taken from the pool this slot's: its exit, reports and samples come here; it serves on a socket number of its own. */
+  private activate(standby: ServiceProcess): Promise<void> {
+    const instance = this.host.allocate(this.service.name, this.index, this.service.instances);
+    standby.attach({ onReport: (report) => this.onReport(standby, report), onSample: (sample) => this.onSample(standby, sample) });
+    void standby.exited.then((exit) => this.onExit(standby, exit));
+    return standby.activate(this.index, instance);
+  }
+
+  /** `proc` is current from now on; online once `ready` resolves, else the crash path decides (its exit). */
+  private async bringUp(proc: ServiceProcess, ready: Promise<void>, settledReady?: () => void): Promise<void> {
     this.current = proc;
     this.setState('starting');
     try {
-      await proc.ready;
+      await ready;
     } catch (error) {
+      settledReady?.();
       if (this.current !== proc || this.stopped) return;
       // The message has no `service.instance` prefix: the log line is tagged with it already.
       this.host.event('error', this.service.name, proc.instance, proc.notReady ?? (error as Error).message);
@@ -96,6 +123,20 @@ export class Slot {
       return;
     }
     if (this.current === proc) this.online(proc);
+    settledReady?.();
+  }
+
+  /**
+   * A standby became ready: a slot waiting out its restart delay takes it now instead of
+   * starting a process later. True when this slot took one.
+   */
+  offerStandby(): boolean {
+    if (this.stopped || this.state !== 'restarting' || this.restartTimer === undefined) return false;
+    const standby = this.standbys?.take() ?? null;
+    if (standby === null) return false;
+    this.host.event('info', this.service.name, this.current?.instance ?? null, `standby (pid ${standby.pid}) takes over`);
+    void this.takeOver(standby);
+    return true;
   }
 
   /** Resolves when the slot is online, errored or stopped (restarts in between included). */
@@ -115,8 +156,8 @@ export class Slot {
    * Replaces the current process with a new one, ready before the old one drains. Resolves
    * with the old and new instance numbers; rejects (old one kept) when the successor fails.
    */
-  replace(why: string): Promise<{ from: number | null; to: number }> {
-    if (this.replacing) return this.replacing.then(() => this.replace(why));
+  replace(why: string, useStandby = false): Promise<{ from: number | null; to: number }> {
+    if (this.replacing) return this.replacing.then(() => this.replace(why, useStandby));
     let result: { from: number | null; to: number } | undefined;
     const run = async () => {
       const old = this.current;
@@ -128,14 +169,18 @@ export class Slot {
         return;
       }
       this.host.event('info', this.service.name, old.instance, `replacing (${why})`);
-      const next = this.spawn();
+      // A recycle may hand over to a standby (same code and settings); a reload never does.
+      const standby = useStandby ? (this.standbys?.take() ?? null) : null;
+      const next = standby ?? this.spawn();
       try {
-        await next.ready;
+        await (standby === null ? next.ready : this.activate(standby));
       } catch (error) {
         next.stopping = true;
         next.kill();
         await next.exited;
         throw error;
+      } finally {
+        if (standby !== null) this.standbys?.refill();
       }
       // The old process may have crashed meanwhile: its restart, pending or already started,
       // is not needed any more, and the successor takes over from whichever process is current.
@@ -240,7 +285,7 @@ export class Slot {
       slot: this.index,
       socketDir: this.host.socketDir,
       reportIntervalMs: this.host.reportIntervalMs,
-      onLine: (stream, line, truncated) => this.host.line(this.service.name, instance, stream, line, truncated),
+      onLine: (stream, line, truncated) => this.host.line(this.service.name, proc.instance, stream, line, truncated),
       onReport: (report) => this.onReport(proc, report),
       onSample: (sample) => this.onSample(proc, sample),
     });
@@ -307,7 +352,7 @@ export class Slot {
   private recycle(reason: RecycleReason, detail: string): void {
     if (this.replacing || this.stopped || Date.now() < this.recycleHeldUntil) return;
     this.host.event('warn', this.service.name, this.current?.instance ?? null, `recycling: ${detail}`);
-    this.replace(reason).then(
+    this.replace(reason, true).then(
       () => {
         this.recycleFailures = 0;
         this.recycleHeldUntil = 0;
@@ -385,8 +430,16 @@ export class Slot {
       return;
     }
     this.restarts++;
-    this.setState('restarting');
     const why = proc.failure === null ? `exited (${describeExit(exit)})` : `${proc.failure.reason}: killed`;
+    // A standby takes over at once: there is nothing to wait for, and the crash still counts
+    // towards maxUnstableRestarts, so a crash loop ends errored as it would without standbys.
+    const standby = this.standbys?.take() ?? null;
+    if (standby !== null) {
+      this.host.event('warn', this.service.name, proc.instance, `${why}; standby (pid ${standby.pid}) takes over`);
+      void this.takeOver(standby);
+      return;
+    }
+    this.setState('restarting');
     this.host.event('warn', this.service.name, proc.instance, `${why}; restarting in ${decision.delayMs} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

@@ -324,7 +324,7 @@ export class Supervisor {
       }
       case 'change': {
         const group = this.group(plan.name);
-        group.reconfigure(plan.after);
+        group.reconfigure(plan.after, plan.changed.length > 0);
         if (plan.scale !== null) await group.scale(plan.scale.to, isStopping);
         this.setService(group.service);
         if (plan.changed.length === 0 || group.stopped) return [];
@@ -344,7 +344,11 @@ export class Supervisor {
         : `${service === undefined ? '' : `${service}: `}${why}; replacing ${count(total)}`;
     this.output.event('info', service ?? null, null, `reload: ${line}`);
     const replaced: ReloadResult['replaced'] = [];
-    for (const group of groups) replaced.push(...(await group.replace('reload', () => this.stopping !== null)));
+    for (const group of groups) {
+      // New code on disk, perhaps: no standby started before the reload may take over a slot after it.
+      group.renewStandbys();
+      replaced.push(...(await group.replace('reload', () => this.stopping !== null)));
+    }
     return { changes: [line], replaced };
   }
 

@@ -1,4 +1,5 @@
 /** The pooled client against real instances on Unix sockets: discovery, balancing, failover, draining, load. */
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +143,35 @@ describe('ServiceClient', () => {
     for (let i = 0; i < 10; i++) answered.push(((await svc.get('/products')).body as { instance: number }).instance);
     expect(answered.filter((i) => i === 0).length).toBe(5);
     expect(answered.filter((i) => i === 1).length).toBe(5);
+  });
+
+  it('calls made one at a time reach an instance whose connection could not be opened before, once it listens again', async () => {
+    const dir = socketDir();
+    await start(dir, 0);
+    // What a crashed process leaves: a socket file nothing listens on (a process killed with SIGKILL).
+    const path = join(dir, 'products.1.sock');
+    const crashed = spawn(
+      process.execPath,
+      ['-e', "require('net').createServer().listen(process.argv[1], () => console.log('up'))", path],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    await new Promise((resolve) => crashed.stdout.once('data', resolve));
+    const gone = new Promise((resolve) => crashed.once('exit', resolve));
+    crashed.kill('SIGKILL');
+    await gone;
+    const c = new ServiceClient({ socketDir: dir, timeout: 10_000, connectTimeoutMs: 50, downForMs: 20 });
+    clients.push(c);
+    const svc = c.service('products');
+    // Its first connection was refused: the instance is marked down, with no connection.
+    await until(() => svc.stats().find((i) => i.instance === 1)?.down, 'instance 1 marked down');
+    await start(dir, 1);
+    await until(() => svc.stats().find((i) => i.instance === 1)?.down === false, 'instance 1 no longer down');
+    const answered: number[] = [];
+    for (let i = 0; i < 10; i++) answered.push(((await svc.get('/products')).body as { instance: number }).instance);
+    // Each call that picks it connects to it: it is not passed by for the one with a connection.
+    expect(answered).toContain(1);
   });
 
   it('a draining instance refuses with 503 and the call is sent to the other instance', async () => {

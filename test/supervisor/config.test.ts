@@ -96,6 +96,7 @@ describe('parseConfig: defaults and resolution', () => {
           name: 'users',
           entry: join(dir, 'users.mjs'),
           instances: 1,
+          standby: 0,
           env: {},
           restart: { minDelayMs: 100, maxDelayMs: 10_000, maxUnstableRestarts: 5, stableAfterMs: 5_000 },
           maxMemoryMB: null,
@@ -214,7 +215,7 @@ describe('parseConfig: each kind of mistake gives its message', () => {
       {
         path: 'services[0].instance',
         message:
-          'unknown key (did you mean "instances"?); known keys: name, entry, instances, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs, args, nodeArgs, cwd, interpreter, ready',
+          'unknown key (did you mean "instances"?); known keys: name, entry, instances, standby, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs, args, nodeArgs, cwd, interpreter, ready',
       },
     ]);
   });

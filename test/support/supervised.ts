@@ -30,7 +30,7 @@ export class Recorder {
   readonly output: SupervisorOutput = {
     event: (level, service, instance, msg) => {
       this.events.push({ at: Date.now(), level, service, instance, msg });
-      const started = /^started \(pid (\d+)\)$/.exec(msg);
+      const started = /^started (?:as a standby )?\(pid (\d+)\)$/.exec(msg);
       if (started) this.pids.add(Number(started[1]));
     },
     line: (service, instance, stream, line, truncated) => {
