@@ -25,9 +25,14 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 function entryPoints() {
   // A string target (./schema.json) is a file shipped as it is, not an entry.
   const outputs = [...Object.values(pkg.exports).map((target) => (typeof target === 'string' ? target : target.default)), ...Object.values(pkg.bin)];
-  return outputs
-    .filter((file) => file.endsWith('.js'))
-    .map((file) => path.join(root, file.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts')));
+  return [
+    ...outputs
+      .filter((file) => file.endsWith('.js'))
+      .map((file) => path.join(root, file.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))),
+    // Not a public subpath: loaded with `node --import` into the processes of a service with a
+    // shared `port` (src/supervisor/process.ts finds it at dist/supervisor/).
+    path.join(root, 'src/supervisor/shared-port-preload.ts'),
+  ];
 }
 
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });

@@ -98,6 +98,11 @@ export const ERRORS = {
     className: 'WarrenError',
     description: 'Another supervisor already runs on this socket directory; a second one refuses to start.',
   },
+  WARREN_PORT_UNAVAILABLE: {
+    className: 'WarrenError',
+    description:
+      "A service's shared `port` cannot be taken: another process listens on it, it needs privileges, or its host does not resolve.",
+  },
   WARREN_CONFIG: {
     className: 'ConfigError',
     description:
@@ -346,6 +351,8 @@ export const invalidRoute = factory('WARREN_INVALID_ROUTE');
 export const unknownService = factory('WARREN_UNKNOWN_SERVICE');
 /** Another supervisor answers on the socket directory. */
 export const alreadyRunning = factory('WARREN_ALREADY_RUNNING');
+/** A service's shared `port` cannot be bound (in use, privileged, host unknown). */
+export const portUnavailable = factory('WARREN_PORT_UNAVAILABLE');
 /** The outbound queue is over its limit. */
 export const queueFull = factory('WARREN_QUEUE_FULL');
 /** A request's params, query or body do not match its schema (raised on the caller's side by a contract). */

@@ -131,8 +131,13 @@ const listenTarget = z.union(
 );
 
 export const readySchema = z.union(
-  [z.literal('message'), z.literal('spawn'), strict({ listen: listenTarget }, 'an object { listen: port, path or { port, host } }')],
-  { error: 'expected "message", "spawn", or { listen: port, path or { port, host } }' },
+  [
+    z.literal('message'),
+    z.literal('spawn'),
+    z.literal('listen'),
+    strict({ listen: listenTarget }, 'an object { listen: port, path or { port, host } }'),
+  ],
+  { error: 'expected "message", "spawn", "listen" (with port), or { listen: port, path or { port, host } }' },
 );
 
 export const serviceSchema = strict(
@@ -155,6 +160,10 @@ export const serviceSchema = strict(
     cwd: path('a working directory').optional(),
     interpreter: path('"node", "none" (run the entry itself) or a command such as "python3"').default('node'),
     ready: readySchema.optional(),
+    // Held by the supervisor and shared by every instance (shared-port.ts); `host` absent: every
+    // address, as Node's listen(port).
+    port: port.optional(),
+    host: path('a host name or address to bind port on').optional(),
   },
   'a service: an object with at least name and entry',
 );
@@ -181,6 +190,21 @@ export const configSchema = strict(
               path: [index, 'name'],
               input: service.name,
               message: `expected a unique name, got ${JSON.stringify(service.name)} again (services[${earlier}].name has it)`,
+            });
+          }
+        });
+        // One port, one service: the supervisor binds it once for that service's instances.
+        const ports = new Map<number, number>();
+        services.forEach((service, index) => {
+          if (typeof service?.port !== 'number') return;
+          const earlier = ports.get(service.port);
+          if (earlier === undefined) ports.set(service.port, index);
+          else {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'port'],
+              input: service.port,
+              message: `expected a port no other service has, got ${service.port} again (services[${earlier}].port has it; the instances of one service share a port, two services cannot)`,
             });
           }
         });

@@ -56,7 +56,12 @@ export type ReadyMode =
   | { readonly kind: 'message' }
   | { readonly kind: 'spawn' }
   | { readonly kind: 'listen'; readonly port: number; readonly host: string }
-  | { readonly kind: 'listen'; readonly path: string };
+  | { readonly kind: 'listen'; readonly path: string }
+  /**
+   * `ready: 'listen'` with `port`: online once the app's listen on the shared port succeeded, as
+   * the preload in the process says (a probe cannot tell: the socket is shared and always accepts).
+   */
+  | { readonly kind: 'shared-port' };
 
 export interface ResolvedService {
   readonly name: string;
@@ -88,6 +93,10 @@ export interface ResolvedService {
   /** 'node' (Node, through tsx for a .ts entry), 'none' (the entry is the executable) or a command. */
   readonly interpreter: string;
   readonly ready: ReadyMode;
+  /** The TCP port the supervisor holds and every instance shares (PORT, WARREN_LISTEN_FD); null: none. */
+  readonly port: number | null;
+  /** The address `port` is bound on; null: every address, IPv6 and IPv4 (as Node's `listen(port)`). */
+  readonly host: string | null;
 }
 
 export interface ResolvedConfig {
@@ -223,7 +232,8 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
         message: `expected a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, got ${last.path} (${last.bytes} bytes): use a shorter ${socketDirSource} or service name`,
       });
     }
-    const ready = resolveReady(service.ready, service.interpreter, baseDir);
+    const ready = resolveReady(service.ready, service.interpreter, baseDir, service.port);
+    issues.push(...portIssues(service, index));
     if (service.standby > 0 && ready.kind !== 'message') {
       issues.push({
         path: `services[${index}].standby`,
@@ -247,6 +257,8 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
       cwd: service.cwd === undefined ? baseDir : resolve(baseDir, service.cwd),
       interpreter: service.interpreter,
       ready,
+      port: service.port ?? null,
+      host: service.port === undefined ? null : (service.host ?? null),
     });
   });
   if (issues.length > 0) throw configError(issues, configPath);
@@ -268,8 +280,17 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
  * A Node entry says it is ready with Warren's message by default; any other interpreter cannot be
  * expected to, so it is online once started unless `ready` says otherwise.
  */
-function resolveReady(ready: z.output<typeof readySchema> | undefined, interpreter: string, baseDir: string): ReadyMode {
+function resolveReady(
+  ready: z.output<typeof readySchema> | undefined,
+  interpreter: string,
+  baseDir: string,
+  port: number | undefined,
+): ReadyMode {
+  // A Node app given a shared port (PM2's cluster mode) is an HTTP server like any other: online
+  // once it listens on it.
+  if (ready === undefined && port !== undefined && interpreter === 'node') return Object.freeze({ kind: 'shared-port' });
   if (ready === undefined) return Object.freeze({ kind: interpreter === 'node' ? 'message' : 'spawn' });
+  if (ready === 'listen') return Object.freeze({ kind: 'shared-port' });
   if (ready === 'message' || ready === 'spawn') return Object.freeze({ kind: ready });
   const { listen } = ready;
   if (typeof listen === 'number') return Object.freeze({ kind: 'listen', port: listen, host: '127.0.0.1' });
@@ -277,8 +298,43 @@ function resolveReady(ready: z.output<typeof readySchema> | undefined, interpret
   return Object.freeze({ kind: 'listen', port: listen.port, host: listen.host });
 }
 
+/** What is wrong with a service's `port`, `host` and `ready` together. */
+function portIssues(service: z.output<typeof configSchema>['services'][number], index: number): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const { port, ready, interpreter } = service;
+  if (port === undefined) {
+    if (ready === 'listen') {
+      issues.push({
+        path: `services[${index}].ready`,
+        message: `expected "listen" only with port (the port the supervisor shares among the instances), got "listen" without it: add port, or use { listen: <port or socket path> } for a port the app binds itself`,
+      });
+    }
+    if (service.host !== undefined) {
+      issues.push({
+        path: `services[${index}].host`,
+        message: `expected host only with port, got ${JSON.stringify(service.host)} without it`,
+      });
+    }
+    return issues;
+  }
+  if (ready === 'listen' && interpreter !== 'node') {
+    issues.push({
+      path: `services[${index}].ready`,
+      message: `expected "listen" only with interpreter "node", got interpreter ${JSON.stringify(interpreter)}: the listen is seen by a module loaded into Node; another program can listen on WARREN_LISTEN_FD itself, with ready "spawn"`,
+    });
+  }
+  if (typeof ready === 'object' && (ready.listen === port || (typeof ready.listen === 'object' && ready.listen.port === port))) {
+    issues.push({
+      path: `services[${index}].ready`,
+      message: `expected ready "listen" for the shared port ${port}, got { listen: ${port} }: every instance shares the socket, which always accepts, so a probe cannot tell whether the new process listens`,
+    });
+  }
+  return issues;
+}
+
 /** How `ready` reads in the config: `spawn`, `{ listen: … }`. */
 function readyLabel(ready: ReadyMode): string | { listen: unknown } {
+  if (ready.kind === 'shared-port') return 'listen';
   if (ready.kind !== 'listen') return ready.kind;
   return { listen: 'path' in ready ? ready.path : ready.host === '127.0.0.1' ? ready.port : { port: ready.port, host: ready.host } };
 }

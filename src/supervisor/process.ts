@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { spawnFailed } from '../errors.js';
 import { type ActivateMessage, NODE_APP_INSTANCE_ENV, parseServiceMessage, STANDBY_ENV } from '../service/protocol.js';
@@ -22,6 +23,7 @@ import { type ProcSample, sampleProcess } from './proc-stats.js';
 import { groupGone, killGroup } from './process-group.js';
 import type { ExitInfo } from './protocol.js';
 import { listenLabel, waitForListener } from './readiness.js';
+import { DRAIN_TIMEOUT_ENV, LISTEN_FD, LISTEN_FD_ENV, LISTENING_LINE, PORT_ENV, READY_FD, READY_FD_ENV } from './shared-port-env.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
 
@@ -50,6 +52,11 @@ export interface ProcessOptions {
   standby?: boolean;
   socketDir: string;
   reportIntervalMs: number;
+  /**
+   * The supervisor's descriptor of the service's shared `port` (shared-port.ts), handed to the
+   * process as WARREN_LISTEN_FD; null when the service has no `port`.
+   */
+  listenFd?: number | null;
   /** Every line the process prints. */
   /** A line the process printed; `truncated` when it was cut at the splitter's maximum length. */
   onLine: (stream: 'stdout' | 'stderr', line: string, truncated: boolean) => void;
@@ -66,6 +73,13 @@ export interface ProcessListeners {
 
 /** The handshake awaited: Warren's ready message (or the `ready` setting's condition), or a standby's message. */
 type Handshake = 'ready' | 'standby';
+
+/**
+ * The preload that makes an app listen on the shared port (shared-port-preload.ts), built as its
+ * own file into dist/supervisor/. From here (src/supervisor/, or dist/supervisor/ and dist/chunks/
+ * once built: the same depth) it is ../../dist/supervisor/.
+ */
+const SHARED_PORT_PRELOAD = new URL('../../dist/supervisor/shared-port-preload.js', import.meta.url).href;
 
 /** Where tsx's ESM loader is, for `--import`: resolved from Warren's own dependencies. */
 function tsxLoader(): string {
@@ -145,12 +159,29 @@ export class ServiceProcess {
       env[SOCKET_ID_ENV] = String(instance);
       delete env[STANDBY_ENV];
     }
+    for (const name of [LISTEN_FD_ENV, READY_FD_ENV, DRAIN_TIMEOUT_ENV]) delete env[name];
+    const listenFd = options.listenFd ?? null;
+    if (service.port !== null && listenFd !== null) {
+      env[PORT_ENV] = String(service.port);
+      env[LISTEN_FD_ENV] = String(LISTEN_FD);
+      env[DRAIN_TIMEOUT_ENV] = String(service.drainTimeoutMs);
+      if (service.ready.kind === 'shared-port') env[READY_FD_ENV] = String(READY_FD);
+    }
+    // Only a process that sends Warren's messages gets the IPC channel, and only one whose
+    // readiness the preload tells gets the ready pipe; for any other, fd 3 would be an
+    // unexplained open descriptor. The shared socket comes after them, always as fd 4: an
+    // integer in stdio is a descriptor of the supervisor that the child inherits.
+    const stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'pipe', 'pipe'];
+    if (service.ready.kind === 'message') stdio.push('ipc');
+    else if (service.ready.kind === 'shared-port') stdio.push('pipe');
+    if (env[LISTEN_FD_ENV] !== undefined && listenFd !== null) {
+      if (stdio.length === READY_FD) stdio.push('ignore');
+      stdio.push(listenFd);
+    }
     this.child = spawn(command, args, {
       cwd: service.cwd,
       env,
-      // Only a process that sends Warren's messages gets the IPC channel; for any other, fd 3
-      // would be an unexplained open descriptor.
-      stdio: service.ready.kind === 'message' ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+      stdio,
       // Its own process group: Ctrl-C in the supervisor's terminal reaches the supervisor only,
       // which then stops its instances in order instead of all of them dying at once.
       detached: true,
@@ -292,7 +323,9 @@ export class ServiceProcess {
           ? "did not say it was warmed up (Warren's standby message)"
           : mode.kind === 'listen'
             ? `did not accept a connection on ${listenLabel(mode)}`
-            : "did not say it was ready (Warren's ready message)";
+            : mode.kind === 'shared-port'
+              ? `did not listen on its shared port ${service.port} (listen(process.env.PORT))`
+              : "did not say it was ready (Warren's ready message)";
       const timer = setTimeout(() => fail(`${what} within readyTimeoutMs ${service.readyTimeoutMs}`, false), service.readyTimeoutMs);
       if (mode.kind === 'message') {
         this.awaiting = (m) => {
@@ -321,6 +354,19 @@ export class ServiceProcess {
         void waitForListener(mode, this.pid, () => settled).then((ok) => {
           if (ok) succeed();
         });
+      } else if (mode.kind === 'shared-port') {
+        // The preload writes one line on the ready pipe once the app's listen succeeded.
+        const pipe = this.child.stdio[READY_FD] as Readable | null | undefined;
+        let text = '';
+        pipe?.setEncoding('utf8');
+        pipe?.on('data', (chunk: string) => {
+          text += chunk;
+          if (text.includes(LISTENING_LINE)) {
+            pipe.destroy();
+            succeed();
+          }
+        });
+        pipe?.on('error', () => {});
       }
     });
   }
@@ -367,7 +413,9 @@ export function commandLine(service: ResolvedService): [string, string[]] {
   if (interpreter === 'none') return [entry, [...args]];
   if (interpreter === 'node') {
     const loader = TYPESCRIPT.has(extname(entry)) ? ['--import', tsxLoader()] : [];
-    return [process.execPath, [...nodeArgs, ...loader, entry, ...args]];
+    // A shared port: the app's listen(PORT) is made a listen on the inherited socket.
+    const preload = service.port === null ? [] : ['--import', SHARED_PORT_PRELOAD];
+    return [process.execPath, [...nodeArgs, ...loader, ...preload, entry, ...args]];
   }
   return [interpreter, [...nodeArgs, entry, ...args]];
 }

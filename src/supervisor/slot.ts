@@ -25,6 +25,8 @@ export interface SlotHost {
    */
   allocate(service: string, preferred: number, from: number): number;
   release(service: string, instance: number): void;
+  /** The descriptor of the service's shared `port` that its processes inherit; null: it has none. */
+  listenFd(service: string): number | null;
   line(service: string, instance: number, stream: 'stdout' | 'stderr', line: string, truncated: boolean): void;
   event(level: 'info' | 'warn' | 'error', service: string, instance: number | null, msg: string): void;
 }
@@ -285,6 +287,7 @@ export class Slot {
       slot: this.index,
       socketDir: this.host.socketDir,
       reportIntervalMs: this.host.reportIntervalMs,
+      listenFd: this.host.listenFd(this.service.name),
       onLine: (stream, line, truncated) => this.host.line(this.service.name, proc.instance, stream, line, truncated),
       onReport: (report) => this.onReport(proc, report),
       onSample: (sample) => this.onSample(proc, sample),

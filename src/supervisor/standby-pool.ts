@@ -139,6 +139,7 @@ export class StandbyPool implements StandbySource {
       standby: true,
       socketDir: this.host.socketDir,
       reportIntervalMs: this.host.reportIntervalMs,
+      listenFd: this.host.listenFd(name),
       onLine: (stream, line, truncated) => this.host.line(name, proc.instance, stream, line, truncated),
     });
     this.host.event('info', name, instance, `started as a standby (pid ${proc.pid ?? 'none'})`);

@@ -13,7 +13,7 @@
 
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { alreadyRunning, ConfigError, invalidArgument, unknownService, type WarrenError } from '../errors.js';
+import { alreadyRunning, ConfigError, invalidArgument, portUnavailable, unknownService, WarrenError } from '../errors.js';
 import { isSocketAlive, type PeerServer } from '../peer/transports/socket.js';
 import { loadOrCreateToken } from '../service/auth.js';
 import { listInstances } from '../service/discovery.js';
@@ -25,6 +25,7 @@ import { findOrphans, killOrphans } from './orphans.js';
 import type { SupervisorOutput } from './output.js';
 import { CONTROL_SOCKET, type ReloadResult, type ScaleResult, type SupervisorStatus } from './protocol.js';
 import { ServiceGroup } from './service-group.js';
+import { SharedPort } from './shared-port.js';
 import type { SlotHost } from './slot.js';
 
 export type { SupervisorOutput } from './output.js';
@@ -70,6 +71,8 @@ const stderrOutput: SupervisorOutput = {
 export class Supervisor {
   private readonly groups = new Map<string, ServiceGroup>();
   private readonly inUse = new Map<string, Set<number>>();
+  /** The shared `port` of each service that has one and is not stopped (shared-port.ts). */
+  private readonly ports = new Map<string, SharedPort>();
   private readonly output: SupervisorOutput;
   private readonly reportIntervalMs: number;
   private readonly host: SlotHost;
@@ -108,6 +111,10 @@ export class Supervisor {
       reportIntervalMs: this.reportIntervalMs,
       allocate: (service, preferred, from) => this.allocate(service, preferred, from),
       release: (service, instance) => this.inUse.get(service)?.delete(instance),
+      listenFd: (service) => {
+        const port = this.ports.get(service);
+        return port?.open ? port.fd : null;
+      },
       line: (service, instance, stream, line, truncated) => this.output.line(service, instance, stream, line, truncated),
       event: (level, service, instance, msg) => this.output.event(level, service, instance, msg),
     };
@@ -141,7 +148,13 @@ export class Supervisor {
       await this.stopping;
       return this.status();
     }
-    await this.exclusive(() => Promise.all([...this.groups.values()].map((group) => group.start())));
+    await this.exclusive(async () => {
+      // Every port first: a port that cannot be taken fails the start before anything runs.
+      for (const service of this.running.services) {
+        if (service.port !== null) this.ports.set(service.name, await SharedPort.open(service.name, service.port, service.host));
+      }
+      await Promise.all([...this.groups.values()].map((group) => group.start()));
+    });
     if (!this.stopping) this.state = 'running';
     return this.status();
   }
@@ -183,16 +196,20 @@ export class Supervisor {
         const result = await this.replaceAll(service, 'no changes');
         return { ...result, changes: [...diff.deferred, ...result.changes] };
       }
+      const ports = await this.preparePorts(plans);
       const changes = [...diff.deferred];
       const replaced: ReloadResult['replaced'] = [];
       for (const plan of plans) {
-        if (this.stopping) break;
+        if (this.stopping) {
+          ports.get(plan.name)?.close();
+          continue;
+        }
         const line = describePlan(plan, this.groups.get(plan.name)?.stopped ?? false);
         if (line !== null) {
           changes.push(line);
           this.output.event('info', plan.kind === 'add' || plan.kind === 'remove' ? null : plan.name, null, `reload: ${line}`);
         }
-        replaced.push(...(await this.apply(plan)));
+        replaced.push(...(await this.apply(plan, ports.get(plan.name))));
       }
       for (const line of diff.deferred) this.output.event('warn', null, null, `reload: ${line}`);
       return { changes, replaced };
@@ -227,6 +244,8 @@ export class Supervisor {
     return this.exclusive(async () => {
       const group = this.group(service);
       const stopped = await group.stop();
+      // A stopped service's port is free again, so that a client is refused rather than left waiting.
+      this.closePort(service);
       this.output.event('info', service, null, `stopped on request (${count(stopped)} drained)`);
       return { service, stopped };
     });
@@ -237,6 +256,8 @@ export class Supervisor {
     return this.exclusive(async () => {
       const group = this.group(service);
       if (this.stopping) return { service, started: 0 };
+      const { port, host } = group.service;
+      if (port !== null && !this.ports.get(service)?.open) this.ports.set(service, await SharedPort.open(service, port, host));
       const started = await group.resume();
       if (started > 0) this.output.event('info', service, null, `started on request (${count(started)})`);
       return { service, started };
@@ -259,6 +280,8 @@ export class Supervisor {
       // A control socket still being opened by start() is closed below, not left listening.
       await this.settingUp?.catch(() => {});
       await Promise.all([...this.groups.values()].map((group) => group.stop()));
+      // Once every instance has exited: the ports close with the last descriptor.
+      for (const name of [...this.ports.keys()]) this.closePort(name);
       await this.control?.close();
       this.control = null;
       this.state = 'stopped';
@@ -301,13 +324,50 @@ export class Supervisor {
     this.running = Object.freeze({ ...this.running, services: Object.freeze(services) });
   }
 
-  /** Carries out one service's part of a reload; resolves with the instances it replaced. */
-  private async apply(plan: ServicePlan): Promise<ReloadResult['replaced']> {
+  private closePort(service: string): void {
+    this.ports.get(service)?.close();
+    this.ports.delete(service);
+  }
+
+  /**
+   * The ports a reload needs that are not held yet (a service added with `port`, or whose `port`
+   * changed), taken before anything changes: one that cannot be taken refuses the whole reload.
+   */
+  private async preparePorts(plans: readonly ServicePlan[]): Promise<Map<string, SharedPort>> {
+    const taken = new Map<string, SharedPort>();
+    try {
+      for (const plan of plans) {
+        const after = plan.kind === 'add' ? plan.service : plan.kind === 'change' ? plan.after : null;
+        if (after === null || after.port === null || this.groups.get(after.name)?.stopped) continue;
+        const held = this.ports.get(after.name);
+        if (held?.open && held.port === after.port && held.host === after.host) continue;
+        if (held?.open && held.port === after.port) {
+          throw portUnavailable(
+            `service '${after.name}': host ${held.host ?? '(every address)'} → ${after.host ?? '(every address)'} on the same port ${after.port}: the running instances hold it; stop and start the service (\`warren stop ${after.name}\`, then \`warren start ${after.name}\`) to move it`,
+          );
+        }
+        taken.set(after.name, await SharedPort.open(after.name, after.port, after.host));
+      }
+    } catch (error) {
+      for (const port of taken.values()) port.close();
+      if (!(error instanceof WarrenError)) throw error;
+      throw new WarrenError(error.code, `reload refused, nothing was changed: ${error.message}`, { cause: error });
+    }
+    return taken;
+  }
+
+  /**
+   * Carries out one service's part of a reload; resolves with the instances it replaced. `port`:
+   * the shared port its new processes get (preparePorts), the old one closed once they replaced
+   * the old processes.
+   */
+  private async apply(plan: ServicePlan, port?: SharedPort): Promise<ReloadResult['replaced']> {
     const isStopping = () => this.stopping !== null;
     switch (plan.kind) {
       case 'same':
         return [];
       case 'add': {
+        if (port !== undefined) this.ports.set(plan.name, port);
         const group = this.addGroup(plan.service);
         this.setService(plan.service);
         await this.removeStaleSocketsOf(this.running.socketDir, plan.service.name);
@@ -318,18 +378,28 @@ export class Supervisor {
         // Kept in status while it drains, so that `warren status` shows its instances stopping.
         const group = this.groups.get(plan.name);
         await group?.stop();
+        this.closePort(plan.name);
         this.groups.delete(plan.name);
         this.setService(null, plan.name);
         return [];
       }
       case 'change': {
         const group = this.group(plan.name);
-        group.reconfigure(plan.after, plan.changed.length > 0);
-        if (plan.scale !== null) await group.scale(plan.scale.to, isStopping);
-        this.setService(group.service);
-        if (plan.changed.length === 0 || group.stopped) return [];
-        const kept = Math.min(plan.before.instances, plan.after.instances);
-        return group.replace('reload: config changed', isStopping, kept);
+        // A new port (or none any more): processes started from now on get the new one.
+        const oldPort = port !== undefined || plan.after.port === null ? this.ports.get(plan.name) : undefined;
+        if (port !== undefined) this.ports.set(plan.name, port);
+        else if (plan.after.port === null) this.ports.delete(plan.name);
+        try {
+          group.reconfigure(plan.after, plan.changed.length > 0);
+          if (plan.scale !== null) await group.scale(plan.scale.to, isStopping);
+          this.setService(group.service);
+          if (plan.changed.length === 0 || group.stopped) return [];
+          const kept = Math.min(plan.before.instances, plan.after.instances);
+          return await group.replace('reload: config changed', isStopping, kept);
+        } finally {
+          // The old processes have exited (replaced): nothing listens on the old port any more.
+          oldPort?.close();
+        }
       }
     }
   }

@@ -109,6 +109,8 @@ describe('parseConfig: defaults and resolution', () => {
           cwd: dir,
           interpreter: 'node',
           ready: { kind: 'message' },
+          port: null,
+          host: null,
         },
       ],
       gateway: null,
@@ -215,14 +217,17 @@ describe('parseConfig: each kind of mistake gives its message', () => {
       {
         path: 'services[0].instance',
         message:
-          'unknown key (did you mean "instances"?); known keys: name, entry, instances, standby, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs, args, nodeArgs, cwd, interpreter, ready',
+          'unknown key (did you mean "instances"?); known keys: name, entry, instances, standby, env, restart, maxMemoryMB, maxRequests, execTimeoutMs, drainTimeoutMs, readyTimeoutMs, args, nodeArgs, cwd, interpreter, ready, port, host',
       },
     ]);
   });
 
   it('ready, args, nodeArgs: each mistake named with what is expected', () => {
-    expect(serviceIssues({ ready: 'listen' })).toEqual([
-      { path: 'services[0].ready', message: 'expected "message", "spawn", or { listen: port, path or { port, host } }, got "listen"' },
+    expect(serviceIssues({ ready: 'listne' })).toEqual([
+      {
+        path: 'services[0].ready',
+        message: 'expected "message", "spawn", "listen" (with port), or { listen: port, path or { port, host } }, got "listne"',
+      },
     ]);
     expect(serviceIssues({ ready: { listen: 70000 } })).toEqual([
       { path: 'services[0].ready.listen', message: 'expected a TCP port from 1 to 65535, got 70000' },
@@ -247,6 +252,56 @@ describe('parseConfig: each kind of mistake gives its message', () => {
     expect(ready({ ready: { listen: { port: 3000, host: '::1' } } })).toEqual({ kind: 'listen', port: 3000, host: '::1' });
     expect(ready({ ready: { listen: 'run/app.sock' } })).toEqual({ kind: 'listen', path: join(dir, 'run/app.sock') });
     expect(parse({ services: [{ name: 'a', entry: 'a.sh', cwd: 'sub' }] }).services[0]?.cwd).toBe(join(dir, 'sub'));
+  });
+
+  it('port: shared by the instances, ready "listen" by default for Node, its mistakes named', () => {
+    const service = (extra: Record<string, unknown>) => parse({ services: [{ name: 'a', entry: 'a.mjs', ...extra }] }).services[0];
+    expect(service({ port: 3000 })).toMatchObject({ port: 3000, host: null, ready: { kind: 'shared-port' } });
+    expect(service({ port: 3000, host: '127.0.0.1', ready: 'listen' })).toMatchObject({
+      host: '127.0.0.1',
+      ready: { kind: 'shared-port' },
+    });
+    // A Warren service may share a port too; another interpreter is online once started.
+    expect(service({ port: 3000, ready: 'message' })).toMatchObject({ port: 3000, ready: { kind: 'message' } });
+    expect(service({ port: 3000, interpreter: 'python3' })).toMatchObject({ port: 3000, ready: { kind: 'spawn' } });
+    expect(service({})).toMatchObject({ port: null, host: null });
+
+    expect(serviceIssues({ port: 0 })).toEqual([{ path: 'services[0].port', message: 'expected a TCP port from 1 to 65535, got 0' }]);
+    expect(serviceIssues({ ready: 'listen' })).toEqual([
+      {
+        path: 'services[0].ready',
+        message:
+          'expected "listen" only with port (the port the supervisor shares among the instances), got "listen" without it: add port, or use { listen: <port or socket path> } for a port the app binds itself',
+      },
+    ]);
+    expect(serviceIssues({ host: 'localhost' })).toEqual([
+      { path: 'services[0].host', message: 'expected host only with port, got "localhost" without it' },
+    ]);
+    expect(serviceIssues({ port: 3000, ready: { listen: 3000 } })).toEqual([
+      {
+        path: 'services[0].ready',
+        message:
+          'expected ready "listen" for the shared port 3000, got { listen: 3000 }: every instance shares the socket, which always accepts, so a probe cannot tell whether the new process listens',
+      },
+    ]);
+    expect(serviceIssues({ port: 3000, ready: 'listen', interpreter: 'python3' })[0]?.message).toMatch(
+      /^expected "listen" only with interpreter "node", got interpreter "python3"/,
+    );
+    const twice = configError(() =>
+      parse({
+        services: [
+          { name: 'a', entry: 'a.mjs', port: 3000 },
+          { name: 'b', entry: 'b.mjs', port: 3000 },
+        ],
+      }),
+    ).issues;
+    expect(twice).toEqual([
+      {
+        path: 'services[1].port',
+        message:
+          'expected a port no other service has, got 3000 again (services[0].port has it; the instances of one service share a port, two services cannot)',
+      },
+    ]);
   });
 
   it('a wrong type', () => {
