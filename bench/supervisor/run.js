@@ -9,6 +9,9 @@
 //    throughput during reloads against the same load without them.
 // 1b. Crash to serving again: from the SIGKILL until a call is answered by the new process, with
 //    `standby: 1` (a warmed-up standby takes over) and `standby: 0` (bench/supervisor/standby.js).
+// 4. An arbitrary HTTP app reloaded under load (bench/supervisor/http-reload.js): the same tiny
+//    app with 2 instances on one port, Warren's `port` against PM2's cluster mode, 32 keep-alive
+//    callers for BENCH_HTTP_SECONDS (5) while one reload runs; failed requests and p99 latency.
 // 3. CLI start-up: `warren --version` and `warren status` beside `pm2 --version` and `pm2 ls`
 //    (bench/supervisor/cli-startup.js), median of BENCH_CLI_RUNS (10), and `node -e 0`.
 //
@@ -34,6 +37,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { pm2CliStartup, warrenCliStartup } from './cli-startup.js';
+import { pm2HttpReload, warrenHttpReload } from './http-reload.js';
 import { crashToServing } from './standby.js';
 
 const { ServiceClient } = await import('warren/service');
@@ -45,6 +49,8 @@ const restarts = Number(process.env.BENCH_RESTARTS ?? 10);
 const reloads = Number(process.env.BENCH_RELOADS ?? 3);
 const cliRuns = Number(process.env.BENCH_CLI_RUNS ?? 10);
 const loadSeconds = Number(process.env.BENCH_SECONDS ?? 5);
+const httpSeconds = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
+const httpConcurrency = Number(process.env.BENCH_HTTP_CONCURRENCY ?? 32);
 const outFile = fileURLToPath(new URL('../results/supervisor-latest.json', import.meta.url));
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-sup-'));
@@ -100,7 +106,8 @@ function pm2HardKill() {
     // No pid file: no daemon.
   }
   // PM2 renames its children `node <script>`; before that they are node ProcessContainerFork.js.
-  for (const pid of pm2Pids) killIfOurs(pid, ['pm2-echo', 'ProcessContainerFork']);
+  // Cluster mode (the HTTP app): node ProcessContainer.js, then `node <script>`.
+  for (const pid of pm2Pids) killIfOurs(pid, ['pm2-echo', 'ProcessContainer', 'http-app']);
 }
 
 /** Stops the PM2 daemon and everything it runs; idempotent, never throws, bounded in time. */
@@ -155,7 +162,7 @@ const watchdog = setTimeout(
       process.exit(3);
     });
   },
-  (restarts * 20 + reloads * 60 + loadSeconds * 8 + cliRuns * 12 + 120) * 1000,
+  (restarts * 20 + reloads * 60 + loadSeconds * 8 + cliRuns * 12 + httpSeconds * 4 + 180) * 1000,
 );
 watchdog.unref();
 
@@ -436,6 +443,15 @@ async function pm2ReloadUnderLoad() {
   }
 }
 
+/** One line for an HTTP reload run. */
+function describeHttp(r) {
+  const failures = r.failed ? ` ${JSON.stringify(r.failures)}` : '';
+  return (
+    `${r.served} served, ${r.failed} failed${failures}; p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, ` +
+    `max ${r.latency_ms.max} ms; ${r.requests_per_s} req/s; the reload took ${r.reload_ms} ms`
+  );
+}
+
 /** The table: one row per system, ratios against the bare spawn and against the other system. */
 function printTable(crash, reload, pm2Result, standby) {
   const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}x` : '-');
@@ -515,6 +531,8 @@ try {
       `${reload.reloading.ops_per_s} calls/s during reloads against ${reload.steady.ops_per_s} without ` +
       `(${(reload.reloading.ops_per_s / reload.steady.ops_per_s).toFixed(2)}x)`,
   );
+  const httpWarren = await warrenHttpReload({ base, seconds: httpSeconds, concurrency: httpConcurrency });
+  console.log(`HTTP app (port shared by 2 instances) reloaded under ${httpConcurrency} keep-alive callers: ${describeHttp(httpWarren)}`);
 
   // PM2, after Warren has stopped everything it ran: a daemon of its own in PM2_HOME.
   let pm2Result = null;
@@ -538,7 +556,14 @@ try {
         `${pm2Reload.reloading.served} calls served, ${pm2Reload.reloading.failed} failed; ` +
         `${pm2Reload.reloading.ops_per_s} calls/s during reloads against ${pm2Reload.steady.ops_per_s} without`,
     );
-    pm2Result = { crash: pm2Crash, reload: pm2Reload, cli: pm2Cli };
+    const pm2Http = await pm2HttpReload({
+      pm2Call,
+      seconds: httpSeconds,
+      concurrency: httpConcurrency,
+      onPid: (pid) => pm2Pids.add(pid),
+    });
+    console.log(`PM2 ${pm2Version} cluster mode, the same HTTP app reloaded under the same load: ${describeHttp(pm2Http)}`);
+    pm2Result = { crash: pm2Crash, reload: pm2Reload, cli: pm2Cli, http: pm2Http };
   } catch (error) {
     pm2Error = error;
     console.error(`bench supervisor: the PM2 part failed: ${error?.stack ?? error}`);
@@ -548,6 +573,15 @@ try {
 
   console.log('');
   printTable(crash, reload, pm2Result, standby);
+  console.log('');
+  console.log(`HTTP app, 2 instances on one port, one reload under ${httpConcurrency} keep-alive callers:`);
+  console.log(`  Warren (port)       ${describeHttp(httpWarren)}`);
+  if (pm2Result) {
+    console.log(`  PM2 (cluster mode)  ${describeHttp(pm2Result.http)}`);
+    console.log(
+      `  Warren/PM2: failed ${httpWarren.failed} vs ${pm2Result.http.failed}; p99 ${(httpWarren.latency_ms.p99 / pm2Result.http.latency_ms.p99).toFixed(2)}x (lower is better)`,
+    );
+  }
   if (pm2Result) {
     console.log(
       `CLI start-up: warren --version ${cli.version_ms} ms vs pm2 --version ${pm2Result.cli.version_ms} ms; ` +
@@ -557,7 +591,7 @@ try {
   const pm2Json = pm2Result
     ? {
         version: pm2Version,
-        mode: 'fork, wait_ready, restart_delay 0; reload = pm2.reload (a restart of each instance in turn in fork mode)',
+        mode: 'fork, wait_ready, restart_delay 0; reload = pm2.reload (a restart of each instance in turn in fork mode); http: cluster mode, pm2.reload',
         ...pm2Result,
         ratios: {
           crash_median_vs_bare: Number((pm2Result.crash.supervisor_ms.median / crash.bare_ms.median).toFixed(3)),
@@ -568,16 +602,31 @@ try {
           warren_reload_calls_per_s_vs_pm2: Number((reload.reloading.ops_per_s / pm2Result.reload.reloading.ops_per_s).toFixed(3)),
           warren_version_vs_pm2_version: Number((cli.version_ms / pm2Result.cli.version_ms).toFixed(3)),
           warren_status_vs_pm2_ls: Number((cli.status_ms / pm2Result.cli.ls_ms).toFixed(3)),
+          warren_http_reload_p99_vs_pm2: Number((httpWarren.latency_ms.p99 / pm2Result.http.latency_ms.p99).toFixed(3)),
         },
       }
     : { version: pm2Version, error: String(pm2Error?.message ?? pm2Error) };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(
     outFile,
-    `${JSON.stringify({ date: new Date().toISOString().slice(0, 10), node: process.version, loadavg_at_end: os.loadavg(), crash, standby, reload, cli, pm2: pm2Json }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString().slice(0, 10),
+        node: process.version,
+        loadavg_at_end: os.loadavg(),
+        crash,
+        standby,
+        reload,
+        cli,
+        http_reload: httpWarren,
+        pm2: pm2Json,
+      },
+      null,
+      2,
+    )}\n`,
   );
   console.log(`wrote ${path.relative(process.cwd(), outFile)}`);
-  process.exitCode = reload.reloading.failed === 0 && !pm2Error ? 0 : 1;
+  process.exitCode = reload.reloading.failed === 0 && httpWarren.failed === 0 && !pm2Error ? 0 : 1;
 } finally {
   await stopPm2();
   fs.rmSync(base, { recursive: true, force: true });
