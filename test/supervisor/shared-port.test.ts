@@ -7,12 +7,14 @@
  */
 import { Agent, request } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { supervisorFixture as fixture, instances, rejection, until, useSupervisors } from '../support/supervised.js';
+import { parseConfig, Supervisor } from '../../src/supervisor/index.js';
+import { supervisorFixture as fixture, instances, Recorder, rejection, until, useSupervisors } from '../support/supervised.js';
 
 /** Real processes started, killed and reloaded under load on a busy 2-core machine. */
 const TEST_MS = 120_000;
-const { setup } = useSupervisors();
+const { setup, adopt, tempDir } = useSupervisors();
 
 const app = fixture('shared-http.mjs');
 const fast = { minDelayMs: 20, maxDelayMs: 200, maxUnstableRestarts: 3, stableAfterMs: 60_000 };
@@ -191,5 +193,42 @@ describe('port: shared by every instance', { timeout: TEST_MS }, () => {
     const again = createServer();
     await new Promise<void>((resolve) => again.listen(port, '127.0.0.1', resolve));
     await new Promise((resolve) => again.close(resolve));
+  });
+
+  it('a reload that moves the port: refused with nothing changed when the new one is taken, else served there and the old one closed', async () => {
+    const [first, second] = [await freePort(), await freePort()];
+    const base = tempDir();
+    let port = first;
+    const config = () =>
+      parseConfig(
+        { socketDir: join(base, 'run'), services: [{ name: 'web', entry: app, instances: 2, port, restart: fast }] },
+        { baseDir: base, env: {} },
+      );
+    const rec = new Recorder();
+    const supervisor = new Supervisor(config(), { output: rec.output, reportIntervalMs: 50, loadConfig: async () => config() });
+    adopt(supervisor, rec);
+    await supervisor.start();
+    await get(first);
+
+    const other: Server = createServer();
+    await new Promise<void>((resolve) => other.listen(second, resolve));
+    port = second;
+    const before = instances(supervisor, 'web').map((s) => s.pid);
+    try {
+      const error = await rejection(supervisor.reload());
+      expect(error.code).toBe('WARREN_PORT_UNAVAILABLE');
+      expect(error.message).toMatch(
+        new RegExp(`^reload refused, nothing was changed: service 'web': cannot listen on port ${second}: EADDRINUSE`),
+      );
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+    expect(instances(supervisor, 'web').map((s) => s.pid)).toEqual(before);
+    await get(first);
+
+    const result = await supervisor.reload();
+    expect(result.changes).toContain('web: port changed, replacing 2 instances');
+    expect((await get(second)).listenFd).toBe('4');
+    expect(await refused(first)).toBe(true);
   });
 });
