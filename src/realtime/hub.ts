@@ -13,11 +13,13 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { badWsMessage, forbidden, isWarrenError, noHandler, notSubscribed, remoteError, type WarrenError } from '../errors.js';
+import type { PeerServer } from '../peer/transports/socket.js';
 import { Connection } from './connection.js';
 import { packEnvelope, unpackEnvelope } from './envelope.js';
 import { decode, encode, isBinaryFormat } from './format.js';
 import { PreparedMessage, writePrepared } from './frames.js';
 import { chooseFormat, type Identity, originAllowed, pathOf, refuseUpgrade } from './handshake.js';
+import { listenHubSocket } from './hub-socket.js';
 import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.js';
 import {
   CHANNEL_NAME_PATTERN,
@@ -115,6 +117,7 @@ export class Hub {
   readonly #recovery: RecoveryLog<BroadcastEntry>;
   readonly #timer: NodeJS.Timeout;
   readonly #ownsServer: boolean;
+  #hubSocket: Promise<PeerServer> | undefined;
   #sequence = 0;
   #closing: Promise<void> | undefined;
   #stats = { slowReadersClosed: 0, heartbeatsMissed: 0, refused: {} as Record<number, number> };
@@ -166,8 +169,12 @@ export class Hub {
     return this.#connections;
   }
 
-  /** Starts listening (the hub's own server only); resolves once it does. */
+  /** Starts listening (the hub's own server, and hub.sock with `socketDir`); resolves once it does. */
   async listen(): Promise<void> {
+    if (this.options.socketDir !== undefined && this.#hubSocket === undefined) {
+      this.#hubSocket = listenHubSocket(this, this.options.socketDir);
+      await this.#hubSocket;
+    }
     const server = this.server;
     if (!this.#ownsServer || server === undefined || server.listening) return;
     await new Promise<void>((resolve, reject) => {
@@ -334,6 +341,10 @@ export class Hub {
         server.closeAllConnections();
       });
     }
+    await this.#hubSocket?.then(
+      (server) => server.close(),
+      () => {},
+    );
     // Sockets still closing (their close frame on its way) are cut.
     for (const connection of this.#connections) connection.socket.terminate();
     await this.broadcaster.close();

@@ -1,11 +1,15 @@
 /** warren/realtime: the WebSocket hub, its seams and the broadcaster other processes use. */
 export * from '../errors.js';
+export type { BroadcasterEvents, BroadcasterOptions, ChannelEmitter } from './broadcaster.js';
+export { BroadcasterClient, createBroadcaster } from './broadcaster.js';
 export { Connection } from './connection.js';
 export type { Envelope } from './envelope.js';
 export { packEnvelope, unpackEnvelope } from './envelope.js';
 export type { Identity } from './handshake.js';
 export type { AuthorizeRequest, Authorizer, BroadcastTarget, EventContext, EventHandler, HubStats } from './hub.js';
 export { Hub, startHub } from './hub.js';
+export type { EmitParams } from './hub-socket.js';
+export { HUB_SOCKET, HubMethods, listenHubSocket } from './hub-socket.js';
 export type { Authenticate, HubOptions, ResolvedHubOptions } from './options.js';
 export {
   DEFAULT_HEARTBEAT_MS,

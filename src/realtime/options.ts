@@ -45,6 +45,8 @@ export interface HubOptions {
   /** The cross-hub seams (local in-memory ones by default). */
   broadcaster?: Broadcaster;
   registry?: Registry;
+  /** Listen on `<socketDir>/hub.sock` for broadcasts from other processes (createBroadcaster, warren emit). */
+  socketDir?: string;
   /** Undecodable messages tolerated before closing with 4002 (3). */
   maxBadMessages?: number;
 }
@@ -66,6 +68,7 @@ export interface ResolvedHubOptions {
   readonly recoverySize: number;
   readonly recoveryWindowMs: number;
   readonly maxBadMessages: number;
+  readonly socketDir: string | undefined;
 }
 
 export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions {
@@ -105,5 +108,6 @@ export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions 
     recoverySize: wholeNumber('recovery.size', options.recovery?.size, 100, 0),
     recoveryWindowMs: durationMs('recovery.windowMs', options.recovery?.windowMs, 120_000),
     maxBadMessages: wholeNumber('maxBadMessages', options.maxBadMessages, 3),
+    socketDir: options.socketDir,
   });
 }
