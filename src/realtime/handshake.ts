@@ -68,11 +68,15 @@ export function pathOf(req: IncomingMessage): string {
 
 /**
  * The subprotocol to answer with and its format: the first offered one the hub speaks; none
- * offered means JSON without a subprotocol; only unknown ones offered means refusal (null).
+ * offered means the default format (JSON unless configured) without a subprotocol; only unknown
+ * ones offered means refusal (null).
  */
-export function chooseFormat(req: IncomingMessage): { protocol: string | undefined; format: FormatName } | null {
+export function chooseFormat(
+  req: IncomingMessage,
+  defaultFormat: FormatName = 'json',
+): { protocol: string | undefined; format: FormatName } | null {
   const header = req.headers['sec-websocket-protocol'];
-  if (header === undefined || header.trim() === '') return { protocol: undefined, format: 'json' };
+  if (header === undefined || header.trim() === '') return { protocol: undefined, format: defaultFormat };
   for (const offered of header.split(',')) {
     const protocol = offered.trim();
     const format = formatOfSubprotocol(protocol);

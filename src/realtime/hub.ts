@@ -283,7 +283,7 @@ export class Hub {
       this.#refuse(socket, 429, 'too many connections from this address', { 'Retry-After': String(this.#rate.retryAfterS(ip)) });
       return;
     }
-    const chosen = chooseFormat(req);
+    const chosen = chooseFormat(req, o.defaultFormat);
     if (chosen === null) {
       this.#refuse(socket, 400, 'no supported subprotocol offered (warren.json, warren.msgpack)');
       return;

@@ -3,6 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { invalidArgument } from '../errors.js';
 import { durationMs, wholeNumber } from '../util/options.js';
 import type { Identity } from './handshake.js';
+import type { FormatName } from './protocol.js';
 import type { RateLimit } from './rate-limit.js';
 import type { Broadcaster, Registry } from './seams.js';
 
@@ -29,7 +30,7 @@ export interface HubOptions {
   /** Origins allowed to connect; empty or ['*']: any. A request without Origin (not a browser) passes. */
   allowedOrigins?: readonly string[];
   /** New connections per IP: `burst` at once, refilled at `perSecond` (20/s, burst 40); perSecond 0 turns it off. */
-  connectionRate?: Partial<RateLimit>;
+  connectionRate?: { perSecond?: number | undefined; burst?: number | undefined };
   /** Largest message a client may send, in bytes (10 MiB); a bigger one closes with 1009. */
   maxMessageSize?: number;
   /** Unsent bytes a connection may hold (5 MiB); over it the connection is closed with 4008. */
@@ -41,10 +42,12 @@ export interface HubOptions {
   /** Secret of HMAC channel tokens (private and presence channels); without it channel tokens are refused. */
   channelSecret?: string;
   /** Broadcasts kept per channel for recovery (100) and for how long (120 s). */
-  recovery?: { size?: number; windowMs?: number };
+  recovery?: { size?: number | undefined; windowMs?: number | undefined };
   /** The cross-hub seams (local in-memory ones by default). */
   broadcaster?: Broadcaster;
   registry?: Registry;
+  /** The format of a client that offers no subprotocol (json). */
+  defaultFormat?: FormatName;
   /** Listen on `<socketDir>/hub.sock` for broadcasts from other processes (createBroadcaster, warren emit). */
   socketDir?: string;
   /** Undecodable messages tolerated before closing with 4002 (3). */
@@ -69,6 +72,7 @@ export interface ResolvedHubOptions {
   readonly recoveryWindowMs: number;
   readonly maxBadMessages: number;
   readonly socketDir: string | undefined;
+  readonly defaultFormat: FormatName;
 }
 
 export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions {
@@ -91,6 +95,9 @@ export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions 
   if (options.channelSecret !== undefined && (typeof options.channelSecret !== 'string' || options.channelSecret.length < 16)) {
     throw invalidArgument("option 'channelSecret' must be a string of at least 16 characters");
   }
+  const defaultFormat = options.defaultFormat ?? 'json';
+  if (defaultFormat !== 'json' && defaultFormat !== 'msgpack')
+    throw invalidArgument(`option 'defaultFormat' must be 'json' or 'msgpack', got ${String(defaultFormat)}`);
   return Object.freeze({
     port,
     host: options.host ?? '127.0.0.1',
@@ -109,5 +116,6 @@ export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions 
     recoveryWindowMs: durationMs('recovery.windowMs', options.recovery?.windowMs, 120_000),
     maxBadMessages: wholeNumber('maxBadMessages', options.maxBadMessages, 3),
     socketDir: options.socketDir,
+    defaultFormat,
   });
 }
