@@ -74,21 +74,17 @@ export interface BroadcastTarget {
   emit(event: string, data?: unknown): void;
 }
 
-const CONNECTION = Symbol('warren.connection');
-type HubSocket = WebSocket & { [CONNECTION]: Connection; [HUB]: Hub };
-const HUB = Symbol('warren.hub');
-
-// The socket listeners are shared by every connection (no closure per connection); `this` is the socket.
+// The socket listeners are shared by every connection (no closure per connection); `this` is the connection.
 function onSocketMessage(this: WebSocket, bytes: Buffer, isBinary: boolean): void {
-  const socket = this as HubSocket;
-  socket[HUB].receive(socket[CONNECTION], bytes, isBinary);
+  const connection = this as Connection;
+  connection.owner?.receive(connection, bytes, isBinary);
 }
 function onSocketPong(this: WebSocket): void {
-  (this as HubSocket)[CONNECTION].alive = true;
+  (this as Connection).alive = true;
 }
 function onSocketClose(this: WebSocket): void {
-  const socket = this as HubSocket;
-  socket[HUB].forget(socket[CONNECTION]);
+  const connection = this as Connection;
+  connection.owner?.forget(connection);
 }
 function onSocketError(this: WebSocket): void {
   // ws closes the socket itself after an error (1009 for maxPayload, 1002 for bad frames); 'close' follows.
@@ -135,6 +131,7 @@ export class Hub {
       maxPayload: o.maxMessageSize,
       perMessageDeflate: o.perMessageDeflate,
       clientTracking: false,
+      WebSocket: Connection,
       // The subprotocol was chosen before the upgrade (see #upgrade); ws only echoes it.
       handleProtocols: (protocols, req) =>
         (req as IncomingMessage & { warrenProtocol?: string }).warrenProtocol ?? protocols.values().next().value ?? false,
@@ -362,10 +359,12 @@ export class Hub {
   }
 
   #accept(ws: WebSocket, format: Connection['format'], identity: Identity | undefined): void {
-    const connection = new Connection(`${this.id}.${++this.#sequence}`, ws, format, identity?.userId, identity?.info);
-    const socket = ws as HubSocket;
-    socket[CONNECTION] = connection;
-    socket[HUB] = this;
+    const connection = ws as Connection;
+    connection.owner = this;
+    connection.seq = ++this.#sequence;
+    connection.format = format;
+    connection.userId = identity?.userId;
+    connection.info = identity?.info;
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketPong);
     ws.on('close', onSocketClose);
@@ -543,10 +542,18 @@ export class Hub {
     const prepared = new PreparedMessage({ event: envelope.event, channel, data: envelope.data });
     const offset = this.#recovery.append(channel, { prepared, except: envelope.except });
     prepared.message.offset = offset;
-    const except = envelope.except;
+    // Compared by number: a connection's id string is made only when asked for.
+    const except = this.#seqOf(envelope.except);
     for (const connection of members) {
-      if (connection.id !== except) this.#write(connection, prepared);
+      if (connection.seq !== except) this.#write(connection, prepared);
     }
+  }
+
+  /** The number of this hub's connection `id`, or -1 for another hub's or none. */
+  #seqOf(id: string | undefined): number {
+    const prefix = this.id.length + 1;
+    if (id === undefined || id.length <= prefix || !id.startsWith(this.id) || id[this.id.length] !== '.') return -1;
+    return Number(id.slice(prefix));
   }
 
   #write(connection: Connection, prepared: PreparedMessage): void {
