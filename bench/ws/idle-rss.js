@@ -3,8 +3,10 @@
 // (5,000) opened by another process. RSS is read after a full GC before and after the
 // connections; the difference divided by N is the cost of one connection.
 //
-//   node bench/ws/idle-rss.js [--connections 5000] [--runs 3]
+//   node bench/ws/idle-rss.js [--connections 5000] [--runs 3]   (npm run bench:ws)
+// Writes bench/results/ws-latest.json: [{ system, kb_per_conn }].
 import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = (name) => fileURLToPath(new URL(name, import.meta.url));
@@ -70,5 +72,16 @@ console.log('| system | KB per connection | x ws |');
 console.log('| --- | ---: | ---: |');
 for (const row of rows) console.log(`| ${row.system} | ${row.kb_per_conn} | ${(row.kb_per_conn / ws).toFixed(2)} |`);
 console.log(`\ntarget: warren at most ${TARGET}x ws`);
+const out = fileURLToPath(new URL('../results/ws-latest.json', import.meta.url));
+mkdirSync(fileURLToPath(new URL('../results/', import.meta.url)), { recursive: true });
+writeFileSync(
+  out,
+  `${JSON.stringify(
+    rows.map(({ system, kb_per_conn }) => ({ system, kb_per_conn })),
+    null,
+    2,
+  )}\n`,
+);
+console.log(`written to ${out}`);
 
 export { rows };

@@ -23,8 +23,11 @@ export class Connection extends WebSocket {
   userId: string | undefined = undefined;
   info: Record<string, unknown> | undefined = undefined;
   format: FormatName = 'json';
-  /** Channels this connection is a member of (undefined until the first). */
-  channels: Set<string> | undefined = undefined;
+  /**
+   * Channels this connection is a member of: undefined for none, the name alone for one (a
+   * user's own user.<id>, most often), a Set from the second on.
+   */
+  #channels: string | Set<string> | undefined = undefined;
   /** A pong (or any message) arrived since the last ping. */
   alive = true;
   /** Undecodable messages so far; too many close the connection with 4002. */
@@ -44,6 +47,30 @@ export class Connection extends WebSocket {
 
   /** Whether this connection is a member of `channel`. */
   in(channel: string): boolean {
-    return this.channels?.has(channel) === true;
+    const channels = this.#channels;
+    return channels === channel || (typeof channels === 'object' && channels.has(channel));
+  }
+
+  /** The channels it is a member of. */
+  get channels(): string[] {
+    const channels = this.#channels;
+    if (channels === undefined) return [];
+    return typeof channels === 'string' ? [channels] : [...channels];
+  }
+
+  /** @internal the hub's bookkeeping: see Hub.join. */
+  addChannel(channel: string): void {
+    const channels = this.#channels;
+    if (channels === undefined) this.#channels = channel;
+    else if (typeof channels === 'string') {
+      if (channels !== channel) this.#channels = new Set([channels, channel]);
+    } else channels.add(channel);
+  }
+
+  /** @internal the hub's bookkeeping: see Hub.leave. */
+  deleteChannel(channel: string): void {
+    const channels = this.#channels;
+    if (channels === channel) this.#channels = undefined;
+    else if (typeof channels === 'object') channels.delete(channel);
   }
 }

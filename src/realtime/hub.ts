@@ -104,7 +104,8 @@ export class Hub {
   readonly registry: Registry;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
-  readonly #members = new Map<string, Set<Connection>>();
+  /** Each channel's members here: the connection alone while it is the only one, then a Set. */
+  readonly #members = new Map<string, Connection | Set<Connection>>();
   readonly #handlers = new Map<string, EventHandler>();
   readonly #authorizers: { authorizer: Authorizer; priority: number }[] = [];
   readonly #connectionListeners = new Set<(connection: Connection) => void>();
@@ -258,7 +259,16 @@ export class Hub {
 
   /** The connections of this hub in `channel`. */
   connectionsIn(channel: string): ReadonlySet<Connection> {
-    return this.#members.get(channel) ?? new Set();
+    const members = this.#members.get(channel);
+    if (members === undefined) return new Set();
+    return members instanceof Set ? members : new Set([members]);
+  }
+
+  /** How many of this hub's connections are in `channel`. */
+  memberCount(channel: string): number {
+    const members = this.#members.get(channel);
+    if (members === undefined) return 0;
+    return members instanceof Set ? members.size : 1;
   }
 
   /**
@@ -414,7 +424,7 @@ export class Hub {
   forget(connection: Connection): void {
     if (!this.#connections.delete(connection)) return;
     const channels = connection.channels;
-    if (channels !== undefined) {
+    if (channels.length > 0) {
       for (const channel of channels) {
         this.#removeMember(connection, channel);
         if (channelKind(channel) === 'presence') void this.#presenceLeave(connection, channel).catch(() => {});
@@ -512,26 +522,25 @@ export class Hub {
   }
 
   #addMember(connection: Connection, channel: string): void {
-    connection.channels ??= new Set();
-    connection.channels.add(channel);
-    let members = this.#members.get(channel);
+    connection.addChannel(channel);
+    const members = this.#members.get(channel);
     if (members === undefined) {
-      members = new Set();
-      this.#members.set(channel, members);
+      this.#members.set(channel, connection);
       this.broadcaster.subscribe(channel);
-    }
-    members.add(connection);
+    } else if (members instanceof Set) members.add(connection);
+    else if (members !== connection) this.#members.set(channel, new Set([members, connection]));
   }
 
   #removeMember(connection: Connection, channel: string): void {
-    connection.channels?.delete(channel);
+    connection.deleteChannel(channel);
     const members = this.#members.get(channel);
     if (members === undefined) return;
-    members.delete(connection);
-    if (members.size === 0) {
-      this.#members.delete(channel);
-      this.broadcaster.unsubscribe(channel);
-    }
+    if (members instanceof Set) {
+      members.delete(connection);
+      if (members.size > 0) return;
+    } else if (members !== connection) return;
+    this.#members.delete(channel);
+    this.broadcaster.unsubscribe(channel);
   }
 
   /** A broadcast from the Broadcaster: recorded, encoded once per format, written to every member. */
@@ -544,6 +553,10 @@ export class Hub {
     prepared.message.offset = offset;
     // Compared by number: a connection's id string is made only when asked for.
     const except = this.#seqOf(envelope.except);
+    if (!(members instanceof Set)) {
+      if (members.seq !== except) this.#write(members, prepared);
+      return;
+    }
     for (const connection of members) {
       if (connection.seq !== except) this.#write(connection, prepared);
     }
