@@ -241,7 +241,7 @@ export class Hub {
   async join(connection: Connection, channel: string): Promise<void> {
     if (!isChannelName(channel)) throw badWsMessage(`channel name ${JSON.stringify(channel)} is not valid`);
     if (connection.in(channel) || connection.closedWith !== undefined || !this.#connections.has(connection)) return;
-    this.#addMember(connection, channel);
+    await this.#addMember(connection, channel);
     if (channelKind(channel) === 'presence') await this.#presenceJoin(connection, channel);
   }
 
@@ -380,13 +380,19 @@ export class Hub {
     ws.on('close', onSocketClose);
     ws.on('error', onSocketError);
     this.#connections.add(connection);
+    // Every device of a user: its connections are members of user.<id> from the start. The
+    // client hears `connected` once that subscription is in place (at once, locally).
+    const subscribed = connection.userId === undefined ? undefined : this.#addMember(connection, userChannel(connection.userId));
+    if (subscribed === undefined) this.#sendConnected(connection);
+    else subscribed.then(() => this.#sendConnected(connection));
+    for (const listener of this.#connectionListeners) listener(connection);
+  }
+
+  #sendConnected(connection: Connection): void {
     this.#send(connection, {
       event: 'connected',
       data: { connectionId: connection.id, userId: connection.userId, heartbeatS: this.options.heartbeatMs / 1000 },
     });
-    // Every device of a user: its connections are members of user.<id> from the start.
-    if (connection.userId !== undefined) this.#addMember(connection, userChannel(connection.userId));
-    for (const listener of this.#connectionListeners) listener(connection);
   }
 
   /** A frame from a client (called by the shared socket listener). */
@@ -450,7 +456,7 @@ export class Hub {
     }
     // Membership and replay in one synchronous step: no broadcast can fall between them.
     const joined = !connection.in(channel);
-    if (joined) this.#addMember(connection, channel);
+    const subscribed = joined ? this.#addMember(connection, channel) : undefined;
     let recovered: boolean | undefined;
     if (since !== undefined) {
       const result = this.#recovery.since(channel, since.epoch, since.offset);
@@ -459,6 +465,7 @@ export class Hub {
     }
     const ack: Record<string, unknown> = { channel, epoch: this.#recovery.epoch, offset: this.#recovery.offset(channel) };
     if (recovered !== undefined) ack.recovered = recovered;
+    await subscribed;
     if (channelKind(channel) === 'presence') {
       if (joined) await this.#presenceJoin(connection, channel);
       ack.members = await this.registry.members(channel);
@@ -521,13 +528,15 @@ export class Hub {
     if (last) this.publish(channel, 'presence:left', member ?? { userId: connection.userId, info: connection.info });
   }
 
-  #addMember(connection: Connection, channel: string): void {
+  /** Adds a member; the promise of the Broadcaster's subscription when it is the channel's first here. */
+  #addMember(connection: Connection, channel: string): void | Promise<void> {
     connection.addChannel(channel);
     const members = this.#members.get(channel);
     if (members === undefined) {
       this.#members.set(channel, connection);
-      this.broadcaster.subscribe(channel);
-    } else if (members instanceof Set) members.add(connection);
+      return this.broadcaster.subscribe(channel);
+    }
+    if (members instanceof Set) members.add(connection);
     else if (members !== connection) this.#members.set(channel, new Set([members, connection]));
   }
 
