@@ -7,6 +7,7 @@ import { startHub } from '../../dist/realtime/index.js';
 
 const system = process.argv[2];
 let port;
+let fanout;
 if (system === 'ws') {
   // A bare ws server as its README shows it, with a heartbeat as any real one needs.
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
@@ -28,6 +29,13 @@ if (system === 'ws') {
   }, 60_000).unref();
   await new Promise((resolve) => wss.on('listening', resolve));
   port = wss.address().port;
+  // A ws broadcast as its README shows it: the message made once, sent to each client.
+  fanout = (count, size) => {
+    for (let i = 0; i < count; i++) {
+      const message = JSON.stringify({ event: 'm', channel: 'bench', data: 'x'.repeat(size), offset: i + 1 });
+      for (const ws of wss.clients) ws.send(message);
+    }
+  };
 } else {
   let n = 0;
   const hub = await startHub({
@@ -37,6 +45,9 @@ if (system === 'ws') {
     ...(system === 'warren-users' ? { authenticate: () => ({ userId: String(++n) }) } : {}),
   });
   port = hub.port;
+  fanout = (count, size) => {
+    for (let i = 0; i < count; i++) hub.to('bench').emit('m', 'x'.repeat(size));
+  };
 }
 
 function rss() {
@@ -44,6 +55,12 @@ function rss() {
 }
 
 process.on('message', (message) => {
+  if (message?.fanout) {
+    // The server's own time to hand every message to every socket (synchronous: encode, frame, write).
+    const start = performance.now();
+    fanout(message.fanout.count, message.fanout.size);
+    process.send({ serverMs: performance.now() - start });
+  }
   if (message === 'gc') {
     global.gc?.();
     global.gc?.();
