@@ -4,7 +4,9 @@
 // bytes written to every member) beside a bare ws server (the message made once, ws.send per client).
 //
 //   node bench/ws/fanout.js [--clients 1000] [--messages 200] [--size 64] [--runs 3]
+// Adds { system, msgs_per_s } rows to bench/results/ws-latest.json (idle-rss.js writes it first).
 import { fork } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = (name) => fileURLToPath(new URL(name, import.meta.url));
@@ -65,3 +67,10 @@ for (const system of systems) {
     `| ${system} | ${Math.round(rate(system))} | ${(rate(system) / rate('ws')).toFixed(2)} | ${serverMs(system).toFixed(1)} | ${(serverMs(system) / serverMs('ws')).toFixed(2)} |`,
   );
 }
+const out = fileURLToPath(new URL('../results/ws-latest.json', import.meta.url));
+const previous = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).filter((row) => row.msgs_per_s === undefined) : [];
+writeFileSync(
+  out,
+  `${JSON.stringify([...previous, ...systems.map((system) => ({ system, msgs_per_s: Math.round(rate(system)) }))], null, 2)}\n`,
+);
+console.log(`written to ${out}`);
