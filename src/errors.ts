@@ -116,6 +116,23 @@ export const ERRORS = {
     className: 'WarrenError',
     description: '`warren status --check` found an instance that is not online (starting, restarting, draining or stopped).',
   },
+  WARREN_WS_BAD_MESSAGE: {
+    className: 'WarrenError',
+    description: 'A WebSocket message to the hub is not a protocol message (not decodable, no event, a bad channel name or id).',
+  },
+  WARREN_WS_NOT_SUBSCRIBED: {
+    className: 'WarrenError',
+    description: 'A WebSocket client sent an event to a channel it has not subscribed to.',
+  },
+  WARREN_BROADCAST_DROPPED: {
+    className: 'WarrenError',
+    description: "A broadcaster's buffer was full while the hub was unreachable: the broadcast was dropped and counted.",
+  },
+  WARREN_HUB_UNREACHABLE: {
+    className: 'WarrenError',
+    status: 503,
+    description: "No hub answers on the socket directory's hub.sock (warren emit, broadcaster.flush).",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type WarrenErrorCode = keyof typeof ERRORS;
@@ -363,6 +380,14 @@ export const noHandler = factory('WARREN_NO_HANDLER');
 export const overloaded = factory('WARREN_OVERLOADED');
 /** A handler threw an error without a code of its own (sent to the caller as a RemoteError). */
 export const remoteError = factory('WARREN_REMOTE_ERROR');
+/** A WebSocket message that does not follow docs/realtime.md. */
+export const badWsMessage = factory('WARREN_WS_BAD_MESSAGE');
+/** An event to a channel the WebSocket client has not subscribed to. */
+export const notSubscribed = factory('WARREN_WS_NOT_SUBSCRIBED');
+/** A broadcast dropped because the broadcaster's buffer was full. */
+export const broadcastDropped = factory('WARREN_BROADCAST_DROPPED');
+/** No hub listens on hub.sock. */
+export const hubUnreachable = factory('WARREN_HUB_UNREACHABLE');
 /** A wrong or missing token. */
 export const unauthorized = (message?: string, options?: { data?: unknown }): UnauthorizedError => new UnauthorizedError(message, options);
 /** Refuses a caller the service knows but does not allow (403). */

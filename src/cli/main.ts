@@ -184,6 +184,25 @@ detachOption(
     );
   });
 
+command(program, 'hub')
+  .description('run the WebSocket hub: the realtime section of the config (or the defaults) with the WS_* variables over it')
+  .argument('[config]', "config file or directory (default: the current directory's, else none)")
+  .action(async (config: string | undefined) => {
+    const { hubCommand } = await import('./hub.js');
+    process.exitCode = await hubCommand(config, socketDirOption(), { out, err });
+  });
+
+command(program, 'emit')
+  .description('broadcast one event to a channel through the running hub (its hub.sock)')
+  .argument('<channel>', 'channel name, e.g. room:lobby, user.42, presence-shop')
+  .argument('<event>', 'event name')
+  .argument('[json]', 'the data, as JSON (default null)')
+  .option('--timeout <ms>', 'give up after this many ms (default 5000)', positiveMs('--timeout'))
+  .action(async (channel: string, event: string, json: string | undefined, options: { timeout?: number }) => {
+    const { emitCommand } = await import('./hub.js');
+    process.exitCode = await emitCommand(channel, event, json, { ...options, ...socketDirOption() }, { out, err });
+  });
+
 command(program, 'init')
   .description('write a starter project (warren.config.json and a service) that runs under warren up; overwrites nothing')
   .argument('[dir]', 'directory to write into, created if missing (default: the current directory)')

@@ -32,6 +32,7 @@ import {
   TYPESCRIPT_EXTENSIONS,
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
+import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
 
 export * from './config-schema.js';
 
@@ -261,6 +262,16 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
       host: service.port === undefined ? null : (service.host ?? null),
     });
   });
+  if (config.realtime !== undefined) {
+    const taken = services.findIndex((service) => service.name === HUB_SERVICE_NAME);
+    if (taken >= 0) {
+      issues.push({
+        path: `services[${taken}].name`,
+        message: `expected another name than "${HUB_SERVICE_NAME}": the realtime section runs the WebSocket hub under that name`,
+      });
+    }
+    services.push(hubService({ configPath, baseDir, socketDir, env: Object.freeze(Object.fromEntries(inherited)) }));
+  }
   if (issues.length > 0) throw configError(issues, configPath);
 
   return Object.freeze({

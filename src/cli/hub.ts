@@ -1,0 +1,155 @@
+/**
+ * `warren hub [config]`: runs the WebSocket hub alone (or as the supervisor's `hub` process),
+ * and `warren emit <channel> <event> [json]`: one broadcast through a running hub.
+ *
+ * The hub's settings are the config's `realtime` section with the WS_* / WARREN_WS_* variables
+ * over it (src/config/realtime.ts); without a config file, the defaults and the environment. It
+ * listens on host:port for WebSockets and on `<socketDir>/hub.sock` for broadcasts, and stops
+ * cleanly (1001 to every client) on SIGTERM or SIGINT, or when the supervisor that started it goes.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type RealtimeConfig, resolveRealtimeConfig } from '../config/realtime.js';
+import { ConfigError, isWarrenError } from '../errors.js';
+import { tokenOf } from '../realtime/handshake.js';
+import { type Authenticate, createBroadcaster, type Hub, type HubOptions, startHub, verifyUserToken } from '../realtime/index.js';
+import { loadConfig } from '../supervisor/config.js';
+import { CONFIG_FILE_NAMES } from '../supervisor/config-schema.js';
+import { commandSocketDir } from './socket-dir-lookup.js';
+
+export interface HubCommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+interface HubSettings {
+  realtime: RealtimeConfig;
+  socketDir: string;
+}
+
+/** The config file to read: the one named, else one in the current directory, else none. */
+function configFileOf(config: string | undefined, cwd: string): string | undefined {
+  if (config !== undefined) return resolve(cwd, config);
+  return CONFIG_FILE_NAMES.some((name) => existsSync(join(cwd, name))) ? cwd : undefined;
+}
+
+async function settings(config: string | undefined, socketDirOption: string | undefined, env: NodeJS.ProcessEnv): Promise<HubSettings> {
+  const file = configFileOf(config, process.cwd());
+  if (file === undefined) {
+    return { realtime: resolveRealtimeConfig(undefined, env), socketDir: commandSocketDir(socketDirOption, env) };
+  }
+  const loaded = await loadConfig(file, { env, socketDirOption });
+  return {
+    realtime: resolveRealtimeConfig(loaded.realtime ?? undefined, env, loaded.configPath ?? undefined),
+    socketDir: loaded.socketDir,
+  };
+}
+
+/** The built-in authentication: a user token signed with `authSecret` (see signUserToken). */
+function signedTokenAuth(secret: string): Authenticate {
+  return (req) => {
+    const userId = verifyUserToken(secret, tokenOf(req));
+    return userId === undefined ? null : { userId };
+  };
+}
+
+/** The Redis seams the config asks for (loaded only then: ioredis is not needed otherwise). */
+async function redisSeams(realtime: RealtimeConfig): Promise<Pick<HubOptions, 'broadcaster' | 'registry'>> {
+  if (realtime.broadcast !== 'redis' && realtime.registry !== 'redis') return {};
+  const url = realtime.redisUrl as string;
+  const { RedisBroadcaster, RedisRegistry } = await import('../realtime/redis/index.js');
+  return {
+    ...(realtime.broadcast === 'redis' ? { broadcaster: new RedisBroadcaster({ url }) } : {}),
+    ...(realtime.registry === 'redis' ? { registry: new RedisRegistry({ url }) } : {}),
+  };
+}
+
+export function hubOptionsFrom(realtime: RealtimeConfig, socketDir: string) {
+  return {
+    host: realtime.host,
+    port: realtime.port,
+    path: realtime.path,
+    maxMessageSize: realtime.maxMessageSize,
+    writeBufferSize: realtime.writeBufferSize,
+    heartbeatMs: realtime.heartbeatIntervalS * 1000,
+    allowedOrigins: realtime.allowedOrigins,
+    defaultFormat: realtime.formatter,
+    socketDir,
+    ...(realtime.authSecret === undefined ? {} : { authenticate: signedTokenAuth(realtime.authSecret) }),
+    ...(realtime.channelSecret === undefined ? {} : { channelSecret: realtime.channelSecret }),
+    ...(realtime.connectionRate === undefined ? {} : { connectionRate: realtime.connectionRate }),
+    ...(realtime.recovery === undefined ? {} : { recovery: realtime.recovery }),
+  };
+}
+
+function report(name: string, error: unknown, io: HubCommandIo): number {
+  if (error instanceof ConfigError && error.issues.length > 1) {
+    for (const issue of error.issues) io.err(`${name}: WARREN_CONFIG: ${issue.path}: ${issue.message}\n`);
+    return 2;
+  }
+  const code = isWarrenError(error) ? error.code : 'ERROR';
+  io.err(`${name}: ${code}: ${(error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ')}\n`);
+  return isWarrenError(error) && (error.code === 'WARREN_CONFIG' || error.code === 'WARREN_INVALID_ARGUMENT') ? 2 : 1;
+}
+
+/** Runs the hub until a signal; resolves with the exit code. */
+export async function hubCommand(
+  config: string | undefined,
+  options: { socketDir?: string },
+  io: HubCommandIo,
+  env = process.env,
+): Promise<number> {
+  let hub: Hub;
+  try {
+    const { realtime, socketDir } = await settings(config, options.socketDir, env);
+    hub = await startHub({ ...hubOptionsFrom(realtime, socketDir), ...(await redisSeams(realtime)) });
+    io.out(
+      `hub listening on ws://${realtime.host}:${hub.port}${realtime.path} (broadcasts on ${join(socketDir, 'hub.sock')}, pid ${process.pid})\n`,
+    );
+  } catch (error) {
+    return report('warren hub', error, io);
+  }
+  return new Promise((resolveExit) => {
+    const stop = (signal: string) => {
+      io.out(`hub stopping (${signal}): closing ${hub.stats.connections} connection(s)\n`);
+      hub.close().then(
+        () => resolveExit(0),
+        (error: unknown) => resolveExit(report('warren hub', error, io)),
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    // Started by a supervisor that went away: nobody would stop this hub otherwise.
+    if (process.connected) process.once('disconnect', () => stop('supervisor gone'));
+  });
+}
+
+/** `warren emit <channel> <event> [json]`: one broadcast, confirmed by the hub. */
+export async function emitCommand(
+  channel: string,
+  event: string,
+  json: string | undefined,
+  options: { socketDir?: string; timeout?: number },
+  io: HubCommandIo,
+  env = process.env,
+): Promise<number> {
+  let data: unknown = null;
+  if (json !== undefined) {
+    try {
+      data = JSON.parse(json);
+    } catch (error) {
+      io.err(`warren emit: WARREN_INVALID_ARGUMENT: data is not valid JSON: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
+  const broadcaster = createBroadcaster({ socketDir: commandSocketDir(options.socketDir, env), maxBuffered: 0 });
+  try {
+    const { members } = await broadcaster.send(channel, event, data, options.timeout ?? 5_000);
+    io.out(`${event} sent to ${channel} (${members} connection${members === 1 ? '' : 's'} on this hub)\n`);
+    return 0;
+  } catch (error) {
+    return report('warren emit', error, io);
+  } finally {
+    await broadcaster.close();
+  }
+}

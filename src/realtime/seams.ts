@@ -1,0 +1,116 @@
+/**
+ * The two seams a cluster of hubs plugs into (socket.io-adapter style), each a small interface
+ * with a local in-memory implementation here:
+ *
+ * - the Broadcaster carries encoded broadcasts to every hub that has members in a channel; a hub
+ *   subscribes only to the channels it has members in;
+ * - the Registry keeps presence: which users are in a presence channel, counted once however
+ *   many connections (tabs) each has.
+ */
+
+/** Carries encoded broadcasts between hubs. */
+export interface Broadcaster {
+  /** Sends `message` (an encoded envelope, see envelope.ts) to every hub subscribed to `channel`. */
+  publish(channel: string, message: Uint8Array): void;
+  /**
+   * Starts delivering `channel`'s messages to the handler; called when a hub gets its first
+   * member there. A promise, when given, resolves once the subscription is in place: the hub
+   * acks the client's subscribe only then, so no broadcast after the ack is missed.
+   */
+  subscribe(channel: string): void | Promise<void>;
+  /** Stops delivering `channel`; called when its last member here left. */
+  unsubscribe(channel: string): void;
+  /** The one handler of this hub's deliveries; returns its remover. */
+  onMessage(handler: (channel: string, message: Uint8Array) => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface PresenceMember {
+  userId: string;
+  info: Record<string, unknown> | undefined;
+}
+
+/** Presence per channel, counted per user. */
+export interface Registry {
+  /** Adds one connection of `member.userId`; `first` when the user was not present before. */
+  join(channel: string, member: PresenceMember): Promise<{ first: boolean }>;
+  /** Removes one connection of `userId`; `last` when it was the user's last one. */
+  leave(channel: string, userId: string): Promise<{ last: boolean; member: PresenceMember | undefined }>;
+  /** Everyone present, each user once. */
+  members(channel: string): Promise<PresenceMember[]>;
+  close(): Promise<void>;
+}
+
+/** The broadcaster of a hub alone: a publish is delivered to this hub at once, if it subscribed. */
+export class LocalBroadcaster implements Broadcaster {
+  readonly #subscribed = new Set<string>();
+  #handler: ((channel: string, message: Uint8Array) => void) | undefined;
+
+  publish(channel: string, message: Uint8Array): void {
+    if (this.#subscribed.has(channel)) this.#handler?.(channel, message);
+  }
+
+  subscribe(channel: string): void {
+    this.#subscribed.add(channel);
+  }
+
+  unsubscribe(channel: string): void {
+    this.#subscribed.delete(channel);
+  }
+
+  onMessage(handler: (channel: string, message: Uint8Array) => void): () => void {
+    this.#handler = handler;
+    return () => {
+      if (this.#handler === handler) this.#handler = undefined;
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#subscribed.clear();
+  }
+}
+
+interface Presence {
+  info: Record<string, unknown> | undefined;
+  connections: number;
+}
+
+/** The registry of a hub alone: a map per presence channel. */
+export class LocalRegistry implements Registry {
+  readonly #channels = new Map<string, Map<string, Presence>>();
+
+  async join(channel: string, member: PresenceMember): Promise<{ first: boolean }> {
+    let users = this.#channels.get(channel);
+    if (users === undefined) {
+      users = new Map();
+      this.#channels.set(channel, users);
+    }
+    const present = users.get(member.userId);
+    if (present !== undefined) {
+      present.connections++;
+      return { first: false };
+    }
+    users.set(member.userId, { info: member.info, connections: 1 });
+    return { first: true };
+  }
+
+  async leave(channel: string, userId: string): Promise<{ last: boolean; member: PresenceMember | undefined }> {
+    const users = this.#channels.get(channel);
+    const present = users?.get(userId);
+    if (users === undefined || present === undefined) return { last: false, member: undefined };
+    if (--present.connections > 0) return { last: false, member: undefined };
+    users.delete(userId);
+    if (users.size === 0) this.#channels.delete(channel);
+    return { last: true, member: { userId, info: present.info } };
+  }
+
+  async members(channel: string): Promise<PresenceMember[]> {
+    const users = this.#channels.get(channel);
+    if (users === undefined) return [];
+    return [...users].map(([userId, { info }]) => ({ userId, info }));
+  }
+
+  async close(): Promise<void> {
+    this.#channels.clear();
+  }
+}
