@@ -82,8 +82,8 @@ describe('the browser bundle in Chromium', () => {
     const errors: string[] = [];
     tab.on('pageerror', (error) => errors.push(String(error)));
     await tab.goto(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`);
-    await tab.waitForFunction(() => (window as unknown as { log: { joined: boolean } }).log.joined);
-    const log = () => tab.evaluate(() => (window as unknown as { log: { ticks: number[]; states: string[]; members: string[] } }).log);
+    await tab.waitForFunction(() => (globalThis as unknown as { log: { joined: boolean } }).log.joined);
+    const log = () => tab.evaluate(() => (globalThis as unknown as { log: { ticks: number[]; states: string[]; members: string[] } }).log);
     expect((await log()).members).toEqual(['ann']);
 
     // Another process broadcasts through hub.sock.
