@@ -4,8 +4,8 @@
 //     (RSS with the clients - RSS before) / clients, both after a full GC;
 //   - fan-out: BENCH_WS_FANOUT (1,000) clients x 200 messages of 64 B, msgs/s delivered, measured at the
 //     clients from the first message received to the last;
-//   - the same fan-out across two servers through Redis (127.0.0.1:6379): Socket.IO with
-//     @socket.io/redis-adapter, and Warren's pair once the hub has a Redis mode.
+//   - the same fan-out across two servers through Redis (127.0.0.1:6379): two Warren hubs with
+//     warren/realtime/redis, two Socket.IO servers with @socket.io/redis-adapter.
 // Writes bench/results/ws-latest.json: rows {system, kb_per_conn} and {system, msgs_per_s}.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -63,9 +63,9 @@ function child(script, args, nodeArgs = []) {
   return { next, send, stop };
 }
 
-const clientSystem = (system) => (system.startsWith('socket.io') ? 'socket.io' : system);
+const clientSystem = (system) => system.replace(/-redis$/, '');
 const urlOf = (system, port) =>
-  system.startsWith('socket.io') ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/${system === 'warren' ? 'ws' : ''}`;
+  system.startsWith('socket.io') ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/${system.startsWith('warren') ? 'ws' : ''}`;
 
 async function server(system) {
   const s = child('server.js', [system], ['--expose-gc']);
@@ -116,30 +116,23 @@ process.on('exit', () => {
 });
 
 const rows = [];
-const notes = [];
 for (const system of ['warren', 'ws', 'socket.io']) rows.push(await idle(system));
 for (const system of ['warren', 'ws', 'socket.io']) rows.push(await fanout(system, system, 1));
 rows.push(await fanout('socket.io-redis', 'socket.io-redis', 2));
-// Warren's pair needs a Redis broadcaster in warren/realtime; until it exists the run says so.
-const realtime = await import('../../dist/realtime/index.js');
-notes.push(
-  typeof realtime.RedisBroadcaster === 'function'
-    ? 'warren-redis: the hub has a Redis broadcaster, but this bench does not drive it yet'
-    : 'warren-redis: not available (the hub has no Redis mode yet)',
-);
+rows.push(await fanout('warren-redis', 'warren-redis', 2));
 
 const by = (system, key) => rows.find((r) => r.system === system && key in r)?.[key];
 console.log(`| system | server RSS per idle connection (${IDLE}) | fan-out msgs/s (${FANOUT} clients x ${MESSAGES} x ${SIZE} B) |`);
 console.log('| --- | --- | --- |');
-for (const system of ['warren', 'ws', 'socket.io', 'socket.io-redis']) {
+for (const system of ['warren', 'ws', 'socket.io', 'warren-redis', 'socket.io-redis']) {
   const kb = by(system, 'kb_per_conn');
   const rate = by(system, 'msgs_per_s');
   console.log(`| ${system} | ${kb === undefined ? '–' : `${kb} KB`} | ${rate === undefined ? '–' : rate.toLocaleString('en-US')} |`);
 }
-for (const note of notes) console.log(note);
 console.log(
   `ratios: warren/ws per connection ${(by('warren', 'kb_per_conn') / by('ws', 'kb_per_conn')).toFixed(2)}x (target <= 1.2x); ` +
-    `warren/socket.io fan-out ${(by('warren', 'msgs_per_s') / by('socket.io', 'msgs_per_s')).toFixed(2)}x (target >= 1.2x)`,
+    `warren/socket.io fan-out ${(by('warren', 'msgs_per_s') / by('socket.io', 'msgs_per_s')).toFixed(2)}x (target >= 1.2x); ` +
+    `through Redis ${(by('warren-redis', 'msgs_per_s') / by('socket.io-redis', 'msgs_per_s')).toFixed(2)}x`,
 );
 writeFileSync(here('../results/ws-latest.json'), `${JSON.stringify(rows, null, 2)}\n`);
 process.exit(0);

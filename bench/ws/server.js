@@ -1,5 +1,5 @@
 // One server of bench:ws, in its own process so that its RSS is its own.
-//   node --expose-gc server.js <warren|ws|socket.io|socket.io-redis> [port]
+//   node --expose-gc server.js <warren|warren-redis|ws|socket.io|socket.io-redis> [port]
 // Prints {"ready":true,"port":N}; then reads commands on stdin, one per line:
 //   rss                  -> {"rss":bytes} after a full GC
 //   broadcast <n> <size> -> sends n messages of size bytes to every client of room:lobby, then {"sent":n}
@@ -14,10 +14,20 @@ const say = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 /** Each system's broadcast of one message to the channel, and its listening port. */
 async function start() {
-  if (system === 'warren') {
+  if (system === 'warren' || system === 'warren-redis') {
     const { startHub } = await import('../../dist/realtime/index.js');
+    const seams = {};
+    if (system === 'warren-redis') {
+      // Both hubs of the pair on one Redis, under a prefix of this run's own.
+      const { RedisBroadcaster, RedisRegistry } = await import('../../dist/realtime/redis/index.js');
+      const url = 'redis://127.0.0.1:6379';
+      const prefix = `bench:ws:${process.env.BENCH_WS_RUN ?? process.ppid}:`;
+      seams.broadcaster = new RedisBroadcaster({ url, prefix });
+      await seams.broadcaster.ready();
+      seams.registry = new RedisRegistry({ url, prefix });
+    }
     // The per-IP handshake rate is off: every bench client comes from 127.0.0.1.
-    const hub = await startHub({ port, connectionRate: { perSecond: 0 } });
+    const hub = await startHub({ port, connectionRate: { perSecond: 0 }, ...seams });
     return { port: hub.port, emit: (data) => hub.to(CHANNEL).emit('m', data) };
   }
   if (system === 'ws') {

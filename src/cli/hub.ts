@@ -10,9 +10,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type RealtimeConfig, resolveRealtimeConfig } from '../config/realtime.js';
-import { ConfigError, isWarrenError, unsupported } from '../errors.js';
+import { ConfigError, isWarrenError } from '../errors.js';
 import { tokenOf } from '../realtime/handshake.js';
-import { type Authenticate, createBroadcaster, type Hub, startHub, verifyUserToken } from '../realtime/index.js';
+import { type Authenticate, createBroadcaster, type Hub, type HubOptions, startHub, verifyUserToken } from '../realtime/index.js';
 import { loadConfig } from '../supervisor/config.js';
 import { CONFIG_FILE_NAMES } from '../supervisor/config-schema.js';
 import { commandSocketDir } from './socket-dir-lookup.js';
@@ -53,10 +53,18 @@ function signedTokenAuth(secret: string): Authenticate {
   };
 }
 
+/** The Redis seams the config asks for (loaded only then: ioredis is not needed otherwise). */
+async function redisSeams(realtime: RealtimeConfig): Promise<Pick<HubOptions, 'broadcaster' | 'registry'>> {
+  if (realtime.broadcast !== 'redis' && realtime.registry !== 'redis') return {};
+  const url = realtime.redisUrl as string;
+  const { RedisBroadcaster, RedisRegistry } = await import('../realtime/redis/index.js');
+  return {
+    ...(realtime.broadcast === 'redis' ? { broadcaster: new RedisBroadcaster({ url }) } : {}),
+    ...(realtime.registry === 'redis' ? { registry: new RedisRegistry({ url }) } : {}),
+  };
+}
+
 export function hubOptionsFrom(realtime: RealtimeConfig, socketDir: string) {
-  if (realtime.broadcast === 'redis' || realtime.registry === 'redis') {
-    throw unsupported('realtime: broadcast and registry "redis" are not available yet; use "unix" and "local"');
-  }
   return {
     host: realtime.host,
     port: realtime.port,
@@ -94,7 +102,7 @@ export async function hubCommand(
   let hub: Hub;
   try {
     const { realtime, socketDir } = await settings(config, options.socketDir, env);
-    hub = await startHub(hubOptionsFrom(realtime, socketDir));
+    hub = await startHub({ ...hubOptionsFrom(realtime, socketDir), ...(await redisSeams(realtime)) });
     io.out(
       `hub listening on ws://${realtime.host}:${hub.port}${realtime.path} (broadcasts on ${join(socketDir, 'hub.sock')}, pid ${process.pid})\n`,
     );

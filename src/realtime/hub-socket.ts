@@ -49,7 +49,7 @@ export async function listenHubSocket(hub: Hub, socketDir: string): Promise<Peer
       const parsed = parseEmit(params);
       if (typeof parsed === 'string') throw invalidArgument(parsed);
       hub.publish(parsed.channel, parsed.event, parsed.data);
-      return hub.connectionsIn(parsed.channel).size;
+      return hub.memberCount(parsed.channel);
     };
     peer.onRequest(HubMethods.emit, (params) => ({ members: emit(params) }));
     peer.onNotify(HubMethods.emit, (params) => {

@@ -74,21 +74,17 @@ export interface BroadcastTarget {
   emit(event: string, data?: unknown): void;
 }
 
-const CONNECTION = Symbol('warren.connection');
-type HubSocket = WebSocket & { [CONNECTION]: Connection; [HUB]: Hub };
-const HUB = Symbol('warren.hub');
-
-// The socket listeners are shared by every connection (no closure per connection); `this` is the socket.
+// The socket listeners are shared by every connection (no closure per connection); `this` is the connection.
 function onSocketMessage(this: WebSocket, bytes: Buffer, isBinary: boolean): void {
-  const socket = this as HubSocket;
-  socket[HUB].receive(socket[CONNECTION], bytes, isBinary);
+  const connection = this as Connection;
+  connection.owner?.receive(connection, bytes, isBinary);
 }
 function onSocketPong(this: WebSocket): void {
-  (this as HubSocket)[CONNECTION].alive = true;
+  (this as Connection).alive = true;
 }
 function onSocketClose(this: WebSocket): void {
-  const socket = this as HubSocket;
-  socket[HUB].forget(socket[CONNECTION]);
+  const connection = this as Connection;
+  connection.owner?.forget(connection);
 }
 function onSocketError(this: WebSocket): void {
   // ws closes the socket itself after an error (1009 for maxPayload, 1002 for bad frames); 'close' follows.
@@ -108,7 +104,8 @@ export class Hub {
   readonly registry: Registry;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
-  readonly #members = new Map<string, Set<Connection>>();
+  /** Each channel's members here: the connection alone while it is the only one, then a Set. */
+  readonly #members = new Map<string, Connection | Set<Connection>>();
   readonly #handlers = new Map<string, EventHandler>();
   readonly #authorizers: { authorizer: Authorizer; priority: number }[] = [];
   readonly #connectionListeners = new Set<(connection: Connection) => void>();
@@ -135,6 +132,7 @@ export class Hub {
       maxPayload: o.maxMessageSize,
       perMessageDeflate: o.perMessageDeflate,
       clientTracking: false,
+      WebSocket: Connection,
       // The subprotocol was chosen before the upgrade (see #upgrade); ws only echoes it.
       handleProtocols: (protocols, req) =>
         (req as IncomingMessage & { warrenProtocol?: string }).warrenProtocol ?? protocols.values().next().value ?? false,
@@ -243,7 +241,7 @@ export class Hub {
   async join(connection: Connection, channel: string): Promise<void> {
     if (!isChannelName(channel)) throw badWsMessage(`channel name ${JSON.stringify(channel)} is not valid`);
     if (connection.in(channel) || connection.closedWith !== undefined || !this.#connections.has(connection)) return;
-    this.#addMember(connection, channel);
+    await this.#addMember(connection, channel);
     if (channelKind(channel) === 'presence') await this.#presenceJoin(connection, channel);
   }
 
@@ -261,7 +259,16 @@ export class Hub {
 
   /** The connections of this hub in `channel`. */
   connectionsIn(channel: string): ReadonlySet<Connection> {
-    return this.#members.get(channel) ?? new Set();
+    const members = this.#members.get(channel);
+    if (members === undefined) return new Set();
+    return members instanceof Set ? members : new Set([members]);
+  }
+
+  /** How many of this hub's connections are in `channel`. */
+  memberCount(channel: string): number {
+    const members = this.#members.get(channel);
+    if (members === undefined) return 0;
+    return members instanceof Set ? members.size : 1;
   }
 
   /**
@@ -362,22 +369,30 @@ export class Hub {
   }
 
   #accept(ws: WebSocket, format: Connection['format'], identity: Identity | undefined): void {
-    const connection = new Connection(`${this.id}.${++this.#sequence}`, ws, format, identity?.userId, identity?.info);
-    const socket = ws as HubSocket;
-    socket[CONNECTION] = connection;
-    socket[HUB] = this;
+    const connection = ws as Connection;
+    connection.owner = this;
+    connection.seq = ++this.#sequence;
+    connection.format = format;
+    connection.userId = identity?.userId;
+    connection.info = identity?.info;
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketPong);
     ws.on('close', onSocketClose);
     ws.on('error', onSocketError);
     this.#connections.add(connection);
+    // Every device of a user: its connections are members of user.<id> from the start. The
+    // client hears `connected` once that subscription is in place (at once, locally).
+    const subscribed = connection.userId === undefined ? undefined : this.#addMember(connection, userChannel(connection.userId));
+    if (subscribed === undefined) this.#sendConnected(connection);
+    else subscribed.then(() => this.#sendConnected(connection));
+    for (const listener of this.#connectionListeners) listener(connection);
+  }
+
+  #sendConnected(connection: Connection): void {
     this.#send(connection, {
       event: 'connected',
       data: { connectionId: connection.id, userId: connection.userId, heartbeatS: this.options.heartbeatMs / 1000 },
     });
-    // Every device of a user: its connections are members of user.<id> from the start.
-    if (connection.userId !== undefined) this.#addMember(connection, userChannel(connection.userId));
-    for (const listener of this.#connectionListeners) listener(connection);
   }
 
   /** A frame from a client (called by the shared socket listener). */
@@ -415,7 +430,7 @@ export class Hub {
   forget(connection: Connection): void {
     if (!this.#connections.delete(connection)) return;
     const channels = connection.channels;
-    if (channels !== undefined) {
+    if (channels.length > 0) {
       for (const channel of channels) {
         this.#removeMember(connection, channel);
         if (channelKind(channel) === 'presence') void this.#presenceLeave(connection, channel).catch(() => {});
@@ -441,7 +456,7 @@ export class Hub {
     }
     // Membership and replay in one synchronous step: no broadcast can fall between them.
     const joined = !connection.in(channel);
-    if (joined) this.#addMember(connection, channel);
+    const subscribed = joined ? this.#addMember(connection, channel) : undefined;
     let recovered: boolean | undefined;
     if (since !== undefined) {
       const result = this.#recovery.since(channel, since.epoch, since.offset);
@@ -450,6 +465,7 @@ export class Hub {
     }
     const ack: Record<string, unknown> = { channel, epoch: this.#recovery.epoch, offset: this.#recovery.offset(channel) };
     if (recovered !== undefined) ack.recovered = recovered;
+    await subscribed;
     if (channelKind(channel) === 'presence') {
       if (joined) await this.#presenceJoin(connection, channel);
       ack.members = await this.registry.members(channel);
@@ -512,27 +528,28 @@ export class Hub {
     if (last) this.publish(channel, 'presence:left', member ?? { userId: connection.userId, info: connection.info });
   }
 
-  #addMember(connection: Connection, channel: string): void {
-    connection.channels ??= new Set();
-    connection.channels.add(channel);
-    let members = this.#members.get(channel);
+  /** Adds a member; the promise of the Broadcaster's subscription when it is the channel's first here. */
+  #addMember(connection: Connection, channel: string): void | Promise<void> {
+    connection.addChannel(channel);
+    const members = this.#members.get(channel);
     if (members === undefined) {
-      members = new Set();
-      this.#members.set(channel, members);
-      this.broadcaster.subscribe(channel);
+      this.#members.set(channel, connection);
+      return this.broadcaster.subscribe(channel);
     }
-    members.add(connection);
+    if (members instanceof Set) members.add(connection);
+    else if (members !== connection) this.#members.set(channel, new Set([members, connection]));
   }
 
   #removeMember(connection: Connection, channel: string): void {
-    connection.channels?.delete(channel);
+    connection.deleteChannel(channel);
     const members = this.#members.get(channel);
     if (members === undefined) return;
-    members.delete(connection);
-    if (members.size === 0) {
-      this.#members.delete(channel);
-      this.broadcaster.unsubscribe(channel);
-    }
+    if (members instanceof Set) {
+      members.delete(connection);
+      if (members.size > 0) return;
+    } else if (members !== connection) return;
+    this.#members.delete(channel);
+    this.broadcaster.unsubscribe(channel);
   }
 
   /** A broadcast from the Broadcaster: recorded, encoded once per format, written to every member. */
@@ -543,10 +560,22 @@ export class Hub {
     const prepared = new PreparedMessage({ event: envelope.event, channel, data: envelope.data });
     const offset = this.#recovery.append(channel, { prepared, except: envelope.except });
     prepared.message.offset = offset;
-    const except = envelope.except;
-    for (const connection of members) {
-      if (connection.id !== except) this.#write(connection, prepared);
+    // Compared by number: a connection's id string is made only when asked for.
+    const except = this.#seqOf(envelope.except);
+    if (!(members instanceof Set)) {
+      if (members.seq !== except) this.#write(members, prepared);
+      return;
     }
+    for (const connection of members) {
+      if (connection.seq !== except) this.#write(connection, prepared);
+    }
+  }
+
+  /** The number of this hub's connection `id`, or -1 for another hub's or none. */
+  #seqOf(id: string | undefined): number {
+    const prefix = this.id.length + 1;
+    if (id === undefined || id.length <= prefix || !id.startsWith(this.id) || id[this.id.length] !== '.') return -1;
+    return Number(id.slice(prefix));
   }
 
   #write(connection: Connection, prepared: PreparedMessage): void {

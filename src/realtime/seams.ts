@@ -12,8 +12,12 @@
 export interface Broadcaster {
   /** Sends `message` (an encoded envelope, see envelope.ts) to every hub subscribed to `channel`. */
   publish(channel: string, message: Uint8Array): void;
-  /** Starts delivering `channel`'s messages to the handler; called when a hub gets its first member there. */
-  subscribe(channel: string): void;
+  /**
+   * Starts delivering `channel`'s messages to the handler; called when a hub gets its first
+   * member there. A promise, when given, resolves once the subscription is in place: the hub
+   * acks the client's subscribe only then, so no broadcast after the ack is missed.
+   */
+  subscribe(channel: string): void | Promise<void>;
   /** Stops delivering `channel`; called when its last member here left. */
   unsubscribe(channel: string): void;
   /** The one handler of this hub's deliveries; returns its remover. */
