@@ -7,6 +7,7 @@ const benches = [
   { name: 'ipc', script: fileURLToPath(new URL('./ipc/run.js', import.meta.url)) },
   { name: 'service', script: fileURLToPath(new URL('./service/run.js', import.meta.url)) },
   { name: 'supervisor', script: fileURLToPath(new URL('./supervisor/run.js', import.meta.url)) },
+  { name: 'ws', script: fileURLToPath(new URL('./ws/run.js', import.meta.url)) },
 ];
 
 let failed = 0;

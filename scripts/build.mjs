@@ -58,6 +58,22 @@ await build({
   logLevel: 'warning',
 });
 
+// The browser client as one minified ES module with its dependencies inside (msgpackr's
+// browser build, chosen by the 'browser' condition), for a <script type="module"> or a CDN.
+// Bundled on its own: the Node entries above share chunks a browser must not load.
+await build({
+  entryPoints: [path.join(root, 'src', 'client', 'index.ts')],
+  outfile: path.join(root, 'dist', 'client', 'warren-client.browser.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022'],
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  logLevel: 'warning',
+});
+
 const supervisor = await import(pathToFileURL(path.join(root, 'dist', 'supervisor', 'index.js')).href);
 const schemaFile = path.join(root, supervisor.CONFIG_JSON_SCHEMA_FILE);
 mkdirSync(path.dirname(schemaFile), { recursive: true });
