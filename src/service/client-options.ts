@@ -46,6 +46,20 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Safe to send twice (GET, HEAD, PUT, DELETE are by default). */
   idempotent?: boolean;
+  /** Names the call in the service (the handler's `requestId`, its log lines); the service makes one when absent. */
+  requestId?: string;
+  /**
+   * When the whole call must be over (ms since the epoch, as Date.now()), retries included: each
+   * attempt's timeout is cut to what is left, and none starts after it (WARREN_TIMEOUT).
+   */
+  deadline?: number;
+  /**
+   * Tell apart the failures of a call that was never written from those of one that was: a call
+   * no instance could take (every connect refused or timed out, or the instance went away before
+   * the call was written) rejects with WARREN_UNAVAILABLE (503), a call whose instance died
+   * after it was written with WARREN_PEER_CLOSED (502). Without it the connect error itself is thrown.
+   */
+  classifyFailures?: boolean;
 }
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
