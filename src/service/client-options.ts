@@ -23,6 +23,12 @@ export interface ClientOptions {
   downForMs?: number;
   /** This client's name in the services' logs. */
   name?: string;
+  /**
+   * Check each open connection this often (ms; 0, the default, never): a connection that does not
+   * answer within connectTimeoutMs is dropped and replaced, and an instance without one is
+   * connected to again, so that a dead connection is found before a call is sent on it.
+   */
+  healthCheckIntervalMs?: number;
 }
 
 export interface ResolvedClientOptions {
@@ -34,6 +40,7 @@ export interface ResolvedClientOptions {
   maxConnections: number;
   downForMs: number;
   name: string;
+  healthCheckIntervalMs: number;
 }
 
 export interface CallOptions {
@@ -72,6 +79,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxConnections: wholeNumber('maxConnections', options.maxConnections, 4),
     downForMs: positiveMs('downForMs', options.downForMs, 1_000),
     name: options.name ?? `pid-${process.pid}`,
+    healthCheckIntervalMs: !options.healthCheckIntervalMs ? 0 : positiveMs('healthCheckIntervalMs', options.healthCheckIntervalMs, 0),
   };
   if (resolved.minConnections > resolved.maxConnections) {
     throw invalidArgument(`minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`);

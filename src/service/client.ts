@@ -72,7 +72,16 @@ export class ServiceHandle {
     void this.watcher.ready.then(() => {
       this.discovered = true;
     });
+    const every = client.options.healthCheckIntervalMs;
+    if (every > 0) {
+      this.healthTimer = setInterval(() => {
+        for (const pool of this.poolList) pool.healthCheck();
+      }, every);
+      this.healthTimer.unref();
+    }
   }
+
+  private healthTimer: NodeJS.Timeout | undefined;
 
   // The verbs pass their method and its idempotence as constants: no toUpperCase(), no Set
   // lookup and no options object made to carry the body, on every call.
@@ -352,6 +361,7 @@ export class ServiceHandle {
   }
 
   close(): void {
+    clearInterval(this.healthTimer);
     this.watcher.close();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();

@@ -196,6 +196,20 @@ export class InstancePool {
     void peer.close({ timeout: UNTIL_ANSWERED });
   }
 
+  /**
+   * A health check: each open connection must answer `warren.metrics` within connectTimeoutMs, or
+   * it is dropped (its close handler opens another); with no connection, one is opened.
+   */
+  healthCheck(): void {
+    if (this.closed || this.draining) return;
+    const timeout = this.client.options.connectTimeoutMs;
+    for (const peer of this.peers) {
+      if (peer.closed) continue;
+      peer.request(SERVICE_METHODS.metrics, undefined, { timeout }).catch(() => peer.destroy());
+    }
+    if (this.peers.length === 0) this.warm();
+  }
+
   /** What this pool holds, for stats(). */
   describe(now: number): InstanceStats {
     return {
