@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type Gateway, startGateway } from '../../src/gateway/index.js';
-import { defineService, reply } from '../../src/service/define.js';
+import { defineService, reply, type ServiceDefinition } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
 import { until } from '../support/until.js';
@@ -50,7 +50,7 @@ const orders = defineService({
   routes: { 'GET /': () => ['o1'], 'GET /orders/:id': ({ params }) => ({ order: params.id }) },
 });
 
-async function setup(options: Parameters<typeof startGateway>[0] = {}, extra: Parameters<typeof serveService>[0][] = []) {
+async function setup(options: Parameters<typeof startGateway>[0] = {}, extra: ServiceDefinition<undefined>[] = []) {
   const dir = socketDir();
   servers.push((await serveService(users, { socketDir: dir })) as ServiceServer<unknown>);
   for (const definition of extra) servers.push((await serveService(definition, { socketDir: dir })) as ServiceServer<unknown>);
