@@ -99,6 +99,8 @@ class GatewayCore {
       connectTimeoutMs: config.socketConnectionTimeoutMs,
       healthCheckIntervalMs: config.socketHealthCheckIntervalMs,
       timeoutMs: config.timeoutMs,
+      // The calls of every HTTP request read in one turn of the loop leave in one write.
+      batchWrites: 'loop',
     });
     this.follower = new RouteFollower(this.client, socketDir, config.prefixes, {
       onTable: (table) => {

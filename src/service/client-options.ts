@@ -29,6 +29,8 @@ export interface ClientOptions {
    * connected to again, so that a dead connection is found before a call is sent on it.
    */
   healthCheckIntervalMs?: number;
+  /** When a connection's calls are written: see PeerOptions.batchWrites ('tick'). A front serving many HTTP connections says 'loop'. */
+  batchWrites?: 'tick' | 'loop';
 }
 
 export interface ResolvedClientOptions {
@@ -41,6 +43,7 @@ export interface ResolvedClientOptions {
   downForMs: number;
   name: string;
   healthCheckIntervalMs: number;
+  batchWrites: 'tick' | 'loop';
 }
 
 export interface CallOptions {
@@ -79,6 +82,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxConnections: wholeNumber('maxConnections', options.maxConnections, 4),
     downForMs: positiveMs('downForMs', options.downForMs, 1_000),
     name: options.name ?? `pid-${process.pid}`,
+    batchWrites: (options.batchWrites === 'loop' ? 'loop' : 'tick') as 'tick' | 'loop',
     healthCheckIntervalMs: !options.healthCheckIntervalMs ? 0 : positiveMs('healthCheckIntervalMs', options.healthCheckIntervalMs, 0),
   };
   if (resolved.minConnections > resolved.maxConnections) {

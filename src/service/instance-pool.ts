@@ -161,6 +161,7 @@ export class InstancePool {
         return await connectUnix(path, {
           connectTimeout: Math.max(1, deadline - Date.now()),
           timeout: opts.timeoutMs,
+          batchWrites: opts.batchWrites,
           name: `${this.instance.service}.${this.instance.instance}`,
         });
       } catch (error) {
