@@ -32,6 +32,7 @@ import {
   TYPESCRIPT_EXTENSIONS,
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
+import { GATEWAY_SERVICE, gatewayService } from './gateway-service.js';
 
 export * from './config-schema.js';
 
@@ -103,7 +104,7 @@ export interface ResolvedConfig {
   /** Absolute; null: logs go to the supervisor's stdout and stderr. */
   readonly logDir: string | null;
   readonly services: readonly ResolvedService[];
-  /** Reserved for the gateway (not checked yet); null when absent. */
+  /** The gateway section, checked, with its defaults; null when absent (then no gateway process runs). */
   readonly gateway: Readonly<Record<string, unknown>> | null;
   /** Reserved for the realtime hub (not checked yet); null when absent. */
   readonly realtime: Readonly<Record<string, unknown>> | null;
@@ -212,7 +213,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
   const socketDirSource =
     sources.socketDir?.label ??
     (config.socketDir === undefined ? `socket directory (socketDir, --socket-dir or ${SOCKET_DIR_ENV})` : 'socketDir');
-  const services = config.services.map((service, index): ResolvedService => {
+  const services: ResolvedService[] = config.services.map((service, index): ResolvedService => {
     // The highest socket number a process of this service can get: during a reload a successor
     // takes the lowest free number from `instances` up while its predecessor still listens, and
     // each standby holds one from there too.
@@ -249,6 +250,17 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
       ready,
     });
   });
+  if (config.gateway !== undefined) {
+    const clash = config.services.findIndex((service) => service.name === GATEWAY_SERVICE);
+    if (clash >= 0) {
+      issues.push({
+        path: `services[${clash}].name`,
+        message: `expected a name other than "${GATEWAY_SERVICE}" when the config has a gateway section (its process is named so), got "${GATEWAY_SERVICE}"`,
+      });
+    } else {
+      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited)));
+    }
+  }
   if (issues.length > 0) throw configError(issues, configPath);
 
   return Object.freeze({
