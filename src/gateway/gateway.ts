@@ -424,9 +424,18 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.timeoutMs + config.headersTimeoutMs,
       keepAliveTimeout: config.keepAliveTimeoutMs,
+      // How often node looks for connections past headersTimeout (30 s by default, which would let
+      // a slowloris client hold its connection that long whatever the timeout says).
+      connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
       noDelay: true,
     },
-    (req, res) => core.serve(req, res),
+    (req, res) => {
+      // A pipelined request waits until the answers before it are written (node gives its
+      // response the socket then): a client that sends many and reads none holds one answer in
+      // the gateway's memory, not all of them.
+      if (res.socket === null) res.once('socket', () => core.serve(req, res));
+      else core.serve(req, res);
+    },
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => onClientError(error, socket));
   await new Promise<void>((resolve, reject) => {
