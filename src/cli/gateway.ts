@@ -59,6 +59,8 @@ export async function gatewayCommand(
     process.once('disconnect', stop);
   });
   await gateway.close();
+  // The IPC channel of a supervised gateway would keep the process alive.
+  if (process.connected) process.disconnect();
   return 0;
 }
 
