@@ -415,7 +415,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   await core.follower.ready;
   if (failOnConflict && core.table.conflicts.length > 0) {
     core.close();
-    log.close();
+    await log.close();
     throw invalidRoute(`the gateway's routes clash: ${core.table.conflicts.join('; ')}`, { data: { conflicts: core.table.conflicts } });
   }
   const server = createServer(
@@ -461,7 +461,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     close: () => {
       closing ??= closeServer(server).then(() => {
         core.close();
-        log.close();
+        return log.close();
       });
       return closing;
     },
