@@ -111,10 +111,8 @@ export class RouteFollower {
       }
       for (const route of known.routes) routes.set(`${route.method} ${route.path}`, route);
     }
-    for (const [service, routes] of union) {
-      if (!this.lastRoutes.has(service)) this.lastRoutes.set(service, []);
-      this.lastRoutes.set(service, [...routes.values()]);
-    }
+    // A service seen again keeps its place in lastRoutes (Map.set does not move a key).
+    for (const [service, routes] of union) this.lastRoutes.set(service, [...routes.values()]);
     const table = buildRouteTable(this.lastRoutes, this.prefixes);
     for (const conflict of table.conflicts) {
       if (this.reported.has(conflict)) continue;
