@@ -216,6 +216,17 @@ describe('gateway limits and bad input', () => {
   });
 });
 
+describe('access log', () => {
+  it('a request id or path with quotes and backslashes still makes one JSON line', async () => {
+    const { gateway, lines } = await setup();
+    const id = 'odd"id\\x';
+    await gateway.inject({ url: '/users/"q"', headers: { 'x-request-id': id } });
+    await until(() => lines.some((line) => line.includes('odd')));
+    const entry = JSON.parse(lines.find((line) => line.includes('odd')) as string);
+    expect(entry).toMatchObject({ level: 30, component: 'gateway', requestId: id, path: '/users/"q"', msg: 'request' });
+  });
+});
+
 describe('gateway.inject()', () => {
   it('runs the pipeline without a socket', async () => {
     const { gateway } = await setup();
