@@ -89,6 +89,27 @@ export const ERRORS = {
     status: 503,
     description: 'No instance of the named service has a socket in the socket directory.',
   },
+  WARREN_UNAVAILABLE: {
+    className: 'UnavailableError',
+    status: 503,
+    description: 'No instance could take the call: every connect failed, or the instance went away before the call was written.',
+  },
+  WARREN_BAD_REQUEST: {
+    className: 'ServiceError',
+    status: 400,
+    description:
+      'An HTTP request the gateway cannot read: a malformed request line, header or body encoding, or a body that is not valid JSON.',
+  },
+  WARREN_BODY_TOO_LARGE: {
+    className: 'ServiceError',
+    status: 413,
+    description: "An HTTP request body is over the gateway's bodyLimit; it was not read further nor forwarded.",
+  },
+  WARREN_HEADERS_TOO_LARGE: {
+    className: 'ServiceError',
+    status: 431,
+    description: "An HTTP request's headers are over the gateway's maxHeaderBytes (16 KiB); the connection is closed.",
+  },
   WARREN_INTERNAL: {
     className: 'ServiceError',
     status: 500,
@@ -253,6 +274,20 @@ export class PeerClosedError extends WarrenError {
   }
   constructor(message = 'peer closed', options?: { cause?: unknown }) {
     super('WARREN_PEER_CLOSED', message, options);
+  }
+}
+
+/**
+ * A call that no instance could take and that was never written: every connect failed, or the
+ * instance went away first. Safe to send again whatever its method (a gateway answers 503).
+ */
+export class UnavailableError extends WarrenError {
+  static override readonly kind: string = 'UnavailableError';
+  static {
+    brand(UnavailableError);
+  }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WARREN_UNAVAILABLE', message, options);
   }
 }
 

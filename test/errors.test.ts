@@ -15,6 +15,7 @@ import {
   spawnFailed,
   TimeoutError,
   UnauthorizedError,
+  UnavailableError,
   WarrenError,
 } from '../src/errors.js';
 
@@ -64,6 +65,7 @@ describe('error registry', () => {
       UnauthorizedError,
       ServiceError,
       ConfigError,
+      UnavailableError,
       WarrenError,
     };
     for (const spec of Object.values(ERRORS)) {

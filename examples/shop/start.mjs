@@ -1,7 +1,8 @@
 // `npm start`: the shop through `warren up`. Starts the supervisor in the background on
 // examples/shop/warren.config.json (users, products at two instances, orders: each instance its
-// own process) in a private socket directory, shows `warren status`, calls the services with
-// `warren call` as you would from a shell, then `warren stop` and removes the directory.
+// own process, and the HTTP gateway on 127.0.0.1:8080, or HTTP_PORT) in a private socket
+// directory, shows `warren status`, calls the services with `warren call` as you would from a
+// shell, then through the gateway with curl, then `warren stop` and removes the directory.
 // `npm start -- --keep` leaves the shop running until Ctrl-C, to call it by hand.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -135,6 +136,43 @@ await warren(
 );
 await warren('Responses of /orders by status, counted by an onResponse hook', ['call', 'orders', 'GET', '/stats'], 0);
 
+// The same services over HTTP, through the gateway (`gateway` in warren.config.json).
+const port = process.env.WARREN_HTTP_PORT || process.env.HTTP_PORT || '8080';
+const base = `http://127.0.0.1:${port}`;
+
+/** Prints a curl command line, runs the same request with fetch, and prints the status and the body. */
+async function curl(title, path, { method = 'GET', body } = {}, expectedStatus = 200) {
+  say(`\n# ${title}`);
+  const data = body === undefined ? [] : ['-H', 'content-type: application/json', '-d', JSON.stringify(body)];
+  say(`$ ${['curl', '-s', ...(method === 'GET' ? [] : ['-X', method]), ...data, `${base}${path}`].map(shellQuote).join(' ')}`);
+  try {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
+    });
+    say(`HTTP ${res.status} (x-request-id: ${res.headers.get('x-request-id')})`);
+    say(await res.text());
+    if (res.status !== expectedStatus) {
+      failed = true;
+      console.error(`expected HTTP ${expectedStatus} from ${method} ${path}`);
+    }
+  } catch (error) {
+    failed = true;
+    console.error(`${method} ${path} through the gateway failed: ${error.message}`);
+  }
+}
+
+await curl('Over HTTP: the catalogue under 10.00, through the gateway', '/products?maxPrice=1000');
+await curl(
+  'An order over HTTP: the gateway forwards to orders, which calls users and products',
+  '/orders',
+  { method: 'POST', body: { userId: '1', items: [{ productId: 'p1', quantity: 1 }] } },
+  201,
+);
+await curl('A path no service routes: 404 in the same error shape', '/nothing/here', {}, 404);
+await curl('A body that fails the schema: 400 with every failing field', '/orders', { method: 'POST', body: { items: [] } }, 400);
+
 if (keep && !failed) {
   say('\nThe shop is running; Ctrl-C stops it. From another terminal, in this repository:');
   say(`  export WARREN_SOCKET_DIR=${dir}`);
@@ -143,6 +181,7 @@ if (keep && !failed) {
   say(`  npx warren call users POST /users --data '{"name":"Edsger Dijkstra","email":"ewd@example.org"}'`);
   say('  npx warren reload products        # one instance at a time, no call fails');
   say('  npx warren logs -f');
+  say(`  curl -s ${base}/products          # through the HTTP gateway`);
   say('Kill -9 an instance: the supervisor starts another, and `warren status` counts the restart.');
   // The supervisor runs on its own: this timer is what keeps this script waiting for Ctrl-C.
   const waiting = setInterval(() => {}, 60_000);

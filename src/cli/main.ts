@@ -203,6 +203,16 @@ command(program, 'emit')
     process.exitCode = await emitCommand(channel, event, json, { ...options, ...socketDirOption() }, { out, err });
   });
 
+command(program, 'gateway')
+  .description(
+    "serve every service's routes over HTTP, against the running system (what warren up runs when the config has a gateway section)",
+  )
+  .argument('[config]', 'config file or the directory that holds it, for its gateway section (default: as for up)')
+  .action(async (config: string | undefined) => {
+    const { gatewayCommand } = await import('./gateway.js');
+    process.exitCode = await gatewayCommand(config, socketDirOption(), { err });
+  });
+
 command(program, 'init')
   .description('write a starter project (warren.config.json and a service) that runs under warren up; overwrites nothing')
   .argument('[dir]', 'directory to write into, created if missing (default: the current directory)')

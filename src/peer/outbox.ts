@@ -32,8 +32,12 @@ export class Outbox implements ByteSink {
     this.flush();
   };
 
-  constructor(stream: Writable) {
+  /** Flush once the loop's ready I/O callbacks have run (setImmediate) rather than at the end of the tick. */
+  private readonly perLoop: boolean;
+
+  constructor(stream: Writable, perLoop = false) {
     this.stream = stream;
+    this.perLoop = perLoop;
   }
 
   /** Bytes accepted but not yet handed to the OS (ours plus the stream's own buffer). */
@@ -60,7 +64,8 @@ export class Outbox implements ByteSink {
       this.scheduled = true;
       // nextTick runs after the current microtask cascade, so responses produced by many
       // resolved promises of one read still leave together.
-      process.nextTick(this.flushBound);
+      if (this.perLoop) setImmediate(this.flushBound);
+      else process.nextTick(this.flushBound);
     }
   }
 

@@ -121,7 +121,7 @@ export class Peer {
       this.readable = stream as Duplex;
       this.writable = stream as Duplex;
     }
-    this.outbox = new Outbox(this.writable);
+    this.outbox = new Outbox(this.writable, this.options.batchWrites === 'loop');
     this.framing = this.options.framing({
       sink: this.sink(),
       out: this.outbox,

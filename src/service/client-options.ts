@@ -23,6 +23,14 @@ export interface ClientOptions {
   downForMs?: number;
   /** This client's name in the services' logs. */
   name?: string;
+  /**
+   * Check each open connection this often (ms; 0, the default, never): a connection that does not
+   * answer within connectTimeoutMs is dropped and replaced, and an instance without one is
+   * connected to again, so that a dead connection is found before a call is sent on it.
+   */
+  healthCheckIntervalMs?: number;
+  /** When a connection's calls are written: see PeerOptions.batchWrites ('tick'). A front serving many HTTP connections says 'loop'. */
+  batchWrites?: 'tick' | 'loop';
 }
 
 export interface ResolvedClientOptions {
@@ -34,6 +42,8 @@ export interface ResolvedClientOptions {
   maxConnections: number;
   downForMs: number;
   name: string;
+  healthCheckIntervalMs: number;
+  batchWrites: 'tick' | 'loop';
 }
 
 export interface CallOptions {
@@ -46,6 +56,20 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Safe to send twice (GET, HEAD, PUT, DELETE are by default). */
   idempotent?: boolean;
+  /** Names the call in the service (the handler's `requestId`, its log lines); the service makes one when absent. */
+  requestId?: string;
+  /**
+   * When the whole call must be over (ms since the epoch, as Date.now()), retries included: each
+   * attempt's timeout is cut to what is left, and none starts after it (WARREN_TIMEOUT).
+   */
+  deadline?: number;
+  /**
+   * Tell apart the failures of a call that was never written from those of one that was: a call
+   * no instance could take (every connect refused or timed out, or the instance went away before
+   * the call was written) rejects with WARREN_UNAVAILABLE (503), a call whose instance died
+   * after it was written with WARREN_PEER_CLOSED (502). Without it the connect error itself is thrown.
+   */
+  classifyFailures?: boolean;
 }
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
@@ -58,6 +82,8 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxConnections: wholeNumber('maxConnections', options.maxConnections, 4),
     downForMs: positiveMs('downForMs', options.downForMs, 1_000),
     name: options.name ?? `pid-${process.pid}`,
+    batchWrites: (options.batchWrites === 'loop' ? 'loop' : 'tick') as 'tick' | 'loop',
+    healthCheckIntervalMs: !options.healthCheckIntervalMs ? 0 : positiveMs('healthCheckIntervalMs', options.healthCheckIntervalMs, 0),
   };
   if (resolved.minConnections > resolved.maxConnections) {
     throw invalidArgument(`minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`);

@@ -14,7 +14,7 @@
  * resolved once in client-options.ts. Nothing here loads the serving side (server, dispatcher).
  */
 import { existsSync } from 'node:fs';
-import { isWarrenError, PeerClosedError, RemoteError, SocketDirError, unknownService } from '../errors.js';
+import { isWarrenError, PeerClosedError, RemoteError, SocketDirError, TimeoutError, UnavailableError, unknownService } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { readToken } from './auth.js';
 import { decodeReply, encodeCall } from './call-format.js';
@@ -23,7 +23,9 @@ import { type AnyRoute, bindContract, type ServiceContract, type TypedService } 
 import type { ServiceResponse } from './define.js';
 import { watchInstances } from './discovery.js';
 import { InstancePool, type InstanceStats } from './instance-pool.js';
+import type { MetricsSnapshot } from './metrics.js';
 import { SERVICE_METHODS } from './protocol.js';
+import type { PublishedRoute } from './published-routes.js';
 import { errorResponse } from './response.js';
 import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
 
@@ -70,7 +72,16 @@ export class ServiceHandle {
     void this.watcher.ready.then(() => {
       this.discovered = true;
     });
+    const every = client.options.healthCheckIntervalMs;
+    if (every > 0) {
+      this.healthTimer = setInterval(() => {
+        for (const pool of this.poolList) pool.healthCheck();
+      }, every);
+      this.healthTimer.unref();
+    }
   }
+
+  private healthTimer: NodeJS.Timeout | undefined;
 
   // The verbs pass their method and its idempotence as constants: no toUpperCase(), no Set
   // lookup and no options object made to carry the body, on every call.
@@ -110,12 +121,21 @@ export class ServiceHandle {
     let call: unknown[];
     let peerOptions: PeerCallOptions | undefined;
     let idempotent = safe;
+    let limits: CallLimits | undefined;
     if (options === undefined) {
       call = encodeCall(method, url, body);
     } else {
-      call = encodeCall(method, url, body, options.headers);
+      call = encodeCall(method, url, body, options.headers, options.requestId);
       peerOptions = peerOptionsOf(options);
       if (options.idempotent !== undefined) idempotent = options.idempotent;
+      if (options.deadline !== undefined || options.classifyFailures === true) {
+        limits = {
+          deadline: options.deadline ?? Number.POSITIVE_INFINITY,
+          timeoutMs: peerOptions?.timeout ?? this.client.options.timeoutMs,
+          classify: options.classifyFailures === true,
+        };
+        peerOptions = withDeadline(peerOptions, limits);
+      }
     }
     // The common case without waiting: discovery done, and the chosen instance has a
     // connection that is open and not too busy.
@@ -123,14 +143,14 @@ export class ServiceHandle {
       const pool = this.pick(undefined);
       if (pool !== undefined) {
         const peer = pool.idle();
-        if (peer !== undefined) return this.sendOn(peer, pool, call, peerOptions, idempotent);
+        if (peer !== undefined) return this.sendOn(peer, pool, call, peerOptions, idempotent, limits);
         // No open connection to the instance chosen: the general path connects to it. Choosing
         // again there would pass it by (the ties go round), and an instance whose connection was
         // lost would be passed by on every call while another one has a connection.
-        return this.attempts(call, peerOptions, idempotent, 2, undefined, undefined, undefined, pool);
+        return this.attempts(call, peerOptions, idempotent, 2, limits, undefined, undefined, undefined, pool);
       }
     }
-    return this.attempts(call, peerOptions, idempotent, 2);
+    return this.attempts(call, peerOptions, idempotent, 2, limits);
   }
 
   /**
@@ -143,6 +163,7 @@ export class ServiceHandle {
     call: unknown[],
     peerOptions: PeerCallOptions | undefined,
     idempotent: boolean,
+    limits: CallLimits | undefined,
   ): Promise<ServiceResponse> {
     return peer.requestThen(
       SERVICE_METHODS.call,
@@ -152,14 +173,14 @@ export class ServiceHandle {
         pool.inFlight--;
         const response = decodeReply(result);
         // A draining instance did not run the call: another one may, whatever the method.
-        if (sendAgainAfter(response)) return later(() => this.attempts(call, peerOptions, idempotent, 1, pool, response));
+        if (sendAgainAfter(response)) return later(() => this.attempts(call, peerOptions, idempotent, 1, limits, pool, response));
         return response;
       },
       (error: unknown) => {
         pool.inFlight--;
         // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
         if (sendAgainAfterError(error, idempotent)) {
-          return later(() => this.attempts(call, peerOptions, idempotent, 1, pool, undefined, error));
+          return later(() => this.attempts(call, peerOptions, idempotent, 1, limits, pool, undefined, error));
         }
         return failure(error);
       },
@@ -172,12 +193,15 @@ export class ServiceHandle {
     peerOptions: PeerCallOptions | undefined,
     idempotent: boolean,
     left: number,
+    limits?: CallLimits,
     tried?: InstancePool,
     lastResponse?: ServiceResponse,
     lastError?: unknown,
     /** Chosen already by pick() (its inFlight counted): the first attempt goes to it. */
     chosen?: InstancePool,
   ): Promise<ServiceResponse> {
+    /** The last failure happened before the call was written (a connect, or an instance going away). */
+    let unsent = false;
     for (; left > 0; left--) {
       if (!this.discovered) await this.watcher.ready;
       let pool = chosen ?? this.pick(tried);
@@ -194,6 +218,11 @@ export class ServiceHandle {
       }
       tried = pool;
       try {
+        if (limits !== undefined) {
+          // Each attempt gets what is left of the call's deadline, and none starts after it.
+          if (Date.now() >= limits.deadline) throw deadlinePassed(limits);
+          peerOptions = withDeadline(peerOptions, limits);
+        }
         let peer: Peer;
         try {
           peer = pool.idle() ?? (await pool.acquire());
@@ -202,6 +231,7 @@ export class ServiceHandle {
         } catch (error) {
           // Nothing was sent: any call may go to another instance.
           lastError = error;
+          unsent = true;
           continue;
         }
         let response: ServiceResponse;
@@ -210,6 +240,7 @@ export class ServiceHandle {
         } catch (error) {
           if (sendAgainAfterError(error, idempotent)) {
             lastError = error;
+            unsent = false;
             continue;
           }
           return failure(error);
@@ -224,6 +255,11 @@ export class ServiceHandle {
       }
     }
     if (lastResponse) return lastResponse;
+    if (unsent && limits?.classify) {
+      throw new UnavailableError(`no instance of service '${this.name}' could take the call: ${errorMessage(lastError)}`, {
+        cause: lastError,
+      });
+    }
     throw lastError;
   }
 
@@ -280,6 +316,39 @@ export class ServiceHandle {
     throw unknownService(`no instance of service '${this.name}' in ${dir}`);
   }
 
+  /**
+   * The routes one instance publishes (`warren.routes`, docs/protocol.md §13.5), asked over this
+   * handle's connections to it. `path` is the instance's socket, as discovery reports it.
+   */
+  async instanceRoutes(path: string): Promise<PublishedRoute[]> {
+    return (await this.askInstance(path, SERVICE_METHODS.routes)) as PublishedRoute[];
+  }
+
+  /** The counters of every instance found (`warren.metrics`); an instance that fails to answer is left out. */
+  async instanceMetrics(): Promise<{ instance: number; path: string; snapshot: MetricsSnapshot }[]> {
+    const pools = [...this.pools.values()];
+    const answers = await Promise.allSettled(pools.map((pool) => this.askInstance(pool.instance.path, SERVICE_METHODS.metrics)));
+    const out: { instance: number; path: string; snapshot: MetricsSnapshot }[] = [];
+    answers.forEach((answer, i) => {
+      const pool = pools[i] as InstancePool;
+      if (answer.status === 'fulfilled')
+        out.push({ instance: pool.instance.instance, path: pool.instance.path, snapshot: answer.value as MetricsSnapshot });
+    });
+    return out;
+  }
+
+  private async askInstance(path: string, method: string): Promise<unknown> {
+    if (!this.discovered) await this.watcher.ready;
+    let pool = this.pools.get(path);
+    if (pool === undefined) {
+      await this.watcher.refresh();
+      pool = this.pools.get(path);
+    }
+    if (pool === undefined) throw new UnavailableError(`instance ${path} of service '${this.name}' is not (or no longer) listed`);
+    const peer = pool.idle() ?? (await pool.acquire());
+    return peer.request(method, undefined, { timeout: this.client.options.timeoutMs });
+  }
+
   /** The instances found so far, with their connections and calls in flight. */
   stats(): InstanceStats[] {
     const now = Date.now();
@@ -292,6 +361,7 @@ export class ServiceHandle {
   }
 
   close(): void {
+    clearInterval(this.healthTimer);
     this.watcher.close();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
@@ -300,6 +370,29 @@ export class ServiceHandle {
 }
 
 type PeerCallOptions = { timeout?: number; signal?: AbortSignal };
+
+/** A call's deadline and failure classes (CallOptions.deadline, classifyFailures); absent on most calls. */
+interface CallLimits {
+  readonly deadline: number;
+  /** The timeout of one attempt before the deadline cuts it. */
+  readonly timeoutMs: number;
+  readonly classify: boolean;
+}
+
+/** The peer options of the next attempt: its timeout cut to what is left before the deadline. */
+function withDeadline(peerOptions: PeerCallOptions | undefined, limits: CallLimits): PeerCallOptions | undefined {
+  if (limits.deadline === Number.POSITIVE_INFINITY) return peerOptions;
+  const left = Math.max(1, Math.ceil(limits.deadline - Date.now()));
+  return { ...peerOptions, timeout: Math.min(limits.timeoutMs, left) };
+}
+
+function deadlinePassed(limits: CallLimits): TimeoutError {
+  return new TimeoutError(SERVICE_METHODS.call, limits.timeoutMs, 'the call found no instance to answer it before its deadline');
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 /** Only what the peer needs: most calls carry neither a timeout nor a signal. */
 /**

@@ -43,8 +43,11 @@ function unreadable(dir: string, error: unknown): SocketDirError {
   return new SocketDirError(dir, `socket directory ${dir} cannot be read: ${(error as Error).message}`, { cause: error });
 }
 
-/** The sockets of `service` in `dir`, sorted by instance; null when `dir` does not exist. Other errors are thrown as they are. */
-async function scanDir(dir: string, service: string): Promise<Instance[] | null> {
+/**
+ * The sockets of `service` (of every service when null) in `dir`, sorted by service and instance;
+ * null when `dir` does not exist. Other errors are thrown as they are.
+ */
+async function scanDir(dir: string, service: string | null): Promise<Instance[] | null> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -58,10 +61,14 @@ async function scanDir(dir: string, service: string): Promise<Instance[] | null>
     // a socket's name is not an instance.
     if (!entry.isSocket()) continue;
     const parsed = parseSocketName(entry.name);
-    if (parsed?.service !== service) continue;
-    found.push({ service, instance: parsed.instance, path: join(dir, entry.name) });
+    if (!parsed || (service !== null && parsed.service !== service)) continue;
+    found.push({ service: parsed.service, instance: parsed.instance, path: join(dir, entry.name) });
   }
-  return found.sort((a, b) => a.instance - b.instance);
+  return found.sort(byServiceAndInstance);
+}
+
+function byServiceAndInstance(a: Instance, b: Instance): number {
+  return a.service === b.service ? a.instance - b.instance : a.service < b.service ? -1 : 1;
 }
 
 /**
@@ -110,14 +117,16 @@ export interface WatchInstancesOptions {
 export class InstanceWatcher {
   /** The watched directory (absolute). */
   readonly dir: string;
-  readonly service: string;
+  /** The service watched; null when the watcher follows every service in the directory (watchServices). */
+  readonly service: string | null;
   /** Resolves after the first scan (never rejects: errors go to onError). */
   readonly ready: Promise<void>;
 
   readonly #options: WatchInstancesOptions;
   readonly #pollInterval: number;
   readonly #debounce: number;
-  #known = new Map<number, Instance>();
+  /** By socket path: unique across services. */
+  #known = new Map<string, Instance>();
   #fsWatcher: FSWatcher | null = null;
   /** `dev:ino` of the directory #fsWatcher watches: a directory replaced by another needs a new watcher. */
   #watchedId: string | null = null;
@@ -130,8 +139,8 @@ export class InstanceWatcher {
   #lastError: string | null = null;
   #closed = false;
 
-  constructor(dir: string, service: string, options: WatchInstancesOptions = {}) {
-    checkServiceName(service);
+  constructor(dir: string, service: string | null, options: WatchInstancesOptions = {}) {
+    if (service !== null) checkServiceName(service);
     const { pollInterval = 2_000, debounce = 20 } = options;
     if (!Number.isFinite(pollInterval) || pollInterval <= 0) {
       throw invalidArgument(`pollInterval must be a positive number of ms, got ${String(pollInterval)}`);
@@ -151,7 +160,7 @@ export class InstanceWatcher {
 
   /** The known instances, sorted by instance number. */
   instances(): Instance[] {
-    return [...this.#known.values()].sort((a, b) => a.instance - b.instance);
+    return [...this.#known.values()].sort(byServiceAndInstance);
   }
 
   /**
@@ -246,7 +255,7 @@ export class InstanceWatcher {
     // Another service's socket changing is none of our business; anything else (including a
     // missing name, or the directory itself) may be.
     const other = typeof fileName === 'string' ? parseSocketName(fileName)?.service : undefined;
-    if (other !== undefined && other !== this.service) return;
+    if (other !== undefined && this.service !== null && other !== this.service) return;
     if (this.#debounceTimer) return;
     this.#debounceTimer = setTimeout(() => {
       this.#debounceTimer = null;
@@ -275,11 +284,11 @@ export class InstanceWatcher {
   }
 
   #apply(found: Instance[]): void {
-    const next = new Map(found.map((instance) => [instance.instance, instance]));
-    const removed = [...this.#known.values()].filter((old) => !next.has(old.instance)).sort((a, b) => a.instance - b.instance);
-    const added = found.filter((instance) => !this.#known.has(instance.instance));
+    const next = new Map(found.map((instance) => [instance.path, instance]));
+    const removed = [...this.#known.values()].filter((old) => !next.has(old.path)).sort(byServiceAndInstance);
+    const added = found.filter((instance) => !this.#known.has(instance.path));
     // Keep the objects already reported, so a caller may use them as keys.
-    for (const [number, instance] of this.#known) if (next.has(number)) next.set(number, instance);
+    for (const [path, instance] of this.#known) if (next.has(path)) next.set(path, instance);
     this.#known = next;
     for (const instance of removed) this.#notify(this.#options.onRemove, instance);
     for (const instance of added) this.#notify(this.#options.onAdd, instance);
@@ -331,4 +340,14 @@ function rethrowLater(error: unknown): void {
  */
 export function watchInstances(dir: string, service: string, options: WatchInstancesOptions = {}): InstanceWatcher {
   return new InstanceWatcher(dir, service, options);
+}
+
+/**
+ * Watches the instances of every service in `dir`: each instance is reported with its service's
+ * name as it appears and as it goes (an HTTP front follows all services this way).
+ * @example
+ * const watcher = watchServices(dir, { onAdd: (i) => console.log(i.service, i.instance) });
+ */
+export function watchServices(dir: string, options: WatchInstancesOptions = {}): InstanceWatcher {
+  return new InstanceWatcher(dir, null, options);
 }

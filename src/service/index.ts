@@ -40,13 +40,15 @@ export type {
 } from './define.js';
 export { defineService, Reply, reply } from './define.js';
 export type { Instance } from './discovery.js';
-export { InstanceWatcher, listInstances, watchInstances } from './discovery.js';
+export { InstanceWatcher, listInstances, watchInstances, watchServices } from './discovery.js';
 export { Dispatcher, forbidden, ServiceError } from './dispatch.js';
 export type { InternalErrorHandler } from './internal-error-log.js';
 export type { MetricsSnapshot, RouteStats } from './metrics.js';
 export { LatencyHistogram, RouteMetrics } from './metrics.js';
 export type { FdCondition, HelloParams, HelloResult, ServiceProcessMessage } from './protocol.js';
 export { parseActivateMessage, parseServiceMessage, serviceMethods } from './protocol.js';
+export type { JsonSchema, PublishedRoute } from './published-routes.js';
+export { publishRoutes } from './published-routes.js';
 export { errorResponse } from './response.js';
 export { createRouter } from './router.js';
 export type { ActivateMessage, ReadyMessage, ReportMessage, RunOptions, StandbyMessage } from './run.js';

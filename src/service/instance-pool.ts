@@ -161,6 +161,7 @@ export class InstancePool {
         return await connectUnix(path, {
           connectTimeout: Math.max(1, deadline - Date.now()),
           timeout: opts.timeoutMs,
+          batchWrites: opts.batchWrites,
           name: `${this.instance.service}.${this.instance.instance}`,
         });
       } catch (error) {
@@ -194,6 +195,20 @@ export class InstancePool {
   private goAway(peer: Peer): void {
     this.draining = true;
     void peer.close({ timeout: UNTIL_ANSWERED });
+  }
+
+  /**
+   * A health check: each open connection must answer `warren.metrics` within connectTimeoutMs, or
+   * it is dropped (its close handler opens another); with no connection, one is opened.
+   */
+  healthCheck(): void {
+    if (this.closed || this.draining) return;
+    const timeout = this.client.options.connectTimeoutMs;
+    for (const peer of this.peers) {
+      if (peer.closed) continue;
+      peer.request(SERVICE_METHODS.metrics, undefined, { timeout }).catch(() => peer.destroy());
+    }
+    if (this.peers.length === 0) this.warm();
   }
 
   /** What this pool holds, for stats(). */

@@ -7,6 +7,7 @@
  */
 import { method, notification } from '../peer/contract.js';
 import type { MetricsSnapshot } from './metrics.js';
+import type { PublishedRoute } from './published-routes.js';
 
 export { decodeCall, decodeReply, encodeCall, encodeReply } from './call-format.js';
 
@@ -15,6 +16,8 @@ export const SERVICE_METHODS = {
   hello: 'warren.hello',
   call: 'warren.call',
   metrics: 'warren.metrics',
+  /** The service's routes with their JSON Schemas (§13.5), for an HTTP front. */
+  routes: 'warren.routes',
   /** Notification from the service: it is draining; send no more calls on this connection and close it when idle. */
   goaway: 'warren.goaway',
 } as const;
@@ -37,6 +40,7 @@ export const serviceMethods = Object.freeze({
   /** A call in the compact form of call-format.ts; the result is an encoded answer. */
   call: method<unknown[] | Record<string, unknown>, unknown[]>(SERVICE_METHODS.call),
   metrics: method<void, MetricsSnapshot>(SERVICE_METHODS.metrics),
+  routes: method<void, PublishedRoute[]>(SERVICE_METHODS.routes),
   goaway: notification<void>(SERVICE_METHODS.goaway),
 });
 

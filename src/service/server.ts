@@ -16,13 +16,14 @@ import { invalidArgument, overloaded, UnauthorizedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
-import type { AuthInfo, ServiceDefinition, ServiceResponse } from './define.js';
+import type { AuthInfo, ResolvedRoute, ServiceDefinition, ServiceResponse } from './define.js';
 import { Dispatcher } from './dispatch.js';
 import { acceptHello } from './hello.js';
 import { logInternalErrorTo } from './internal-error-log.js';
 import { isOutOfFds, listenService, type ServiceListener } from './listener.js';
 import { RouteMetrics } from './metrics.js';
 import { type FdCondition, SERVICE_METHODS } from './protocol.js';
+import { type PublishedRoute, publishRoutes } from './published-routes.js';
 import { errorResponse } from './response.js';
 import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './serve-options.js';
 import { ensureSocketDir, socketPathFor } from './socket-dir.js';
@@ -219,7 +220,15 @@ export class ServiceInstance<D> implements ServiceServer<D> {
       if (auth === null) throw new UnauthorizedError('metrics need a valid token');
       return this.metrics.snapshot();
     });
+    peer.onRequest(SERVICE_METHODS.routes, () => {
+      if (auth === null) throw new UnauthorizedError('routes need a valid token');
+      this.published ??= publishRoutes(this.definition.routes as ResolvedRoute<unknown>[]);
+      return this.published;
+    });
   }
+
+  /** The routes as `warren.routes` answers them, computed once (on the first request). */
+  private published: Promise<PublishedRoute[]> | undefined;
 
   /** One connection too many: its hello is answered with why, then it is closed; it never gets a call in. */
   private refuse(peer: Peer): void {

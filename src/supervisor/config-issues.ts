@@ -3,6 +3,7 @@
  * key, the value received and what was expected; an unknown key gets the known ones and a guess.
  */
 import type { z } from 'zod';
+import { gatewayConfigShape } from '../config/gateway.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { configSchema, restartSchema, serviceSchema } from './config-schema.js';
 
@@ -74,6 +75,7 @@ function show(value: unknown): string {
 /** The keys allowed where an unknown key was found: the object schemas' own shapes (zod's public `.shape`). */
 function knownKeys(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(configSchema.shape);
+  if (path[0] === 'gateway' && path.length === 1) return Object.keys(gatewayConfigShape);
   if (path[0] === 'services' && path.length === 2) return Object.keys(serviceSchema.shape);
   if (path[0] === 'services' && path.length === 3 && path[2] === 'restart') return Object.keys(restartSchema.shape);
   if (path[0] === 'services' && path.length === 3 && path[2] === 'ready') return ['listen'];

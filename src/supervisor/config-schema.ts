@@ -3,6 +3,7 @@
  * defaults. Every check carries the phrase "expected …"; config-issues.ts adds the value received.
  */
 import { z } from 'zod';
+import { gatewayConfigSchema } from '../config/gateway.js';
 import { SERVICE_NAME_PATTERN, SOCKET_DIR_ENV } from '../service/socket-dir.js';
 
 /** pino's levels, most to least severe; `silent` logs nothing. */
@@ -209,7 +210,8 @@ export const configSchema = strict(
           }
         });
       }),
-    gateway: reserved,
+    /** The HTTP gateway (docs/gateway.md): run as the supervised process `gateway` when present. */
+    gateway: gatewayConfigSchema.optional(),
     realtime: reserved,
   },
   'an object with a "services" list',

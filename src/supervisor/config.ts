@@ -33,6 +33,7 @@ import {
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
 import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
+import { GATEWAY_SERVICE, gatewayService } from './gateway-service.js';
 
 export * from './config-schema.js';
 
@@ -113,7 +114,7 @@ export interface ResolvedConfig {
   /** Absolute; null: logs go to the supervisor's stdout and stderr. */
   readonly logDir: string | null;
   readonly services: readonly ResolvedService[];
-  /** Reserved for the gateway (not checked yet); null when absent. */
+  /** The gateway section, checked, with its defaults; null when absent (then no gateway process runs). */
   readonly gateway: Readonly<Record<string, unknown>> | null;
   /** Reserved for the realtime hub (not checked yet); null when absent. */
   readonly realtime: Readonly<Record<string, unknown>> | null;
@@ -222,7 +223,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
   const socketDirSource =
     sources.socketDir?.label ??
     (config.socketDir === undefined ? `socket directory (socketDir, --socket-dir or ${SOCKET_DIR_ENV})` : 'socketDir');
-  const services = config.services.map((service, index): ResolvedService => {
+  const services: ResolvedService[] = config.services.map((service, index): ResolvedService => {
     // The highest socket number a process of this service can get: during a reload a successor
     // takes the lowest free number from `instances` up while its predecessor still listens, and
     // each standby holds one from there too.
@@ -271,6 +272,17 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
       });
     }
     services.push(hubService({ configPath, baseDir, socketDir, env: Object.freeze(Object.fromEntries(inherited)) }));
+  }
+  if (config.gateway !== undefined) {
+    const clash = config.services.findIndex((service) => service.name === GATEWAY_SERVICE);
+    if (clash >= 0) {
+      issues.push({
+        path: `services[${clash}].name`,
+        message: `expected a name other than "${GATEWAY_SERVICE}" when the config has a gateway section (its process is named so), got "${GATEWAY_SERVICE}"`,
+      });
+    } else {
+      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited)));
+    }
   }
   if (issues.length > 0) throw configError(issues, configPath);
 

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,7 +56,9 @@ interface Launched {
 
 /** Instance pids in the `warren status` table that start.mjs prints ("products   1  123  online ..."). */
 function servicePids(stdout: string): Map<string, number> {
-  return new Map([...stdout.matchAll(/^(users|products|orders) +(\d+) +(\d+) +online /gm)].map((m) => [`${m[1]}.${m[2]}`, Number(m[3])]));
+  return new Map(
+    [...stdout.matchAll(/^(users|products|orders|gateway) +(\d+) +(\d+) +online /gm)].map((m) => [`${m[1]}.${m[2]}`, Number(m[3])]),
+  );
 }
 
 /** The background supervisor's pid, as `warren up --detach` printed it. */
@@ -64,10 +67,23 @@ function supervisorPid(stdout: string): number | undefined {
   return pid === undefined ? undefined : Number(pid);
 }
 
-function launchStart(args: string[] = []): Launched {
+/** A port free a moment ago, for the shop's gateway (8080 may be taken on a shared machine). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function launchStart(args: string[] = [], port = 0): Launched {
   // Detached: start.mjs leads its own process group, so that a hang can be killed whole.
   const child = spawn(process.execPath, [join(SHOP, 'start.mjs'), ...args], {
     cwd: ROOT,
+    env: { ...process.env, HTTP_PORT: String(port) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -164,9 +180,10 @@ function parseCalls(stdout: string): PrintedCall[] {
 
 describe('examples/shop/start.mjs', () => {
   it(
-    'starts four services, makes seven real `warren call`s, stops everything and exits 0',
+    'starts four services and the gateway, makes seven real `warren call`s and four HTTP calls through the gateway, stops everything and exits 0',
     async () => {
-      const run = launchStart();
+      const port = await freePort();
+      const run = launchStart([], port);
       const { code, signal } = await finished(run);
       const stdout = run.stdout();
       const context = `--- stdout\n${stdout}\n--- stderr\n${run.stderr()}`;
@@ -181,13 +198,22 @@ describe('examples/shop/start.mjs', () => {
 
       // Started through `warren up --detach`, shown by `warren status`, stopped by `warren stop`.
       expect(stdout).toContain(`$ node dist/cli/main.js up examples/shop --detach --socket-dir ${dir}`);
-      expect(stdout).toContain(`4 of 4 instances online (users 1/1, products 2/2, orders 1/1); socket directory ${dir}`);
+      expect(stdout).toContain(`5 of 5 instances online (users 1/1, products 2/2, orders 1/1, gateway 1/1); socket directory ${dir}`);
       const supervisor = supervisorPid(stdout);
       expect(supervisor, context).toBeGreaterThan(0);
       expect(stdout).toMatch(new RegExp(`^supervisor ${supervisor} running on ${dir}, up \\d+s`, 'm'));
       const pids = servicePids(stdout);
-      expect([...pids.keys()].sort()).toEqual(['orders.0', 'products.0', 'products.1', 'users.0']);
-      expect(new Set(pids.values()).size).toBe(4);
+      expect([...pids.keys()].sort()).toEqual(['gateway.0', 'orders.0', 'products.0', 'products.1', 'users.0']);
+      expect(new Set(pids.values()).size).toBe(5);
+
+      // The same services over HTTP through the gateway: a listing, an order, a 404, a 400.
+      const curls = [...stdout.matchAll(/^\$ curl .*(http:\/\/127\.0\.0\.1:(\d+)\S*)\nHTTP (\d+) \(x-request-id: [0-9a-f-]{36}\)$/gm)];
+      expect(curls.map((m) => [m[2], m[3]])).toEqual([
+        [String(port), '200'],
+        [String(port), '201'],
+        [String(port), '404'],
+        [String(port), '400'],
+      ]);
       expect(stdout).toContain(`$ node dist/cli/main.js stop --socket-dir ${dir}`);
       expect(stdout).toMatch(/^stopped after \d+(\.\d+)?s$/m);
       expect(isGone(supervisor as number), 'the supervisor outlived start.mjs').toBe(true);
@@ -251,7 +277,7 @@ describe('examples/shop/start.mjs', () => {
   it(
     '--keep: stays up to be called by hand; a SIGKILLed products instance is restarted by the supervisor; stops on SIGINT',
     async () => {
-      const run = launchStart(['--keep']);
+      const run = launchStart(['--keep'], await freePort());
       const dir = (await run.waitFor(/^ {2}export WARREN_SOCKET_DIR=(\S+)$/m))[1] as string;
       expect(run.stdout()).toContain('The shop is running; Ctrl-C stops it.');
       expect(statSync(dir).mode & 0o777).toBe(0o700);

@@ -178,13 +178,25 @@ describe('parseConfig: defaults and resolution', () => {
     expect(Object.isFrozen(config.gateway)).toBe(true);
   });
 
-  it('accepts the reserved gateway and realtime sections as objects, unchecked', () => {
-    const config = parse({ ...minimal, gateway: { port: 8080, anything: [1] }, realtime: {} });
-    expect(config.gateway).toEqual({ port: 8080, anything: [1] });
+  it('accepts the reserved realtime section unchecked; checks the gateway section and runs it as the service "gateway"', () => {
+    const config = parse({ ...minimal, gateway: { port: 8081, prefixes: { users: '/api/users' } }, realtime: {} });
+    expect(config.gateway).toMatchObject({ port: 8081, host: '127.0.0.1', socketPoolMax: 10, prefixes: { users: '/api/users' } });
     expect(config.realtime).toEqual({});
+    const gateway = config.services.find((service) => service.name === 'gateway');
+    expect(gateway?.args).toEqual(['gateway']);
+    expect(gateway?.entry).toMatch(/dist\/cli\/main\.js$/);
+    expect(JSON.parse(gateway?.env.WARREN_GATEWAY_CONFIG as string)).toMatchObject({ port: 8081 });
+    expect(parse(minimal).services.some((service) => service.name === 'gateway')).toBe(false);
     expect(configError(() => parse({ ...minimal, gateway: 8080 })).issues).toEqual([
-      { path: 'gateway', message: 'expected an object (this section is reserved: its keys are not checked yet), got 8080' },
+      { path: 'gateway', message: 'expected an object, got 8080' },
     ]);
+    expect(configError(() => parse({ ...minimal, gateway: { port: 'x', prot: 1 } })).issues).toEqual([
+      { path: 'gateway.port', message: 'expected a TCP port from 0 to 65535 (0: any free port), got "x"' },
+      { path: 'gateway.prot', message: expect.stringMatching(/^unknown key \(did you mean "port"\?\)/) },
+    ]);
+    expect(
+      configError(() => parse({ ...minimal, services: [{ name: 'gateway', entry: 'svc.mjs' }], gateway: {} })).issues[0]?.message,
+    ).toMatch(/expected a name other than "gateway"/);
   });
 
   it('exports the schema, which checks a config without resolving it', () => {

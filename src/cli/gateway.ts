@@ -1,0 +1,73 @@
+/**
+ * `warren gateway [config]`: runs the HTTP gateway alone against the services of a running system
+ * (or as the process `warren up` supervises when the config has a `gateway` section). The section
+ * comes from WARREN_GATEWAY_CONFIG (JSON, set by the supervisor) or from the config file; the
+ * environment overrides it (HTTP_PORT, …). Once it listens it says so: a ReadyMessage over the
+ * IPC channel when it has one, and a line on stderr. SIGTERM and SIGINT close it gracefully (the
+ * requests in progress are answered), SIGHUP is ignored (the supervisor restarts it to reload).
+ */
+import { ConfigError, isWarrenError } from '../errors.js';
+import type { Gateway } from '../gateway/index.js';
+import { GATEWAY_CONFIG_ENV } from '../supervisor/gateway-service.js';
+import { errorLines } from './up.js';
+
+export interface GatewayCommandIo {
+  err(text: string): void;
+}
+
+export async function gatewayCommand(
+  configPath: string | undefined,
+  options: { socketDir?: string },
+  io: GatewayCommandIo,
+): Promise<number> {
+  const name = 'warren gateway';
+  let section: unknown;
+  let socketDir = options.socketDir;
+  try {
+    const fromEnv = process.env[GATEWAY_CONFIG_ENV];
+    if (configPath === undefined && fromEnv !== undefined && fromEnv !== '') {
+      section = parseSection(fromEnv);
+    } else {
+      const { loadConfig } = await import('../supervisor/config.js');
+      const config = await loadConfig(configPath, socketDir === undefined ? {} : { socketDirOption: socketDir });
+      section = config.gateway ?? {};
+      socketDir = config.socketDir;
+    }
+  } catch (error) {
+    io.err(errorLines(name, error));
+    return 2;
+  }
+  const { startGateway } = await import('../gateway/index.js');
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({ ...(section as object), socketDir, env: process.env });
+  } catch (error) {
+    io.err(errorLines(name, error));
+    return isWarrenError(error) && error.code === 'WARREN_CONFIG' ? 2 : 1;
+  }
+  io.err(`${name}: listening on ${gateway.url} (${gateway.routes().length} routes)\n`);
+  if (typeof process.send === 'function') {
+    const instance = Number(process.env.WARREN_INSTANCE ?? 0) || 0;
+    process.send({ warren: 'ready', service: 'gateway', instance, path: gateway.url, pid: process.pid });
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    process.on('SIGHUP', () => {});
+    // The supervisor went away: so does its gateway.
+    process.once('disconnect', stop);
+  });
+  await gateway.close();
+  // The IPC channel of a supervised gateway would keep the process alive.
+  if (process.connected) process.disconnect();
+  return 0;
+}
+
+function parseSection(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${GATEWAY_CONFIG_ENV} is not valid JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The `gateway` section of the warren config (docs/config.md, "The gateway"), as one zod schema,
+ * and the environment variables that override it, with the names users of HTTP → Unix-socket
+ * bridges know (HTTP_PORT, SOCKET_POOL_MAX, …), each also as WARREN_<NAME> (which wins).
+ * The supervisor's schema includes this section; `warren gateway` resolves it with the
+ * environment. Every check says "expected …"; a bad value is one line naming key, value and
+ * what was expected.
+ */
+import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+
+/** pino's levels, as the supervisor's logLevel takes them. */
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** Longest duration accepted, in ms: Node timers fire at once past it. */
+const MAX_MS = 2_147_483_647;
+
+/** The defaults, as documented in docs/config.md. */
+export const GATEWAY_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 8080,
+  socketPoolMin: 2,
+  socketPoolMax: 10,
+  socketConnectionTimeoutMs: 5_000,
+  socketHealthCheckIntervalMs: 30_000,
+  timeoutMs: 30_000,
+  bodyLimit: 1_048_576,
+  maxHeaderBytes: 16_384,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  logLevel: 'info' as (typeof LEVELS)[number],
+  accessLog: true,
+});
+
+function int(min: number, max: number, expected: string) {
+  const error = `expected ${expected}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+const ms = (min: number) => int(min, MAX_MS, `a whole number of ms from ${min} to ${MAX_MS}`);
+const nonEmpty = (what: string) => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+
+const SERVICE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+const PREFIX = /^\/[A-Za-z0-9._~!$&'()+,;=:@%/-]*[^/]$/;
+const prefixError = 'expected a path prefix starting with "/", without a trailing "/", "?", "#" or spaces (e.g. "/api/users")';
+
+export const gatewayConfigShape = {
+  host: nonEmpty('a host name or address to listen on (a non-empty string)').default(GATEWAY_DEFAULTS.host),
+  port: int(0, 65_535, 'a TCP port from 0 to 65535 (0: any free port)').default(GATEWAY_DEFAULTS.port),
+  /** Service name → the path prefix its routes are served under. */
+  prefixes: z
+    .record(
+      z.string().regex(SERVICE_NAME, { error: 'expected a service name as the key' }),
+      z.string({ error: prefixError }).regex(PREFIX, { error: prefixError }),
+      { error: 'expected an object of service names to path prefixes' },
+    )
+    .default({}),
+  socketPoolMin: int(0, 1_000, 'a whole number of connections from 0 to 1000').default(GATEWAY_DEFAULTS.socketPoolMin),
+  socketPoolMax: int(1, 1_000, 'a whole number of connections from 1 to 1000').default(GATEWAY_DEFAULTS.socketPoolMax),
+  socketConnectionTimeoutMs: ms(1).default(GATEWAY_DEFAULTS.socketConnectionTimeoutMs),
+  socketHealthCheckIntervalMs: ms(0).default(GATEWAY_DEFAULTS.socketHealthCheckIntervalMs),
+  timeoutMs: ms(1).default(GATEWAY_DEFAULTS.timeoutMs),
+  bodyLimit: int(0, 1_073_741_824, 'a whole number of bytes from 0 to 1073741824').default(GATEWAY_DEFAULTS.bodyLimit),
+  maxHeaderBytes: int(1_024, 1_048_576, 'a whole number of bytes from 1024 to 1048576').default(GATEWAY_DEFAULTS.maxHeaderBytes),
+  headersTimeoutMs: ms(1).default(GATEWAY_DEFAULTS.headersTimeoutMs),
+  keepAliveTimeoutMs: ms(1).default(GATEWAY_DEFAULTS.keepAliveTimeoutMs),
+  logLevel: z.enum(LEVELS, { error: `expected one of ${LEVELS.join(', ')}` }).default(GATEWAY_DEFAULTS.logLevel),
+  logDir: nonEmpty('a path to a directory (a non-empty string)').optional(),
+  accessLog: z.boolean({ error: 'expected true or false' }).default(GATEWAY_DEFAULTS.accessLog),
+};
+
+export const gatewayConfigSchema = z
+  .strictObject(gatewayConfigShape, { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : 'expected an object') })
+  .superRefine((config, ctx) => {
+    if (Number.isInteger(config.socketPoolMin) && Number.isInteger(config.socketPoolMax) && config.socketPoolMin > config.socketPoolMax) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['socketPoolMin'],
+        input: config.socketPoolMin,
+        message: `expected at most socketPoolMax (${config.socketPoolMax}), got ${config.socketPoolMin}`,
+      });
+    }
+  });
+
+/** The section as written in a config file: every key may be left out. */
+export type GatewayConfig = z.input<typeof gatewayConfigSchema>;
+/** The section with its defaults applied. */
+export type ResolvedGatewayConfig = Readonly<z.output<typeof gatewayConfigSchema>>;
+
+type Converter = (raw: string) => unknown;
+const number: Converter = (raw) => (/^\s*-?\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw);
+const seconds: Converter = (raw) => (/^\s*\d+(\.\d+)?\s*$/.test(raw) ? Math.round(Number(raw) * 1000) : raw);
+const text: Converter = (raw) => raw;
+
+/** Each variable (also read as WARREN_<name>, which wins), the key it sets and how its text is read. */
+export const GATEWAY_ENV_VARS = Object.freeze({
+  HTTP_HOST: { key: 'host', read: text, unit: '' },
+  HTTP_PORT: { key: 'port', read: number, unit: '' },
+  SOCKET_POOL_MIN: { key: 'socketPoolMin', read: number, unit: '' },
+  SOCKET_POOL_MAX: { key: 'socketPoolMax', read: number, unit: '' },
+  SOCKET_CONNECTION_TIMEOUT: { key: 'socketConnectionTimeoutMs', read: seconds, unit: 's' },
+  SOCKET_HEALTH_CHECK_INTERVAL: { key: 'socketHealthCheckIntervalMs', read: seconds, unit: 's' },
+  LOG_LEVEL: { key: 'logLevel', read: text, unit: '' },
+  LOG_DIR: { key: 'logDir', read: text, unit: '' },
+} as const);
+
+/**
+ * The gateway section resolved: the file's section (or nothing), the environment's overrides on
+ * top, defaults for the rest. Throws a ConfigError with one line per bad value, naming the key
+ * (and the variable it came from), the value and what was expected.
+ * @example
+ * const config = resolveGatewayConfig({ port: 8080 }, process.env);
+ */
+export function resolveGatewayConfig(section: unknown, env: NodeJS.ProcessEnv = {}): ResolvedGatewayConfig {
+  const isObject = typeof section === 'object' && section !== null && !Array.isArray(section);
+  const raw: unknown = section === undefined || section === null ? {} : isObject ? { ...section } : section;
+  const from = new Map<string, string>();
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    for (const [name, { key, read, unit }] of Object.entries(GATEWAY_ENV_VARS)) {
+      const variable = env[`WARREN_${name}`] !== undefined ? `WARREN_${name}` : env[name] !== undefined ? name : undefined;
+      if (variable === undefined) continue;
+      (raw as Record<string, unknown>)[key] = read(env[variable] as string);
+      from.set(key, `${variable}=${JSON.stringify(env[variable])}${unit === 's' ? ' (seconds)' : ''}`);
+    }
+  }
+  const parsed = gatewayConfigSchema.safeParse(raw);
+  if (parsed.success) return Object.freeze(parsed.data);
+  const issues: ConfigIssue[] = parsed.error.issues.map((issue) => {
+    const key = issue.path.map(String).join('.');
+    const source = from.get(String(issue.path[0]));
+    const got = source ?? JSON.stringify((issue as { input?: unknown }).input) ?? 'nothing';
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown key(s) ${issue.keys.join(', ')}; known keys: ${Object.keys(gatewayConfigShape).join(', ')}`
+        : issue.code === 'custom'
+          ? issue.message
+          : `${issue.message}, got ${got}`;
+    return { path: key === '' ? 'gateway' : `gateway.${key}`, message };
+  });
+  const lines = issues.map((issue) => `${issue.path}: ${issue.message}`);
+  throw new ConfigError(`invalid gateway config: ${lines.join('; ')}`, { issues });
+}
