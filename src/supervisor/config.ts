@@ -32,8 +32,8 @@ import {
   TYPESCRIPT_EXTENSIONS,
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
-import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
 import { GATEWAY_SERVICE, gatewayService } from './gateway-service.js';
+import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
 
 export * from './config-schema.js';
 

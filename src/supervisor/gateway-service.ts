@@ -45,5 +45,7 @@ export function gatewayService(
     cwd: baseDir,
     interpreter: 'node',
     ready: Object.freeze({ kind: 'message' as const }),
+    port: null,
+    host: null,
   });
 }

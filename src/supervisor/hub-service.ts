@@ -43,5 +43,7 @@ export function hubService(options: {
     cwd: options.baseDir,
     interpreter: 'node',
     ready: Object.freeze({ kind: 'listen', path: join(options.socketDir, 'hub.sock') }),
+    port: null,
+    host: null,
   });
 }
