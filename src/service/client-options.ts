@@ -1,6 +1,7 @@
 /** The options of a ServiceClient and of one call, resolved once into a frozen object. */
 import { invalidArgument } from '../errors.js';
 import { positiveMs, wholeNumber } from '../util/options.js';
+import { type NatsOptions, type ResolvedNatsOptions, resolveNatsOptions, resolveTransport, type Transport } from './nats/options.js';
 import { resolveSocketDir } from './socket-dir.js';
 
 export interface ClientOptions {
@@ -23,6 +24,13 @@ export interface ClientOptions {
   downForMs?: number;
   /** This client's name in the services' logs. */
   name?: string;
+  /**
+   * `nats`: a call goes over NATS when no instance on this host can take it (none, or all down
+   * or draining). Default: WARREN_TRANSPORT, else `unix` (this host only).
+   */
+  transport?: Transport;
+  /** Where NATS is and how to log in (default: NATS_URL, NATS_USER, … from the environment). */
+  nats?: NatsOptions;
 }
 
 export interface ResolvedClientOptions {
@@ -34,6 +42,8 @@ export interface ResolvedClientOptions {
   maxConnections: number;
   downForMs: number;
   name: string;
+  /** Set when the transport is `nats`. */
+  nats: ResolvedNatsOptions | undefined;
 }
 
 export interface CallOptions {
@@ -58,6 +68,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxConnections: wholeNumber('maxConnections', options.maxConnections, 4),
     downForMs: positiveMs('downForMs', options.downForMs, 1_000),
     name: options.name ?? `pid-${process.pid}`,
+    nats: resolveTransport(options.transport) === 'nats' ? resolveNatsOptions(options.nats) : undefined,
   };
   if (resolved.minConnections > resolved.maxConnections) {
     throw invalidArgument(`minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`);

@@ -23,6 +23,7 @@ import { type AnyRoute, bindContract, type ServiceContract, type TypedService } 
 import type { ServiceResponse } from './define.js';
 import { watchInstances } from './discovery.js';
 import { InstancePool, type InstanceStats } from './instance-pool.js';
+import { LazyNatsCaller } from './nats/lazy-caller.js';
 import { SERVICE_METHODS } from './protocol.js';
 import { errorResponse } from './response.js';
 import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
@@ -129,6 +130,8 @@ export class ServiceHandle {
         // lost would be passed by on every call while another one has a connection.
         return this.attempts(call, peerOptions, idempotent, 2, undefined, undefined, undefined, pool);
       }
+      // None here can take it (none, or all draining): another host can, over NATS.
+      if (this.client.nats) return this.client.nats.call(this.name, call, peerOptions);
     }
     return this.attempts(call, peerOptions, idempotent, 2);
   }
@@ -189,6 +192,7 @@ export class ServiceHandle {
         pool = this.pick(tried);
       }
       if (pool === undefined) {
+        if (this.client.nats) return this.client.nats.call(this.name, call, peerOptions);
         if (tried === undefined) return this.noInstance();
         break;
       }
@@ -223,6 +227,8 @@ export class ServiceHandle {
         pool.inFlight--;
       }
     }
+    // Every instance here is down or draining, and the call did not run: another host can take it.
+    if (this.client.nats) return this.client.nats.call(this.name, call, peerOptions);
     if (lastResponse) return lastResponse;
     throw lastError;
   }
@@ -374,9 +380,18 @@ export class ServiceClient {
   readonly options: ResolvedClientOptions;
   private readonly handles = new Map<string, ServiceHandle>();
   private tokenPromise: Promise<string> | undefined;
+  /** @internal Calls to other hosts, with the nats transport (nats/). */
+  readonly nats: LazyNatsCaller | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
+    if (this.options.nats) {
+      this.nats = new LazyNatsCaller(this.options.nats, {
+        name: this.options.name,
+        token: () => this.token(),
+        timeoutMs: this.options.timeoutMs,
+      });
+    }
   }
 
   /** Calls to a service by name, or typed functions for the routes of a contract (see contract.ts). */
@@ -407,5 +422,6 @@ export class ServiceClient {
   close(): void {
     for (const handle of this.handles.values()) handle.close();
     this.handles.clear();
+    void this.nats?.close();
   }
 }
