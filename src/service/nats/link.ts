@@ -132,7 +132,7 @@ export class NatsLink {
   }
 }
 
-function connectionOptions(options: ResolvedNatsOptions, name: string) {
+export function connectionOptions(options: ResolvedNatsOptions, name: string) {
   const authenticators: Authenticator[] = [];
   if (options.credsFile !== undefined) authenticators.push(credsAuthenticator(readFileSync(options.credsFile)));
   if (options.nkeyFile !== undefined)
