@@ -9,7 +9,7 @@
  * The connection is re-established in the background (link.ts).
  */
 import { type Msg, errors as natsErrors, headers as natsHeaders, nuid } from '@nats-io/transport-node';
-import { CancelledError, natsUnavailable, TimeoutError, unknownService } from '../../errors.js';
+import { CancelledError, FrameTooLargeError, natsUnavailable, TimeoutError, unknownService } from '../../errors.js';
 import { msgpackCodec } from '../../wire/msgpack.js';
 import { decodeReply } from '../call-format.js';
 import type { ServiceResponse } from '../define.js';
@@ -87,6 +87,9 @@ export class NatsCaller {
     headers.set(HEADER.client, this.settings.name);
     headers.set(HEADER.callId, callId);
     const payload = msgpackCodec.encode(call);
+    // NATS refuses a message over its max_payload (1 MiB by default): said before it is sent.
+    const maxPayload = connection.info?.max_payload;
+    if (maxPayload !== undefined && payload.length > maxPayload) return Promise.reject(new FrameTooLargeError(payload.length, maxPayload));
     return new Promise<ServiceResponse>((resolve, reject) => {
       const cancel = () => {
         // Best effort: the instance stops the handler if it is still running.
