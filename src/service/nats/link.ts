@@ -145,6 +145,8 @@ export function connectionOptions(options: ResolvedNatsOptions, name: string) {
     // Forever: a service outlives a NATS restart, however long it takes.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // An Error made per request for its async stack trace costs more than the request itself.
+    noAsyncTraces: true,
     ...(options.user === undefined ? {} : { user: options.user, pass: options.pass ?? '' }),
     ...(options.token === undefined ? {} : { token: options.token }),
     ...(authenticators.length === 0 ? {} : { authenticator: authenticators }),

@@ -4,7 +4,7 @@
  * instance, on whatever host), in the same call format and through the same dispatcher as on
  * the socket; Warren's token is checked on every call (header Warren-Token). The instance also
  * answers the NATS service API ($SRV, service-api.ts) and listens for cancellations on
- * `warren.svc.<service>.cancel.<callId>`. docs/protocol.md, "Service calls over NATS", is the spec.
+ * `warren.svc.<service>.cancel`. docs/protocol.md, "Service calls over NATS", is the spec.
  *
  * Loaded only when the transport is `nats` (server.ts imports it on demand). NATS unreachable
  * does not stop the instance: it serves on its socket and joins NATS once it can.
@@ -21,7 +21,7 @@ import { errorResponse } from '../response.js';
 import { NatsLink } from './link.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { ServiceApi } from './service-api.js';
-import { callSubject, cancelWildcard, HEADER, queueGroup } from './subjects.js';
+import { callSubject, cancelSubject, HEADER, queueGroup } from './subjects.js';
 
 /** What of a service instance this needs (ServiceInstance is one). */
 export interface NatsServable {
@@ -110,9 +110,10 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
       );
       return;
     }
-    const callId = headers?.get(HEADER.callId) ?? '';
+    // The reply subject is the call's id: a cancel message names it.
+    const callId = msg.reply ?? '';
     let cancel: NatsCallCancel | undefined;
-    if (callId !== '' && callId.length <= 64) {
+    if (callId !== '') {
       cancel = new NatsCallCancel();
       running.set(callId, cancel);
     }
@@ -155,10 +156,10 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
           if (error === null) onCall(msg);
         },
       });
-      cancels = connection.subscribe(cancelWildcard(instance.name), {
+      cancels = connection.subscribe(cancelSubject(instance.name), {
         callback: (error, msg) => {
-          if (error !== null) return;
-          running.get(msg.subject.slice(msg.subject.lastIndexOf('.') + 1))?.cancel();
+          if (error !== null || msg.data.length > 256) return;
+          running.get(new TextDecoder().decode(msg.data))?.cancel();
         },
       });
       api.subscribe(connection);

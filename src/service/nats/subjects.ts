@@ -8,13 +8,12 @@ export function callSubject(service: string): string {
   return `warren.svc.${service}.call`;
 }
 
-/** A caller gave up call `callId` (its signal aborted, or its deadline passed): every instance listens, the one running it stops. */
-export function cancelSubject(service: string, callId: string): string {
-  return `warren.svc.${service}.cancel.${callId}`;
-}
-
-export function cancelWildcard(service: string): string {
-  return `warren.svc.${service}.cancel.*`;
+/**
+ * A caller gave up a call (its signal aborted, or its deadline passed): the payload is the call's
+ * reply subject, its id. Every instance listens; the one running that call stops it.
+ */
+export function cancelSubject(service: string): string {
+  return `warren.svc.${service}.cancel`;
 }
 
 /** The queue group of a service's instances. */
@@ -28,6 +27,4 @@ export const HEADER = {
   token: 'Warren-Token',
   /** The caller's name, for the service's logs (auth.client). */
   client: 'Warren-Client',
-  /** An id for the call, unique per caller, for its cancel subject. */
-  callId: 'Warren-Call-Id',
 } as const;
