@@ -13,6 +13,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach } from 'vitest';
 import { loadOrCreateToken } from '../../src/service/auth.js';
 import { ServiceClient } from '../../src/service/client.js';
+import type { NatsOptions } from '../../src/service/nats/options.js';
 import { ensureSocketDir } from '../../src/service/socket-dir.js';
 import { until } from '../support/until.js';
 
@@ -74,7 +75,7 @@ export function natsFixtures() {
   });
 
   /** A nats-server of this test's own, on a free port (or `port`), listening when this resolves. */
-  async function natsServer(port?: number): Promise<NatsServerProcess> {
+  async function natsServer(port?: number, extraArgs: string[] = []): Promise<NatsServerProcess> {
     port ??= await freePort();
     let proc: ChildProcess | undefined;
     const server: NatsServerProcess = {
@@ -88,7 +89,7 @@ export function natsFixtures() {
       },
       async start() {
         const port = server.port;
-        proc = spawn(NATS_SERVER_BIN, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+        proc = spawn(NATS_SERVER_BIN, ['-a', '127.0.0.1', '-p', String(port), ...extraArgs], { stdio: 'ignore' });
         processes.add(proc);
         const started = proc;
         await until(async () => {
@@ -113,7 +114,13 @@ export function natsFixtures() {
   }
 
   /** A service process (test/fixtures/nats-service.mjs) served on its socket in `dir` and on NATS at `url`. */
-  async function serviceProcess(dir: string, url: string, instance = 0, name = 'remote'): Promise<ChildProcess> {
+  async function serviceProcess(
+    dir: string,
+    url: string,
+    instance = 0,
+    name = 'remote',
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<ChildProcess> {
     const proc = spawn(process.execPath, [FIXTURE], {
       env: {
         ...process.env,
@@ -122,6 +129,7 @@ export function natsFixtures() {
         WARREN_TRANSPORT: 'nats',
         NATS_URL: url,
         TEST_SERVICE_NAME: name,
+        ...env,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -137,14 +145,14 @@ export function natsFixtures() {
     return proc;
   }
 
-  function client(dir: string, url: string, timeoutMs = 10_000): ServiceClient {
-    const c = new ServiceClient({ socketDir: dir, timeoutMs, transport: 'nats', nats: { url } });
+  function client(dir: string, url: string, timeoutMs = 10_000, nats: NatsOptions = {}): ServiceClient {
+    const c = new ServiceClient({ socketDir: dir, timeoutMs, transport: 'nats', nats: { url, ...nats } });
     clients.push(c);
     return c;
   }
 
-  async function natsConnection(url: string): Promise<NatsConnection> {
-    const connection = await connect({ servers: url });
+  async function natsConnection(url: string, options: { user?: string; pass?: string; token?: string } = {}): Promise<NatsConnection> {
+    const connection = await connect({ servers: url, ...options });
     connections.push(connection);
     return connection;
   }
