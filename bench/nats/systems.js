@@ -76,7 +76,7 @@ const warrenNats = {
       if (Date.now() > deadline) throw new Error(`NATS at ${NATS_URL} is not reachable: ${server.nats?.link.lastError}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    await server.nats.link.connection.flush();
+    await server.nats.link.flush();
     return () => server.close();
   },
   async client(dir) {

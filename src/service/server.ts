@@ -22,7 +22,7 @@ import { acceptHello } from './hello.js';
 import { logInternalErrorTo } from './internal-error-log.js';
 import { isOutOfFds, listenService, type ServiceListener } from './listener.js';
 import { RouteMetrics } from './metrics.js';
-import type { NatsServing } from './nats/nats-server.js';
+import type { NatsServing } from './nats/types.js';
 import { type FdCondition, SERVICE_METHODS } from './protocol.js';
 import { errorResponse } from './response.js';
 import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './serve-options.js';

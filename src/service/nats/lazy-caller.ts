@@ -4,8 +4,9 @@
  * starts at once, in the background, so the first remote call finds it made.
  */
 import type { ServiceResponse } from '../define.js';
-import type { NatsCaller, NatsCallerOptions, NatsCallOptions } from './nats-caller.js';
+import type { NatsCaller } from './nats-caller.js';
 import type { ResolvedNatsOptions } from './options.js';
+import type { NatsCallerOptions, NatsCallOptions } from './types.js';
 
 export class LazyNatsCaller {
   private caller: NatsCaller | undefined;
@@ -23,11 +24,6 @@ export class LazyNatsCaller {
   call(service: string, call: unknown[], options?: NatsCallOptions): Promise<ServiceResponse> {
     if (this.caller !== undefined) return this.caller.call(service, call, options);
     return this.loading.then((caller) => caller.call(service, call, options));
-  }
-
-  /** The loaded caller (its link's state), once loaded. */
-  get loaded(): Promise<NatsCaller> {
-    return this.loading;
   }
 
   close(): Promise<void> {

@@ -14,8 +14,9 @@ import {
   type Status,
 } from '@nats-io/transport-node';
 import type { ResolvedNatsOptions } from './options.js';
+import type { LinkState, NatsLinkView } from './types.js';
 
-export type LinkState = 'connecting' | 'up' | 'down' | 'closed';
+export type { LinkState } from './types.js';
 
 export interface LinkEvents {
   /** Connected, the first time or again: subscriptions made before are live again. */
@@ -29,7 +30,7 @@ export interface LinkEvents {
 /** Delay between attempts while NATS could not be reached at all (the client's own reconnects after that). */
 const RETRY_MS = 1_000;
 
-export class NatsLink {
+export class NatsLink implements NatsLinkView {
   state: LinkState = 'connecting';
   connection: NatsConnection | undefined;
   /** Why the link is not up, for error messages. */
@@ -117,6 +118,10 @@ export class NatsLink {
     this.state = 'down';
     this.lastError = reason;
     for (const listener of this.listeners) listener.onDown?.(reason);
+  }
+
+  async flush(): Promise<void> {
+    if (this.state === 'up') await this.connection?.flush();
   }
 
   /** Flushes what was published (replies on their way) and closes. Idempotent. */

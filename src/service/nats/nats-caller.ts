@@ -16,20 +16,9 @@ import type { ServiceResponse } from '../define.js';
 import { messageOf, NatsLink } from './link.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { callSubject, cancelSubject, HEADER } from './subjects.js';
+import type { NatsCallerOptions, NatsCallOptions } from './types.js';
 
-export interface NatsCallerOptions {
-  /** This client's name (Warren-Client, and the connection's name on the NATS server). */
-  readonly name: string;
-  /** Warren's token, read when the first call needs it. */
-  readonly token: () => Promise<string>;
-  /** A call's deadline when it gives none, in ms. */
-  readonly timeoutMs: number;
-}
-
-export interface NatsCallOptions {
-  timeout?: number;
-  signal?: AbortSignal;
-}
+export type { NatsCallerOptions, NatsCallOptions } from './types.js';
 
 /** A call waiting for its answer, by its reply subject. */
 interface Pending {

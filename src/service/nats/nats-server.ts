@@ -22,6 +22,9 @@ import { NatsLink } from './link.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { ServiceApi } from './service-api.js';
 import { callSubject, cancelSubject, HEADER, queueGroup } from './subjects.js';
+import type { NatsServing } from './types.js';
+
+export type { NatsServing } from './types.js';
 
 /** What of a service instance this needs (ServiceInstance is one). */
 export interface NatsServable {
@@ -34,18 +37,6 @@ export interface NatsServable {
   call(params: unknown, auth: AuthInfo | null, cancel: { readonly signal: AbortSignal }): unknown;
   /** Checks a presented Warren token in constant time. */
   verifyToken(presented: string): boolean;
-}
-
-/** The handle server.ts keeps: drained, closed and destroyed with the instance. */
-export interface NatsServing {
-  /** This instance's id on NATS ($SRV replies, `$SRV.*.<name>.<id>`). */
-  readonly id: string;
-  readonly link: NatsLink;
-  /** No new calls from NATS (the queue group gives them to other instances); $SRV stops answering. */
-  drain(): Promise<void>;
-  /** Flushes the answers on their way and closes the connection. */
-  close(): Promise<void>;
-  destroy(): void;
 }
 
 /** A call's cancellation, its AbortSignal made only if the handler reads it (as for socket calls). */
