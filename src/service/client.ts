@@ -259,7 +259,8 @@ export class ServiceHandle {
       }
       if (best === undefined || pool.inFlight < best.inFlight) best = pool;
     }
-    const chosen = best ?? fallback;
+    // An instance marked down is only worth a try when no other host can take the call (over NATS).
+    const chosen = best ?? (this.client.nats ? undefined : fallback);
     // Counted here, in the same turn as the choice: the next call of a burst sees it.
     if (chosen) chosen.inFlight++;
     return chosen;

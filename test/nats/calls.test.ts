@@ -124,4 +124,23 @@ describe('service calls over NATS', () => {
     expect(await codeOf(remote.get('/wait', { timeoutMs: 300 }))).toBe('WARREN_TIMEOUT');
     await until(async () => ((await remote.get('/counts')).body as { cancelled: number }).cancelled === 1, 'the handler to be aborted');
   });
+
+  it('prefers an instance on its own host, and goes over NATS when the local one is down (killed, its socket left behind)', async () => {
+    const nats = await natsServer();
+    const hostB = await socketDir();
+    const hostA = await socketDir(hostB);
+    const far = await serviceProcess(hostB, nats.url, 0);
+    const near = await serviceProcess(hostA, nats.url, 0);
+    const watcher = await natsConnection(nats.url);
+    await untilOnNats(watcher, 'remote', 2);
+    const remote = client(hostA, nats.url).service('remote');
+    for (let i = 0; i < 10; i++) expect((await remote.get('/who')).body).toMatchObject({ pid: near.pid });
+
+    const gone = new Promise((resolve) => near.once('exit', resolve));
+    near.kill('SIGKILL');
+    await gone;
+    await until(async () => (await pingAll(watcher, 'remote', 100)).length === 1, 'NATS to drop the killed instance');
+    // Its socket file is still in host A's directory: the connect is refused, and the call goes over NATS.
+    for (let i = 0; i < 5; i++) expect((await remote.get('/who')).body).toMatchObject({ pid: far.pid });
+  });
 });
