@@ -139,6 +139,7 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
   link.listen({
     onUp: (connection) => {
       // The client restores its subscriptions after a reconnect; only a new connection needs them made.
+      if (subscribedOn !== undefined) process.stderr.write(`${label}: connected to NATS again\n`);
       if (draining || subscribedOn === connection) return;
       subscribedOn = connection;
       calls = connection.subscribe(callSubject(instance.name), {
@@ -154,6 +155,9 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
         },
       });
       api.subscribe(connection);
+    },
+    onDown: (reason) => {
+      process.stderr.write(`${label}: ${reason}; serving its socket only until NATS is back (reconnecting)\n`);
     },
     onSlowConsumer: (subject, pending) => {
       process.stderr.write(
