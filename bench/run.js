@@ -8,6 +8,8 @@ const benches = [
   { name: 'service', script: fileURLToPath(new URL('./service/run.js', import.meta.url)) },
   { name: 'supervisor', script: fileURLToPath(new URL('./supervisor/run.js', import.meta.url)) },
   { name: 'ws', script: fileURLToPath(new URL('./ws/run.js', import.meta.url)) },
+  // Needs a NATS server (BENCH_NATS_URL, NATS_URL, else 127.0.0.1:4222); Moleculer is skipped without BENCH_MOLECULER_DIR.
+  { name: 'nats', script: fileURLToPath(new URL('./nats/run.js', import.meta.url)) },
 ];
 
 let failed = 0;

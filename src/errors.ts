@@ -87,7 +87,13 @@ export const ERRORS = {
   WARREN_UNKNOWN_SERVICE: {
     className: 'WarrenError',
     status: 503,
-    description: 'No instance of the named service has a socket in the socket directory.',
+    description: 'No instance of the named service has a socket in the socket directory (nor, with the nats transport, answers on NATS).',
+  },
+  WARREN_NATS_UNAVAILABLE: {
+    className: 'WarrenError',
+    status: 503,
+    description:
+      'A call over NATS could not be made or finished because the connection to NATS is down; the client reconnects in the background.',
   },
   WARREN_UNAVAILABLE: {
     className: 'UnavailableError',
@@ -401,6 +407,8 @@ export const unsupported = factory('WARREN_UNSUPPORTED');
 export const invalidRoute = factory('WARREN_INVALID_ROUTE');
 /** No instance of a service could be found. */
 export const unknownService = factory('WARREN_UNKNOWN_SERVICE');
+/** The connection to NATS is down: a call over NATS fails at once instead of waiting. */
+export const natsUnavailable = factory('WARREN_NATS_UNAVAILABLE');
 /** Another supervisor answers on the socket directory. */
 export const alreadyRunning = factory('WARREN_ALREADY_RUNNING');
 /** A service's shared `port` cannot be bound (in use, privileged, host unknown). */

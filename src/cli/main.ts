@@ -227,6 +227,9 @@ interface StatusCliOptions {
   watch?: boolean;
   interval?: number;
   check?: boolean;
+  cluster?: boolean;
+  wait?: number;
+  natsUrl?: string;
 }
 
 /** `status` (aliases `ls`, `list`) and `monit` (status --watch). */
@@ -238,11 +241,19 @@ function defineStatus(name: string, description: string, watch: boolean, aliases
   if (!watch) {
     cmd
       .option('-w, --watch', 'refresh until Ctrl-C: redrawn in place on a terminal, else tables one after another')
-      .option('--check', 'health check: print one line, exit 0 only when every instance is online, else 1');
+      .option('--check', 'health check: print one line, exit 0 only when every instance is online, else 1')
+      .option('--cluster', 'every service and instance on every host that shares NATS (NATS_URL), from the NATS service API')
+      .option('--wait <ms>', 'with --cluster: gather answers for this long (default 500)', wholeNumber('--wait', 1))
+      .option('--nats-url <url>', 'with --cluster: the NATS server (default NATS_URL, else nats://127.0.0.1:4222)');
   }
   return cmd
     .option('--interval <ms>', 'refresh interval when watching (default 1000)', wholeNumber('--interval', 10))
     .action(async (options: StatusCliOptions) => {
+      if (options.cluster) {
+        const { clusterStatusCommand } = await import('./cluster-status.js');
+        process.exitCode = await clusterStatusCommand(options, supervisorIo(), `warren ${name}`);
+        return;
+      }
       const { statusCommand } = await import('./supervisor-commands.js');
       const watching = watch || options.watch === true;
       // Errors name the command as typed: `warren ls: …` for `warren ls`.

@@ -1,6 +1,7 @@
 /** The options of a ServiceClient and of one call, resolved once into a frozen object. */
 import { invalidArgument } from '../errors.js';
 import { positiveMs, wholeNumber } from '../util/options.js';
+import { type NatsOptions, type ResolvedNatsOptions, resolveNatsOptions, resolveTransport, type Transport } from './nats/options.js';
 import { resolveSocketDir } from './socket-dir.js';
 
 export interface ClientOptions {
@@ -31,6 +32,12 @@ export interface ClientOptions {
   healthCheckIntervalMs?: number;
   /** When a connection's calls are written: see PeerOptions.batchWrites ('tick'). A front serving many HTTP connections says 'loop'. */
   batchWrites?: 'tick' | 'loop';
+   * `nats`: a call goes over NATS when no instance on this host can take it (none, or all down
+   * or draining). Default: WARREN_TRANSPORT, else `unix` (this host only).
+   */
+  transport?: Transport;
+  /** Where NATS is and how to log in (default: NATS_URL, NATS_USER, … from the environment). */
+  nats?: NatsOptions;
 }
 
 export interface ResolvedClientOptions {
@@ -44,6 +51,8 @@ export interface ResolvedClientOptions {
   name: string;
   healthCheckIntervalMs: number;
   batchWrites: 'tick' | 'loop';
+  /** Set when the transport is `nats`. */
+  nats: ResolvedNatsOptions | undefined;
 }
 
 export interface CallOptions {
@@ -84,6 +93,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     name: options.name ?? `pid-${process.pid}`,
     batchWrites: (options.batchWrites === 'loop' ? 'loop' : 'tick') as 'tick' | 'loop',
     healthCheckIntervalMs: !options.healthCheckIntervalMs ? 0 : positiveMs('healthCheckIntervalMs', options.healthCheckIntervalMs, 0),
+    nats: resolveTransport(options.transport) === 'nats' ? resolveNatsOptions(options.nats) : undefined,
   };
   if (resolved.minConnections > resolved.maxConnections) {
     throw invalidArgument(`minConnections (${resolved.minConnections}) is more than maxConnections (${resolved.maxConnections})`);

@@ -24,6 +24,7 @@ import type { ServiceResponse } from './define.js';
 import { watchInstances } from './discovery.js';
 import { InstancePool, type InstanceStats } from './instance-pool.js';
 import type { MetricsSnapshot } from './metrics.js';
+import { LazyNatsCaller } from './nats/lazy-caller.js';
 import { SERVICE_METHODS } from './protocol.js';
 import type { PublishedRoute } from './published-routes.js';
 import { errorResponse } from './response.js';
@@ -149,6 +150,8 @@ export class ServiceHandle {
         // lost would be passed by on every call while another one has a connection.
         return this.attempts(call, peerOptions, idempotent, 2, limits, undefined, undefined, undefined, pool);
       }
+      // None here can take it (none, or all draining): another host can, over NATS.
+      if (this.client.nats) return this.client.nats.call(this.name, call, peerOptions);
     }
     return this.attempts(call, peerOptions, idempotent, 2, limits);
   }
@@ -213,6 +216,7 @@ export class ServiceHandle {
         pool = this.pick(tried);
       }
       if (pool === undefined) {
+        if (this.client.nats) return this.client.nats.call(this.name, call, peerOptions);
         if (tried === undefined) return this.noInstance();
         break;
       }
@@ -254,6 +258,8 @@ export class ServiceHandle {
         pool.inFlight--;
       }
     }
+    // Every instance here is down or draining, and the call did not run: another host can take it.
+    if (this.client.nats) return this.client.nats.call(this.name, call, peerOptions);
     if (lastResponse) return lastResponse;
     if (unsent && limits?.classify) {
       throw new UnavailableError(`no instance of service '${this.name}' could take the call: ${errorMessage(lastError)}`, {
@@ -289,7 +295,8 @@ export class ServiceHandle {
       }
       if (best === undefined || pool.inFlight < best.inFlight) best = pool;
     }
-    const chosen = best ?? fallback;
+    // An instance marked down is only worth a try when no other host can take the call (over NATS).
+    const chosen = best ?? (this.client.nats ? undefined : fallback);
     // Counted here, in the same turn as the choice: the next call of a burst sees it.
     if (chosen) chosen.inFlight++;
     return chosen;
@@ -467,9 +474,18 @@ export class ServiceClient {
   readonly options: ResolvedClientOptions;
   private readonly handles = new Map<string, ServiceHandle>();
   private tokenPromise: Promise<string> | undefined;
+  /** @internal Calls to other hosts, with the nats transport (nats/). */
+  readonly nats: LazyNatsCaller | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
+    if (this.options.nats) {
+      this.nats = new LazyNatsCaller(this.options.nats, {
+        name: this.options.name,
+        token: () => this.token(),
+        timeoutMs: this.options.timeoutMs,
+      });
+    }
   }
 
   /** Calls to a service by name, or typed functions for the routes of a contract (see contract.ts). */
@@ -500,5 +516,6 @@ export class ServiceClient {
   close(): void {
     for (const handle of this.handles.values()) handle.close();
     this.handles.clear();
+    void this.nats?.close();
   }
 }

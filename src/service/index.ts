@@ -45,6 +45,8 @@ export { Dispatcher, forbidden, ServiceError } from './dispatch.js';
 export type { InternalErrorHandler } from './internal-error-log.js';
 export type { MetricsSnapshot, RouteStats } from './metrics.js';
 export { LatencyHistogram, RouteMetrics } from './metrics.js';
+export type { NatsOptions, Transport } from './nats/options.js';
+export { DEFAULT_NATS_URL, NATS_ENV, TRANSPORT_ENV } from './nats/options.js';
 export type { FdCondition, HelloParams, HelloResult, ServiceProcessMessage } from './protocol.js';
 export { parseActivateMessage, parseServiceMessage, serviceMethods } from './protocol.js';
 export type { JsonSchema, PublishedRoute } from './published-routes.js';

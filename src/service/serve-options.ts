@@ -1,6 +1,7 @@
 /** The options of serveService, and the one function that resolves them (defaults, checks) into a frozen object. */
 import { durationMs, wholeNumber } from '../util/options.js';
 import type { InternalErrorHandler } from './internal-error-log.js';
+import { type NatsOptions, type ResolvedNatsOptions, resolveNatsOptions, resolveTransport, type Transport } from './nats/options.js';
 import { resolveSocketDir } from './socket-dir.js';
 
 export interface ServeOptions {
@@ -32,6 +33,13 @@ export interface ServeOptions {
   maxConnections?: number;
   /** Length of the accept queue (4096; Linux caps it at net.core.somaxconn). */
   listenBacklog?: number;
+  /**
+   * `nats`: also serve on NATS, for callers on other hosts (docs/protocol.md, "Service calls over
+   * NATS"). Default: WARREN_TRANSPORT, else `unix` (the socket only).
+   */
+  transport?: Transport;
+  /** Where NATS is and how to log in (default: NATS_URL, NATS_USER, … from the environment). */
+  nats?: NatsOptions;
 }
 
 export interface ResolvedServeOptions {
@@ -46,9 +54,13 @@ export interface ResolvedServeOptions {
   readonly maxPreHelloFrameBytes: number;
   readonly maxConnections: number;
   readonly listenBacklog: number;
+  readonly transport: Transport;
+  /** Set when transport is `nats`. */
+  readonly nats: ResolvedNatsOptions | undefined;
 }
 
 export function resolveServeOptions(options: ServeOptions = {}): ResolvedServeOptions {
+  const transport = resolveTransport(options.transport);
   return Object.freeze({
     socketDir: resolveSocketDir(options.socketDir),
     instance: options.instance ?? 0,
@@ -60,5 +72,7 @@ export function resolveServeOptions(options: ServeOptions = {}): ResolvedServeOp
     maxPreHelloFrameBytes: wholeNumber('maxPreHelloFrameBytes', options.maxPreHelloFrameBytes, 4096),
     maxConnections: wholeNumber('maxConnections', options.maxConnections, 10_000),
     listenBacklog: wholeNumber('listenBacklog', options.listenBacklog, 4096),
+    transport,
+    nats: transport === 'nats' ? resolveNatsOptions(options.nats) : undefined,
   });
 }

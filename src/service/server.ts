@@ -22,6 +22,7 @@ import { acceptHello } from './hello.js';
 import { logInternalErrorTo } from './internal-error-log.js';
 import { isOutOfFds, listenService, type ServiceListener } from './listener.js';
 import { RouteMetrics } from './metrics.js';
+import type { NatsServing } from './nats/types.js';
 import { type FdCondition, SERVICE_METHODS } from './protocol.js';
 import { type PublishedRoute, publishRoutes } from './published-routes.js';
 import { errorResponse } from './response.js';
@@ -94,6 +95,8 @@ export class ServiceInstance<D> implements ServiceServer<D> {
   private closing: Promise<void> | undefined;
   /** Resolves once every connection has ended (the clients closed them, or close() did). */
   private allClosed: Promise<void> | undefined;
+  /** Serving on NATS too (transport `nats`): drained, closed and destroyed with the socket. */
+  nats: NatsServing | undefined;
 
   /**
    * Starts serving `definition`; resolves once it listens and onReady has run.
@@ -130,6 +133,8 @@ export class ServiceInstance<D> implements ServiceServer<D> {
         const settings = Object.freeze({ ...resolved, instance });
         const server = new ServiceInstance(definition, settings, verifier, socketPathFor(dir, definition.name, instance), deps);
         await server.listen();
+        // Loaded only for the nats transport: other instances never pay for the NATS client.
+        if (settings.nats) server.nats = (await import('./nats/nats-server.js')).serveOverNats(server, settings.nats);
         await definition.onReady?.(deps);
         return server;
       },
@@ -247,8 +252,18 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     if (this.running === 0) this.idle?.();
   };
 
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** @internal Checks a Warren token (calls over NATS carry one each). */
+  verifyToken(presented: string): boolean {
+    return this.verifier.verify(presented);
+  }
+
   // Not async: a synchronous handler's answer goes back without a promise of its own.
-  private call(params: unknown, auth: AuthInfo | null, cancel: { readonly signal: AbortSignal }): unknown {
+  /** @internal The entry of a call from any transport: the socket's warren.call, NATS. */
+  call(params: unknown, auth: AuthInfo | null, cancel: { readonly signal: AbortSignal }): unknown {
     if (this.draining) {
       return encodeReply(errorResponse(503, 'WARREN_DRAINING', `${this.label} is shutting down; try another instance`));
     }
@@ -285,6 +300,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
   drain(): Promise<void> {
     if (this.drained) return this.drained;
     this.draining = true;
+    void this.nats?.drain();
     // No new connection from now on, and the socket file goes: discovery drops this instance.
     this.allClosed = this.listener.stopListening();
     for (const peer of this.listener.peers) {
@@ -309,6 +325,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
       await this.drain();
       await this.clientsGone();
       await this.listener.close();
+      await this.nats?.close();
       await this.definition.onClose?.(this.deps);
     })();
     return this.closing;
@@ -316,6 +333,7 @@ export class ServiceInstance<D> implements ServiceServer<D> {
 
   destroy(): void {
     this.draining = true;
+    this.nats?.destroy();
     void this.listener.stopListening();
     for (const peer of this.listener.peers) peer.destroy();
   }

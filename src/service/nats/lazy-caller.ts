@@ -1,0 +1,33 @@
+/**
+ * What ServiceClient holds for the nats transport: loads the NATS client (nats-caller.ts) on
+ * its own, once, so a client that never goes beyond its host never loads it. The connection
+ * starts at once, in the background, so the first remote call finds it made.
+ */
+import type { ServiceResponse } from '../define.js';
+import type { NatsCaller } from './nats-caller.js';
+import type { ResolvedNatsOptions } from './options.js';
+import type { NatsCallerOptions, NatsCallOptions } from './types.js';
+
+export class LazyNatsCaller {
+  private caller: NatsCaller | undefined;
+  private readonly loading: Promise<NatsCaller>;
+  private closed = false;
+
+  constructor(options: ResolvedNatsOptions, settings: NatsCallerOptions) {
+    this.loading = import('./nats-caller.js').then((module) => {
+      this.caller = new module.NatsCaller(options, settings);
+      if (this.closed) void this.caller.close();
+      return this.caller;
+    });
+  }
+
+  call(service: string, call: unknown[], options?: NatsCallOptions): Promise<ServiceResponse> {
+    if (this.caller !== undefined) return this.caller.call(service, call, options);
+    return this.loading.then((caller) => caller.call(service, call, options));
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return this.caller?.close() ?? Promise.resolve();
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The names Warren uses on NATS; docs/protocol.md ("Service calls over NATS") is their spec.
+ * A service name is `[a-z0-9_-]+` (define.ts), so it is one valid subject token as it is.
+ */
+
+/** Calls to `service`: every instance subscribes in the queue group `service`, so NATS gives each call to one. */
+export function callSubject(service: string): string {
+  return `warren.svc.${service}.call`;
+}
+
+/**
+ * A caller gave up a call (its signal aborted, or its deadline passed): the payload is the call's
+ * reply subject, its id. Every instance listens; the one running that call stops it.
+ */
+export function cancelSubject(service: string): string {
+  return `warren.svc.${service}.cancel`;
+}
+
+/** The queue group of a service's instances. */
+export function queueGroup(service: string): string {
+  return service;
+}
+
+/** Headers of a call. */
+export const HEADER = {
+  /** Warren's token (`.auth_token`), the same on every host; absent: public routes only. */
+  token: 'Warren-Token',
+  /** The caller's name, for the service's logs (auth.client). */
+  client: 'Warren-Client',
+} as const;
