@@ -32,6 +32,7 @@ export interface ClientOptions {
   healthCheckIntervalMs?: number;
   /** When a connection's calls are written: see PeerOptions.batchWrites ('tick'). A front serving many HTTP connections says 'loop'. */
   batchWrites?: 'tick' | 'loop';
+  /**
    * `nats`: a call goes over NATS when no instance on this host can take it (none, or all down
    * or draining). Default: WARREN_TRANSPORT, else `unix` (this host only).
    */
