@@ -29,6 +29,8 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   keepAliveTimeoutMs: 5_000,
   logLevel: 'info' as (typeof LEVELS)[number],
   accessLog: true,
+  compression: true,
+  compressionThreshold: 1_024,
 });
 
 function int(min: number, max: number, expected: string) {
@@ -65,6 +67,10 @@ export const gatewayConfigShape = {
   logLevel: z.enum(LEVELS, { error: `expected one of ${LEVELS.join(', ')}` }).default(GATEWAY_DEFAULTS.logLevel),
   logDir: nonEmpty('a path to a directory (a non-empty string)').optional(),
   accessLog: z.boolean({ error: 'expected true or false' }).default(GATEWAY_DEFAULTS.accessLog),
+  compression: z.boolean({ error: 'expected true or false' }).default(GATEWAY_DEFAULTS.compression),
+  compressionThreshold: int(0, 1_073_741_824, 'a whole number of bytes from 0 to 1073741824').default(
+    GATEWAY_DEFAULTS.compressionThreshold,
+  ),
 };
 
 export const gatewayConfigSchema = z

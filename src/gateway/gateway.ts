@@ -8,6 +8,7 @@
  * limit) → call → answer, hop-by-hop headers dropped both ways, `x-request-id` on the answer,
  * one access line. `inject()` runs the same pipeline on an in-memory request, without a socket.
  */
+
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -18,6 +19,7 @@ import { invalidRoute } from '../errors.js';
 import { ServiceClient, type ServiceHandle } from '../service/client.js';
 import type { ServiceResponse } from '../service/define.js';
 import { resolveSocketDir } from '../service/socket-dir.js';
+import { chooseEncoding, compress, isCompressible } from './compression.js';
 import { GatewayLog } from './gateway-log.js';
 import { decodeBody, encodeBody, errorBody, failureOf, forwardedHeaders, JSON_TYPE, responseHeaders } from './http-message.js';
 import { RouteFollower } from './route-follower.js';
@@ -231,7 +233,7 @@ class GatewayCore {
         classifyFailures: true,
       })
       .then(
-        (response) => this.answer(res, method, url, response, requestId, started, target.service),
+        (response) => this.answer(res, method, url, response, requestId, started, target.service, req.headers['accept-encoding']),
         (error: unknown) => {
           const failure = failureOf(error, requestId);
           this.fail(res, method, url, failure.status, failure.code, failure.message, requestId, started, target.service);
@@ -247,6 +249,7 @@ class GatewayCore {
     requestId: string,
     started: number,
     service: string,
+    acceptEncoding?: string,
   ): void {
     const headers: Record<string, string> = {};
     const hasType = responseHeaders(response.headers, headers);
@@ -259,7 +262,32 @@ class GatewayCore {
     const { bytes, type } = encodeBody(response.body);
     if (!hasType) headers['content-type'] = type;
     if (status === 503 && headers['retry-after'] === undefined) headers['retry-after'] = RETRY_AFTER_S;
-    this.send(res, method, url, status, headers, bytes, requestId, started, service);
+    const threshold = this.config.compressionThreshold;
+    const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+    if (
+      !this.config.compression ||
+      size < threshold ||
+      headers['content-encoding'] !== undefined ||
+      !isCompressible(headers['content-type'])
+    ) {
+      this.send(res, method, url, status, headers, bytes, requestId, started, service);
+      return;
+    }
+    // Above the threshold the answer depends on Accept-Encoding, for caches too.
+    headers.vary = headers.vary ? `${headers.vary}, Accept-Encoding` : 'Accept-Encoding';
+    const encoding = method === 'HEAD' ? undefined : chooseEncoding(acceptEncoding);
+    if (encoding === undefined) {
+      this.send(res, method, url, status, headers, bytes, requestId, started, service);
+      return;
+    }
+    compress(typeof bytes === 'string' ? Buffer.from(bytes) : bytes, encoding).then(
+      (compressed) => {
+        headers['content-encoding'] = encoding;
+        this.send(res, method, url, status, headers, compressed, requestId, started, service);
+      },
+      // zlib failing on a buffer is not expected; the body still goes out, uncompressed.
+      () => this.send(res, method, url, status, headers, bytes, requestId, started, service),
+    );
   }
 
   private fail(
