@@ -111,6 +111,11 @@ export const ERRORS = {
     status: 413,
     description: "An HTTP request body is over the gateway's bodyLimit; it was not read further nor forwarded.",
   },
+  WARREN_RATE_LIMITED: {
+    className: 'ServiceError',
+    status: 429,
+    description: "A client sent more requests than the gateway's rateLimit rule for the path allows; Retry-After says when to try again.",
+  },
   WARREN_HEADERS_TOO_LARGE: {
     className: 'ServiceError',
     status: 431,

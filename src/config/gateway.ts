@@ -71,6 +71,18 @@ export const gatewayConfigShape = {
   compressionThreshold: int(0, 1_073_741_824, 'a whole number of bytes from 0 to 1073741824').default(
     GATEWAY_DEFAULTS.compressionThreshold,
   ),
+  rateLimit: z
+    .array(
+      z.strictObject({
+        prefix: z
+          .string({ error: 'expected a path prefix starting with /' })
+          .startsWith('/', { error: 'expected a path prefix starting with /' }),
+        perSecond: z.number({ error: 'expected requests per second above 0' }).positive({ error: 'expected requests per second above 0' }),
+        burst: int(1, 1_000_000, 'a whole number of requests from 1 to 1000000'),
+      }),
+      { error: 'expected a list of { prefix, perSecond, burst }' },
+    )
+    .default([]),
 };
 
 export const gatewayConfigSchema = z

@@ -22,6 +22,7 @@ import { resolveSocketDir } from '../service/socket-dir.js';
 import { chooseEncoding, compress, isCompressible } from './compression.js';
 import { GatewayLog } from './gateway-log.js';
 import { decodeBody, encodeBody, errorBody, failureOf, forwardedHeaders, JSON_TYPE, responseHeaders } from './http-message.js';
+import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { RouteFollower } from './route-follower.js';
 import type { RouteTable, RouteTarget } from './route-table.js';
 import type { GatewayRoute } from './route-types.js';
@@ -87,6 +88,8 @@ class GatewayCore {
   readonly client: ServiceClient;
   private readonly handles = new Map<string, ServiceHandle>();
   private listening = false;
+  /** Per-IP rate limits, when the config has rules. */
+  private readonly limiter: RateLimiter | undefined;
 
   constructor(
     readonly config: ResolvedGatewayConfig,
@@ -113,6 +116,7 @@ class GatewayCore {
       onProblem: (message) => this.log.event('error', message),
     });
     this.table = this.follower.table;
+    this.limiter = config.rateLimit.length > 0 ? createRateLimiter(config.rateLimit) : undefined;
   }
 
   markListening(): void {
@@ -138,6 +142,29 @@ class GatewayCore {
     if (url === '/healthz' || url === '/readyz') {
       this.health(url, method, requestId, res, started);
       return;
+    }
+    if (this.limiter !== undefined) {
+      const decision = this.limiter.take(req.socket.remoteAddress ?? '', url);
+      if (!decision.ok) {
+        const extra: Record<string, string> = { 'retry-after': String(decision.retryAfterS) };
+        // A body left unread would be taken for the next request: close instead of reading it.
+        const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+        if (hasBody) extra.connection = 'close';
+        this.fail(
+          res,
+          method,
+          url,
+          429,
+          'WARREN_RATE_LIMITED',
+          `over the rate limit for ${pathOf(url)}: try again in ${decision.retryAfterS} s`,
+          requestId,
+          started,
+          undefined,
+          extra,
+        );
+        if (hasBody) req.resume();
+        return;
+      }
     }
     const found = this.table.router.find(method, url);
     if (found.kind !== 'found') {
