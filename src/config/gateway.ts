@@ -76,7 +76,7 @@ export const gatewayConfigShape = {
       z.strictObject({
         prefix: z
           .string({ error: 'expected a path prefix starting with /' })
-          .startsWith('/', { error: 'expected a path prefix starting with /' }),
+          .regex(/^\//, { error: 'expected a path prefix starting with /' }),
         perSecond: z.number({ error: 'expected requests per second above 0' }).positive({ error: 'expected requests per second above 0' }),
         burst: int(1, 1_000_000, 'a whole number of requests from 1 to 1000000'),
       }),
