@@ -5,12 +5,12 @@
  */
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceClient } from '../../src/service/index.js';
+import { freePort } from '../support/ports.js';
 import { isGone } from '../support/processes.js';
 import { until } from '../support/until.js';
 
@@ -65,18 +65,6 @@ function servicePids(stdout: string): Map<string, number> {
 function supervisorPid(stdout: string): number | undefined {
   const pid = /^supervisor pid (\d+) in the background/m.exec(stdout)?.[1];
   return pid === undefined ? undefined : Number(pid);
-}
-
-/** A port free a moment ago, for the shop's gateway (8080 may be taken on a shared machine). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function launchStart(args: string[] = [], port = 0): Launched {

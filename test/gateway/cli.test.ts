@@ -4,11 +4,11 @@
  * route to a service is served without restarting it). The built CLI, real processes and sockets.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useCli } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 import { until } from '../support/until.js';
 
 const SERVICE = fileURLToPath(new URL('../fixtures/gateway/hello-service.mjs', import.meta.url));
@@ -16,18 +16,6 @@ const TEST_MS = 180_000;
 const WAIT = { timeoutMs: 60_000, intervalMs: 50 };
 
 const { run, start, workDir } = useCli(60_000);
-
-/** A port free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function get(url: string): Promise<{ status: number; body: unknown }> {
   try {

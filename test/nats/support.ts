@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -15,21 +15,13 @@ import { loadOrCreateToken } from '../../src/service/auth.js';
 import { ServiceClient } from '../../src/service/client.js';
 import type { NatsOptions } from '../../src/service/nats/options.js';
 import { ensureSocketDir } from '../../src/service/socket-dir.js';
+import { freePort } from '../support/ports.js';
 import { until } from '../support/until.js';
+
+export { freePort } from '../support/ports.js';
 
 export const NATS_SERVER_BIN = '/usr/sbin/nats-server';
 const FIXTURE = new URL('../fixtures/nats-service.mjs', import.meta.url).pathname;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,11 +1,11 @@
 // `warren hub`, `warren emit` and the hub under `warren up`: the built CLI as real processes.
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { signUserToken } from '../../src/realtime/index.js';
 import { useCli } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 import { until } from '../support/until.js';
 import { useHubs } from './helpers.js';
 
@@ -13,15 +13,6 @@ const TEST_MS = 120_000;
 const { run, start, workDir } = useCli(60_000);
 const { client } = useHubs();
 const SERVICE = fileURLToPath(new URL('../fixtures/supervisor/up-service.mjs', import.meta.url));
-
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('warren hub and warren emit', () => {
   it(

@@ -5,10 +5,10 @@
  * `interpreter`, `args`, `cwd`), RSS from /proc, and instances that stop reporting.
  */
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderStatus } from '../../src/cli/supervisor-format.js';
+import { freePort } from '../support/ports.js';
 import { supervisorFixture as fixture, instances, until, useSupervisors } from '../support/supervised.js';
 
 /** Each test starts, crashes and reloads real processes: several bounded waits in a row on a busy 2-core machine. */
@@ -30,18 +30,6 @@ function getJson(socketPath: string): Promise<Record<string, unknown>> {
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-/** A TCP port free a moment ago (port 0, then closed): for a fixture that must be told its port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

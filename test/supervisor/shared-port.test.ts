@@ -10,6 +10,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, Supervisor } from '../../src/supervisor/index.js';
+import { freePort } from '../support/ports.js';
 import { supervisorFixture as fixture, instances, Recorder, rejection, until, useSupervisors } from '../support/supervised.js';
 
 /** Real processes started, killed and reloaded under load on a busy 2-core machine. */
@@ -18,18 +19,6 @@ const { setup, adopt, tempDir } = useSupervisors();
 
 const app = fixture('shared-http.mjs');
 const fast = { minDelayMs: 20, maxDelayMs: 200, maxUnstableRestarts: 3, stableAfterMs: 60_000 };
-
-/** A TCP port free a moment ago (port 0, then closed). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   pid: number;
