@@ -132,6 +132,19 @@ describe('batches over NATS', () => {
     }
   });
 
+  it('the example of protocol.md §15.6 is the bytes the doc shows', () => {
+    const doc = readFileSync(path.join(import.meta.dirname, '../../docs/protocol.md'), 'utf8');
+    const hex = Buffer.from(
+      pack([
+        ['GET', '/a'],
+        ['POST', '/b', 1],
+      ]),
+    )
+      .toString('hex')
+      .replace(/(..)(?!$)/g, '$1 ');
+    expect(doc).toContain(`\`[["GET", "/a"], ["POST", "/b", 1]]\` is\n  \`${hex}\``);
+  });
+
   it('a batch with no instance anywhere fails every call at once with WARREN_UNKNOWN_SERVICE', async () => {
     const nats = await natsServer();
     const callerDir = await socketDir();
