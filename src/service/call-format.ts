@@ -53,13 +53,16 @@ export function encodeReply(response: ServiceResponse): unknown[] {
   return hasKeys(response.headers) ? [response.status, response.body, response.headers] : [response.status, response.body];
 }
 
-/** Reads an answer; a malformed one is a protocol error (the service is not speaking Warren). */
-export function decodeReply(result: unknown): ServiceResponse {
+/**
+ * Reads an answer; a malformed one is a protocol error (the service is not speaking Warren).
+ * `start` is where it begins in the array: 1 for a batch's `[index, status, body, headers?]`.
+ */
+export function decodeReply(result: unknown, start = 0): ServiceResponse {
   if (Array.isArray(result)) {
-    const status = result[0];
-    const headers = result[2];
+    const status = result[start];
+    const headers = result[start + 2];
     if (Number.isInteger(status) && (headers === undefined || isStringRecord(headers))) {
-      return { status: status as number, headers: (headers as Record<string, string> | undefined) ?? {}, body: result[1] ?? null };
+      return { status: status as number, headers: (headers as Record<string, string> | undefined) ?? {}, body: result[start + 1] ?? null };
     }
   }
   throw new ProtocolError(`a service answered warren.call with something that is not [status, body, headers?]`);

@@ -21,7 +21,7 @@ import { errorResponse } from '../response.js';
 import { NatsLink } from './link.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { ServiceApi } from './service-api.js';
-import { callSubject, cancelSubject, HEADER, queueGroup } from './subjects.js';
+import { batchSubject, callSubject, cancelSubject, HEADER, MAX_BATCH, queueGroup } from './subjects.js';
 import type { NatsServing } from './types.js';
 
 export type { NatsServing } from './types.js';
@@ -58,6 +58,61 @@ class NatsCallCancel {
 
 const NO_CANCEL = { signal: new AbortController().signal };
 
+const WRONG_TOKEN = encodeReply(errorResponse(401, 'WARREN_UNAUTHORIZED', 'wrong Warren token (Warren-Token)'));
+const NOT_A_CALL = encodeReply(
+  errorResponse(400, 'WARREN_BAD_URL', 'a call over NATS is MessagePack [method, url, body?, headers?, requestId?]'),
+);
+const NOT_A_BATCH = encodeReply(
+  errorResponse(400, 'WARREN_BAD_URL', `a batch over NATS is a MessagePack array of 1 to ${MAX_BATCH} calls`),
+);
+
+function internalError(error: unknown): unknown {
+  return encodeReply(errorResponse(500, 'WARREN_INTERNAL', `internal error: ${String(error)}`));
+}
+
+function decodePayload(msg: Msg): unknown {
+  return msgpackCodec.decode(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+}
+
+/** Sends an answer (or a batch's answers); one that cannot be encoded is the caller's 500, as on a socket. */
+function respondTo(msg: Msg, answer: unknown): void {
+  try {
+    msg.respond(msgpackCodec.encode(answer));
+  } catch (error) {
+    msg.respond(msgpackCodec.encode(encodeReply(errorResponse(500, 'WARREN_INTERNAL', `the answer could not be sent: ${String(error)}`))));
+  }
+}
+
+/** A batch's answers; one that cannot be encoded becomes that call's 500, the others go as they are. */
+function respondBatch(msg: Msg, answers: unknown[]): void {
+  let payload: ReturnType<typeof msgpackCodec.encode>;
+  try {
+    payload = msgpackCodec.encode(answers);
+  } catch {
+    payload = msgpackCodec.encode(
+      answers.map((answer) => {
+        try {
+          msgpackCodec.encode(answer);
+          return answer;
+        } catch (error) {
+          const index = (answer as unknown[])[0];
+          return tagged(
+            index as number,
+            encodeReply(errorResponse(500, 'WARREN_INTERNAL', `the answer could not be sent: ${String(error)}`)),
+          );
+        }
+      }),
+    );
+  }
+  msg.respond(payload);
+}
+
+/** A batch answer: `[index, status, body, headers?]`, from an answer `[status, body, headers?]`. */
+function tagged(index: number, answer: unknown): unknown[] {
+  const [status, body, headers] = answer as unknown[];
+  return headers === undefined ? [index, status, body] : [index, status, body, headers];
+}
+
 export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptions): NatsServing {
   const id = nuid.next();
   const link = new NatsLink(options, `warren ${instance.name}.${instance.instance} (pid ${process.pid})`);
@@ -66,74 +121,103 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
   const label = `${instance.name}.${instance.instance}`;
   let subscribedOn: NatsConnection | undefined;
   let calls: Subscription | undefined;
+  let batches: Subscription | undefined;
   let cancels: Subscription | undefined;
   let draining = false;
 
-  const onCall = (msg: Msg) => {
-    const respond = (reply: unknown) => {
-      if (msg.reply === undefined || msg.reply === '') return;
-      try {
-        msg.respond(msgpackCodec.encode(reply));
-      } catch (error) {
-        // An answer that cannot be encoded is the caller's 500, as on a socket.
-        msg.respond(
-          msgpackCodec.encode(encodeReply(errorResponse(500, 'WARREN_INTERNAL', `the answer could not be sent: ${String(error)}`))),
-        );
-      }
-    };
+  /** Warren's token of a message: the caller's auth, or undefined when the token is wrong. */
+  const authOf = (msg: Msg): AuthInfo | null | undefined => {
     const headers = msg.headers;
     const token = headers?.get(HEADER.token) ?? '';
-    let auth: AuthInfo | null = null;
-    if (token !== '') {
-      if (!instance.verifyToken(token)) {
-        respond(encodeReply(errorResponse(401, 'WARREN_UNAUTHORIZED', 'wrong Warren token (Warren-Token)')));
-        return;
-      }
-      const client = headers?.get(HEADER.client) ?? '';
-      auth = client === '' ? {} : { client: client.slice(0, 200) };
-    }
-    let params: unknown;
-    try {
-      params = msgpackCodec.decode(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
-    } catch {
-      respond(
-        encodeReply(errorResponse(400, 'WARREN_BAD_URL', 'a call over NATS is MessagePack [method, url, body?, headers?, requestId?]')),
-      );
-      return;
-    }
-    // The reply subject is the call's id: a cancel message names it.
-    const callId = msg.reply ?? '';
+    if (token === '') return null;
+    if (!instance.verifyToken(token)) return undefined;
+    const client = headers?.get(HEADER.client) ?? '';
+    return client === '' ? {} : { client: client.slice(0, 200) };
+  };
+
+  /**
+   * Runs one call; `done` gets its encoded answer, synchronously when the handler answered so.
+   * `callId` names the call in cancel messages ('' when it cannot be cancelled).
+   */
+  const run = (params: unknown, auth: AuthInfo | null, callId: string, done: (answer: unknown) => void): void => {
     let cancel: NatsCallCancel | undefined;
     if (callId !== '') {
       cancel = new NatsCallCancel();
       running.set(callId, cancel);
     }
-    const done = () => {
+    const finish = (answer: unknown) => {
       if (cancel !== undefined) running.delete(callId);
+      done(answer);
     };
     let answer: unknown;
     try {
       answer = instance.call(params, auth, cancel ?? NO_CANCEL);
     } catch (error) {
-      done();
-      respond(encodeReply(errorResponse(500, 'WARREN_INTERNAL', `internal error: ${String(error)}`)));
+      finish(internalError(error));
       return;
     }
-    if (answer instanceof Promise) {
-      answer.then(
-        (reply: unknown) => {
-          done();
-          respond(reply);
-        },
-        (error: unknown) => {
-          done();
-          respond(encodeReply(errorResponse(500, 'WARREN_INTERNAL', `internal error: ${String(error)}`)));
-        },
-      );
+    if (answer instanceof Promise) answer.then(finish, (error: unknown) => finish(internalError(error)));
+    else finish(answer);
+  };
+
+  const onCall = (msg: Msg) => {
+    const reply = msg.reply ?? '';
+    const respond = (answer: unknown) => {
+      if (reply !== '') respondTo(msg, answer);
+    };
+    const auth = authOf(msg);
+    if (auth === undefined) {
+      respond(WRONG_TOKEN);
       return;
     }
-    done();
-    respond(answer);
+    let params: unknown;
+    try {
+      params = decodePayload(msg);
+    } catch {
+      respond(NOT_A_CALL);
+      return;
+    }
+    // The reply subject is the call's id: a cancel message names it.
+    run(params, auth, reply, respond);
+  };
+
+  /**
+   * A batch (§15.6): several calls in one message, answered as they finish; the answers of
+   * calls that finish in the same turn of the event loop leave in one message.
+   */
+  const onBatch = (msg: Msg) => {
+    const reply = msg.reply ?? '';
+    if (reply === '') return; // nobody to answer: a batch is never fire-and-forget
+    const auth = authOf(msg);
+    if (auth === undefined) {
+      respondTo(msg, WRONG_TOKEN);
+      return;
+    }
+    let calls: unknown;
+    try {
+      calls = decodePayload(msg);
+    } catch {
+      calls = undefined;
+    }
+    if (!Array.isArray(calls) || calls.length === 0 || calls.length > MAX_BATCH) {
+      respondTo(msg, NOT_A_BATCH);
+      return;
+    }
+    let out: unknown[] | undefined;
+    const flush = () => {
+      const answers = out as unknown[];
+      out = undefined;
+      respondBatch(msg, answers);
+    };
+    for (let i = 0; i < calls.length; i++) {
+      run(calls[i], auth, `${reply} ${i}`, (answer) => {
+        if (out === undefined) {
+          out = [];
+          process.nextTick(flush);
+        }
+        out.push(tagged(i, answer));
+      });
+    }
   };
 
   link.listen({
@@ -146,6 +230,12 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
         queue: queueGroup(instance.name),
         callback: (error, msg) => {
           if (error === null) onCall(msg);
+        },
+      });
+      batches = connection.subscribe(batchSubject(instance.name), {
+        queue: queueGroup(instance.name),
+        callback: (error, msg) => {
+          if (error === null) onBatch(msg);
         },
       });
       cancels = connection.subscribe(cancelSubject(instance.name), {
@@ -173,6 +263,7 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
       if (draining) return;
       draining = true;
       calls?.unsubscribe();
+      batches?.unsubscribe();
       api.unsubscribe();
       // Flushed so that NATS stops routing calls here before the instance says it is drained.
       await link.connection?.flush().catch(() => {});

@@ -9,6 +9,17 @@ export function callSubject(service: string): string {
 }
 
 /**
+ * Several calls to `service` in one message (docs/protocol.md §15.6), in the same queue group:
+ * calls a client makes in one turn of its event loop travel together.
+ */
+export function batchSubject(service: string): string {
+  return `warren.svc.${service}.batch`;
+}
+
+/** The most calls one batch may hold. */
+export const MAX_BATCH = 1024;
+
+/**
  * A caller gave up a call (its signal aborted, or its deadline passed): the payload is the call's
  * reply subject, its id. Every instance listens; the one running that call stops it.
  */
