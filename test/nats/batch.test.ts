@@ -27,7 +27,11 @@ async function remoteSetup() {
 /** Counts the messages published on `subject` until `stop` is called. */
 function countMessages(connection: Awaited<ReturnType<typeof natsConnection>>, subject: string) {
   let count = 0;
-  const sub = connection.subscribe(subject, { callback: () => count++ });
+  const sub = connection.subscribe(subject, {
+    callback: () => {
+      count++;
+    },
+  });
   return {
     get count() {
       return count;
@@ -89,7 +93,11 @@ describe('batches over NATS', () => {
     // Answers may come in several messages; collect until every index is there.
     const inbox = `_INBOX.batchtest.${Date.now()}`;
     const received: unknown[][] = [];
-    raw.subscribe(inbox, { callback: (_error, msg) => received.push(unpack(msg.data)) });
+    raw.subscribe(inbox, {
+      callback: (_error, msg) => {
+        received.push(unpack(msg.data));
+      },
+    });
     raw.publish(
       'warren.svc.remote.batch',
       pack([
