@@ -1,0 +1,45 @@
+/**
+ * One request's state as it goes through the gateway's pipeline: where the answer is written,
+ * the request line, its id and start time, and the service it went to. Built-in endpoints
+ * (/healthz, /metrics, …) and the forwarding path answer through the same `send`, so every answer
+ * gets its length, its request id and one access line.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** What the pipeline writes a response with: a node ServerResponse, or inject()'s recorder. */
+export interface Sink {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body?: Buffer | string): unknown;
+}
+
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: Sink;
+  readonly method: string;
+  /** The request target as sent (path and query). */
+  readonly url: string;
+  readonly requestId: string;
+  /** performance.now() when the request arrived. */
+  readonly started: number;
+  /** The service the request was routed to, once it is known. */
+  service: string | undefined;
+}
+
+/** What every answer reports once written: the access log and the metrics read it. */
+export interface AnswerRecord {
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  bytes: number;
+  service: string | undefined;
+}
+
+/** A built-in endpoint (/healthz, …): answers the exchange itself, through `send`. */
+export type Endpoint = (exchange: Exchange) => void;
+
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
