@@ -14,10 +14,22 @@
  * resolved once in client-options.ts. Nothing here loads the serving side (server, dispatcher).
  */
 import { existsSync } from 'node:fs';
-import { isWarrenError, PeerClosedError, RemoteError, SocketDirError, TimeoutError, UnavailableError, unknownService } from '../errors.js';
+import { PeerClosedError, SocketDirError, UnavailableError, unknownService } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { readToken } from './auth.js';
 import { decodeReply, encodeCall } from './call-format.js';
+import {
+  type CallLimits,
+  deadlinePassed,
+  errorMessage,
+  failure,
+  later,
+  type PeerCallOptions,
+  peerOptionsOf,
+  sendAgainAfter,
+  sendAgainAfterError,
+  withDeadline,
+} from './call-rules.js';
 import { type CallOptions, type ClientOptions, type ResolvedClientOptions, resolveClientOptions } from './client-options.js';
 import { type AnyRoute, bindContract, type ServiceContract, type TypedService } from './contract.js';
 import type { ServiceResponse } from './define.js';
@@ -25,6 +37,7 @@ import { watchInstances } from './discovery.js';
 import { InstancePool, type InstanceStats } from './instance-pool.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { LazyNatsCaller } from './nats/lazy-caller.js';
+import type { RemoteInstance } from './nats/remote-instances.js';
 import { SERVICE_METHODS } from './protocol.js';
 import type { PublishedRoute } from './published-routes.js';
 import { errorResponse } from './response.js';
@@ -32,6 +45,7 @@ import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
 
 export type { CallOptions, ClientOptions } from './client-options.js';
 export type { InstanceStats } from './instance-pool.js';
+export type { RemoteInstance } from './nats/remote-instances.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
@@ -376,95 +390,6 @@ export class ServiceHandle {
   }
 }
 
-type PeerCallOptions = { timeout?: number; signal?: AbortSignal };
-
-/** A call's deadline and failure classes (CallOptions.deadline, classifyFailures); absent on most calls. */
-interface CallLimits {
-  readonly deadline: number;
-  /** The timeout of one attempt before the deadline cuts it. */
-  readonly timeoutMs: number;
-  readonly classify: boolean;
-}
-
-/** The peer options of the next attempt: its timeout cut to what is left before the deadline. */
-function withDeadline(peerOptions: PeerCallOptions | undefined, limits: CallLimits): PeerCallOptions | undefined {
-  if (limits.deadline === Number.POSITIVE_INFINITY) return peerOptions;
-  const left = Math.max(1, Math.ceil(limits.deadline - Date.now()));
-  return { ...peerOptions, timeout: Math.min(limits.timeoutMs, left) };
-}
-
-function deadlinePassed(limits: CallLimits): TimeoutError {
-  return new TimeoutError(SERVICE_METHODS.call, limits.timeoutMs, 'the call found no instance to answer it before its deadline');
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Only what the peer needs: most calls carry neither a timeout nor a signal. */
-/**
- * Runs `retry` on a later microtask: the answer's continuation may run while the peer is failing
- * every request of a closing connection, and a retry starts only once that is over.
- */
-function later<T>(retry: () => Promise<T>): Promise<T> {
-  return Promise.resolve().then(retry);
-}
-
-function peerOptionsOf(options: CallOptions): PeerCallOptions | undefined {
-  const timeout = options.timeoutMs ?? options.timeout;
-  if (timeout === undefined && options.signal === undefined) return undefined;
-  const peerOptions: PeerCallOptions = {};
-  if (timeout !== undefined) peerOptions.timeout = timeout;
-  if (options.signal !== undefined) peerOptions.signal = options.signal;
-  return peerOptions;
-}
-
-/**
- * The retry rule, one for every path. A call goes to another instance (once) when:
- * - the instance answered 503 WARREN_DRAINING: it did not run the call, whatever its method;
- * - the connection failed before the answer and the call is idempotent: it may have run.
- * A call that was never written (no connection could be had) may always go elsewhere.
- */
-function sendAgainAfter(response: ServiceResponse): boolean {
-  return response.status === 503 && isDraining(response);
-}
-
-function sendAgainAfterError(error: unknown, idempotent: boolean): boolean {
-  return idempotent && isPeerClosed(error);
-}
-
-function isPeerClosed(error: unknown): boolean {
-  return isWarrenError(error) && error.code === 'WARREN_PEER_CLOSED';
-}
-
-/** A failed call as the caller sees it: a response when the failure has an HTTP meaning, else the error. */
-function failure(error: unknown): ServiceResponse {
-  const mapped = statusFor(error);
-  if (mapped) return mapped;
-  throw error;
-}
-
-/**
- * Failures that have an HTTP meaning become responses: a request too large to send is 413;
- * an answer the service could not encode (a function, a result over the size limit) is 500.
- */
-function statusFor(error: unknown): ServiceResponse | undefined {
-  if (!isWarrenError(error)) return undefined;
-  if (error instanceof RemoteError) {
-    if (error.code === 'WARREN_CODEC' || error.code === 'WARREN_FRAME_TOO_LARGE') {
-      return errorResponse(500, 'WARREN_INTERNAL', `the service could not send its answer: ${error.message}`);
-    }
-    return undefined;
-  }
-  if (error.code === 'WARREN_FRAME_TOO_LARGE') return errorResponse(413, 'WARREN_FRAME_TOO_LARGE', error.message, error.data);
-  return undefined;
-}
-
-function isDraining(response: ServiceResponse): boolean {
-  const body = response.body as { error?: { code?: unknown } } | null;
-  return body?.error?.code === 'WARREN_DRAINING';
-}
-
 /**
  * @example
  * const client = new ServiceClient();
@@ -503,6 +428,21 @@ export class ServiceClient {
       this.handles.set(name, handle);
     }
     return handle;
+  }
+
+  /**
+   * The instances on other hosts, as NATS knows them (`$SRV.PING`, gathered for `waitMs`): with the
+   * nats transport only; none without it or while NATS is down. Instances on this host answer too.
+   */
+  remoteInstances(waitMs = 250): Promise<RemoteInstance[]> {
+    return this.nats?.instances(waitMs) ?? Promise.resolve([]);
+  }
+
+  /** The routes of one instance found by remoteInstances() (protocol §15.7). */
+  remoteRoutes(instance: { service: string; id: string }, timeoutMs = this.options.connectTimeoutMs): Promise<PublishedRoute[]> {
+    if (this.nats === undefined)
+      return Promise.reject(unknownService(`service '${instance.service}' is not on this host and the transport is not nats`));
+    return this.nats.routesOf(instance, timeoutMs);
   }
 
   /** @internal the shared token, read once */

@@ -227,13 +227,18 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     });
     peer.onRequest(SERVICE_METHODS.routes, () => {
       if (auth === null) throw new UnauthorizedError('routes need a valid token');
-      this.published ??= publishRoutes(this.definition.routes as ResolvedRoute<unknown>[]);
-      return this.published;
+      return this.publishedRoutes();
     });
   }
 
   /** The routes as `warren.routes` answers them, computed once (on the first request). */
   private published: Promise<PublishedRoute[]> | undefined;
+
+  /** The routes as `warren.routes` answers them (protocol §13.5), over a socket or NATS. */
+  publishedRoutes(): Promise<PublishedRoute[]> {
+    this.published ??= publishRoutes(this.definition.routes as ResolvedRoute<unknown>[]);
+    return this.published;
+  }
 
   /** One connection too many: its hello is answered with why, then it is closed; it never gets a call in. */
   private refuse(peer: Peer): void {

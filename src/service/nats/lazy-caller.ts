@@ -4,8 +4,10 @@
  * starts at once, in the background, so the first remote call finds it made.
  */
 import type { ServiceResponse } from '../define.js';
+import type { PublishedRoute } from '../published-routes.js';
 import type { NatsCaller } from './nats-caller.js';
 import type { ResolvedNatsOptions } from './options.js';
+import type { RemoteInstance } from './remote-instances.js';
 import type { NatsCallerOptions, NatsCallOptions } from './types.js';
 
 export class LazyNatsCaller {
@@ -24,6 +26,14 @@ export class LazyNatsCaller {
   call(service: string, call: unknown[], options?: NatsCallOptions): Promise<ServiceResponse> {
     if (this.caller !== undefined) return this.caller.call(service, call, options);
     return this.loading.then((caller) => caller.call(service, call, options));
+  }
+
+  instances(waitMs: number): Promise<RemoteInstance[]> {
+    return this.loading.then((caller) => caller.instances(waitMs));
+  }
+
+  routesOf(instance: { service: string; id: string }, timeoutMs: number): Promise<PublishedRoute[]> {
+    return this.loading.then((caller) => caller.routesOf(instance, timeoutMs));
   }
 
   close(): Promise<void> {

@@ -17,8 +17,10 @@ import { CancelledError, FrameTooLargeError, natsUnavailable, TimeoutError, unkn
 import { msgpackCodec } from '../../wire/msgpack.js';
 import { decodeReply } from '../call-format.js';
 import type { ServiceResponse } from '../define.js';
+import type { PublishedRoute } from '../published-routes.js';
 import { messageOf, NatsLink } from './link.js';
 import type { ResolvedNatsOptions } from './options.js';
+import { pingInstances, type RemoteInstance, requestRoutes } from './remote-instances.js';
 import { batchSubject, callSubject, cancelSubject, HEADER, MAX_BATCH } from './subjects.js';
 import type { NatsCallerOptions, NatsCallOptions } from './types.js';
 
@@ -103,14 +105,7 @@ export class NatsCaller {
     const timeoutMs = options?.timeout ?? this.settings.timeoutMs;
     const startedAt = Date.now();
     if (this.link.state === 'connecting') await withinMs(this.link.settled, timeoutMs);
-    if (this.headers === undefined) {
-      this.token ??= await this.settings.token();
-      // The same headers on every call: made once.
-      const headers = natsHeaders();
-      headers.set(HEADER.token, this.token);
-      headers.set(HEADER.client, this.settings.name);
-      this.headers = headers;
-    }
+    if (this.headers === undefined) await this.makeHeaders();
     const first = await this.once(service, call, timeoutMs, options?.signal);
     // An instance that was draining did not run the call: another one may (once).
     if (first.status === 503 && isDraining(first)) {
@@ -118,6 +113,32 @@ export class NatsCaller {
       if (left > 0) return this.once(service, call, left, options?.signal);
     }
     return first;
+  }
+
+  /** The same headers on every call and request: made once. */
+  private async makeHeaders(): Promise<MsgHdrs> {
+    this.token ??= await this.settings.token();
+    const headers = natsHeaders();
+    headers.set(HEADER.token, this.token);
+    headers.set(HEADER.client, this.settings.name);
+    this.headers = headers;
+    return headers;
+  }
+
+  /** The instances on NATS that answer `$SRV.PING` within `waitMs`; none while NATS is down. */
+  async instances(waitMs: number): Promise<RemoteInstance[]> {
+    if (this.link.state === 'connecting') await withinMs(this.link.settled, waitMs).catch(() => {});
+    const connection = this.link.connection;
+    if (!this.isUp() || connection === undefined) return [];
+    return pingInstances(connection, waitMs);
+  }
+
+  /** One instance's routes (protocol §15.7). */
+  async routesOf(instance: { service: string; id: string }, timeoutMs: number): Promise<PublishedRoute[]> {
+    const headers = this.headers ?? (await this.makeHeaders());
+    const connection = this.link.connection;
+    if (!this.isUp() || connection === undefined) throw this.unreachable(instance.service);
+    return requestRoutes(connection, instance, headers, timeoutMs);
   }
 
   /** Queues a call for the end of this turn of the event loop; its deadline runs from now. */

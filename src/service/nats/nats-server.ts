@@ -17,11 +17,12 @@ import { msgpackCodec } from '../../wire/msgpack.js';
 import { encodeReply } from '../call-format.js';
 import type { AuthInfo } from '../define.js';
 import type { MetricsSnapshot } from '../metrics.js';
+import type { PublishedRoute } from '../published-routes.js';
 import { errorResponse } from '../response.js';
 import { NatsLink } from './link.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { ServiceApi } from './service-api.js';
-import { batchSubject, callSubject, cancelSubject, HEADER, MAX_BATCH, queueGroup } from './subjects.js';
+import { batchSubject, callSubject, cancelSubject, HEADER, MAX_BATCH, queueGroup, routesSubject } from './subjects.js';
 import type { NatsServing } from './types.js';
 
 export type { NatsServing } from './types.js';
@@ -37,6 +38,8 @@ export interface NatsServable {
   call(params: unknown, auth: AuthInfo | null, cancel: { readonly signal: AbortSignal }): unknown;
   /** Checks a presented Warren token in constant time. */
   verifyToken(presented: string): boolean;
+  /** The routes as `warren.routes` answers them (§13.5). */
+  publishedRoutes(): Promise<readonly PublishedRoute[]>;
 }
 
 /** A call's cancellation, its AbortSignal made only if the handler reads it (as for socket calls). */
@@ -123,6 +126,7 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
   let calls: Subscription | undefined;
   let batches: Subscription | undefined;
   let cancels: Subscription | undefined;
+  let routes: Subscription | undefined;
   let draining = false;
 
   /** Warren's token of a message: the caller's auth, or undefined when the token is wrong. */
@@ -220,6 +224,20 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
     }
   };
 
+  /** §15.7: this instance's routes, to a caller with Warren's token. */
+  const onRoutes = (msg: Msg) => {
+    if (msg.reply === undefined || msg.reply === '') return;
+    const auth = authOf(msg);
+    if (auth === undefined || auth === null) {
+      respondTo(msg, WRONG_TOKEN);
+      return;
+    }
+    instance.publishedRoutes().then(
+      (list) => respondTo(msg, encodeReply({ status: 200, body: list, headers: {} })),
+      (error: unknown) => respondTo(msg, internalError(error)),
+    );
+  };
+
   link.listen({
     onUp: (connection) => {
       // The client restores its subscriptions after a reconnect; only a new connection needs them made.
@@ -242,6 +260,11 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
         callback: (error, msg) => {
           if (error !== null || msg.data.length > 256) return;
           running.get(new TextDecoder().decode(msg.data))?.cancel();
+        },
+      });
+      routes = connection.subscribe(routesSubject(instance.name, id), {
+        callback: (error, msg) => {
+          if (error === null) onRoutes(msg);
         },
       });
       api.subscribe(connection);
@@ -270,6 +293,7 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
     },
     async close() {
       cancels?.unsubscribe();
+      routes?.unsubscribe();
       await link.close();
     },
     destroy() {

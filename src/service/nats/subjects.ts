@@ -27,6 +27,15 @@ export function cancelSubject(service: string): string {
   return `warren.svc.${service}.cancel`;
 }
 
+/**
+ * One instance's routes (docs/protocol.md §15.7): each instance answers on its own subject, named by
+ * its id on NATS (`$SRV` PING gives it), so a gateway on another host learns every new instance's
+ * routes, a reload's new ones included.
+ */
+export function routesSubject(service: string, id: string): string {
+  return `warren.svc.${service}.routes.${id}`;
+}
+
 /** The queue group of a service's instances. */
 export function queueGroup(service: string): string {
   return service;
