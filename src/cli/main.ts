@@ -339,7 +339,7 @@ command(token, 'rotate', 'warren token rotate')
   .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)', wholeNumber('--grace', 0))
   .option('--json', 'print {"tokenFile","supervisorPid","previousExpiresAt"} as one JSON line')
   .action(async (options: { grace?: number; json?: boolean }) => {
-    const { tokenRotateCommand } = await import('./supervisor-commands.js');
+    const { tokenRotateCommand } = await import('./token-command.js');
     process.exitCode = await tokenRotateCommand({ ...options, ...socketDirOption() }, supervisorIo());
   });
 
