@@ -1,6 +1,20 @@
+/**
+ * The supervisor's configuration: `warren.config.{json,mjs,js,cjs,ts,mts}`, a `.env` file beside
+ * it and the `WARREN_*` environment variables, validated by one zod schema and turned once into a
+ * frozen `ResolvedConfig` (absolute paths, defaults filled in). docs/config.md describes every key.
+ *
+ * Precedence for `socketDir`, `logLevel` and `logDir`: the real environment, then `.env`, then the
+ * config file, then the defaults. A bad value is reported with its key path, the value received
+ * and what was expected, one line per problem and every problem at once, in a `ConfigError`
+ * (`WARREN_CONFIG`), so `warren up` can print it and refuse to start.
+ *
+ * `parseConfig` only validates and resolves (no I/O); `loadConfig` (config-file.ts, re-exported
+ * here) finds and reads the files and checks that every service's entry file exists.
+ */
 import { join, resolve } from 'node:path';
 import type { z } from 'zod';
-import type { ConfigIssue } from '../errors.js';
+import { resolveGatewayConfig } from '../config/gateway.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { MAX_SOCKET_PATH_BYTES, projectSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import { configError, toIssues } from './config-issues.js';
 import { CONFIG_ENV_VARS, configSchema, envVarsSchema, type LogLevel, type readySchema } from './config-schema.js';
@@ -253,7 +267,16 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
         message: `expected a name other than "${GATEWAY_SERVICE}" when the config has a gateway section (its process is named so), got "${GATEWAY_SERVICE}"`,
       });
     } else {
-      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited)));
+      const gatewayEnv = Object.fromEntries(inherited);
+      try {
+        // The port the gateway will listen on (its section, HTTP_PORT… on top): the supervisor holds it.
+        const { host, port } = resolveGatewayConfig(config.gateway, { ...env, ...gatewayEnv });
+        services.push(gatewayService(config.gateway, baseDir, gatewayEnv, port === 0 ? null : { host, port }));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        for (const issue of error.issues)
+          issues.push({ ...issue, path: issue.path.startsWith('gateway') ? issue.path : `gateway.${issue.path}` });
+      }
     }
   }
   if (issues.length > 0) throw configError(issues, configPath);
