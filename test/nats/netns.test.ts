@@ -12,7 +12,7 @@
  * 127.0.0.1): the test's name and a warning say so.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -235,19 +235,24 @@ describe(`two hosts sharing NATS (${mode})`, () => {
       { timeoutMs: 120_000 },
     );
     for (const result of whileMissing) expect(result.ok ? 'an answer' : result.code).toMatch(/^WARREN_(TIMEOUT|UNKNOWN_SERVICE)$/);
-    // The supervisor has restarted the slot: its new process waits at the gate, and calls still fail.
-    const restarted = await until(
-      async () => {
-        const slot = await slotOf(hostB.socketDir);
-        return slot.restarts === 1 && slot.pid !== null && slot.pid !== firstPid ? slot : undefined;
+    // The supervisor has restarted the slot: its new process waits at the gate (it says so), and
+    // calls still fail.
+    const waiting = `${gate}.waiting`;
+    const gatedPid = await until(
+      () => existsSync(waiting) && Number(readFileSync(waiting, 'utf8')),
+      'the new process to wait at the gate',
+      {
+        timeoutMs: 60_000,
       },
-      'the supervisor to start a new process for the slot',
-      { timeoutMs: 60_000 },
     );
-    expect(restarted.state).not.toBe('online');
-    const gated = await caller.call('remote', 'GET', '/who');
-    expect(gated.ok ? 'an answer' : gated.code).toBe('WARREN_UNKNOWN_SERVICE');
-    if (!gated.ok) expect(gated.message).toContain('remote');
+    expect(gatedPid).not.toBe(firstPid);
+    const restarted = await slotOf(hostB.socketDir);
+    expect(restarted).toMatchObject({ pid: gatedPid, restarts: 1, state: 'starting' });
+    for (let i = 0; i < 3; i++) {
+      const gated = await caller.call('remote', 'GET', '/who');
+      expect(gated.ok ? 'an answer' : gated.code).toBe('WARREN_UNKNOWN_SERVICE');
+      if (!gated.ok) expect(gated.message).toContain("service 'remote'");
+    }
 
     // The gate opens: the restarted instance serves, and A's calls succeed again.
     rmSync(gate);
@@ -261,7 +266,7 @@ describe(`two hosts sharing NATS (${mode})`, () => {
       { timeoutMs: 120_000 },
     );
     const secondPid = pidOf(back);
-    expect(secondPid).toBe(restarted.pid);
+    expect(secondPid).toBe(gatedPid);
     for (let i = 0; i < 5; i++) expect(pidOf(await caller.call('remote', 'GET', '/who'))).toBe(secondPid);
 
     // 3. NATS restarted while three calls run on B: they fail with WARREN_NATS_UNAVAILABLE (not
