@@ -11,6 +11,7 @@ import { invalidRoute } from '../errors.js';
 import { resolveSocketDir } from '../service/socket-dir.js';
 import { onClientError } from './client-errors.js';
 import { GatewayCore } from './core.js';
+import { drainable } from './drain.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayRoute } from './route-types.js';
@@ -38,7 +39,11 @@ export interface Gateway {
   /** Resolves once the first scan is done and every instance found has told its routes. */
   ready(): Promise<void>;
   inject(request: InjectRequest): Promise<InjectResponse>;
-  /** Stops listening, ends idle connections, waits for the requests in progress, closes the pools. */
+  /**
+   * Stops accepting, answers the requests in progress and those that arrive on open connections
+   * within a second (with `Connection: close`), closes idle connections after that second, then
+   * closes the pools.
+   */
   close(): Promise<void>;
 }
 
@@ -60,6 +65,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     throw invalidRoute(`the gateway's routes clash: ${core.table.conflicts.join('; ')}`, { data: { conflicts: core.table.conflicts } });
   }
   const server = createHttpServer(config, core);
+  const drain = drainable(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -81,7 +87,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     ready: () => core.follower.ready,
     inject: (request) => inject(core, request),
     close: () => {
-      closing ??= closeServer(server).then(() => {
+      closing ??= drain.drain().then(() => {
         core.close();
         return log.close();
       });
@@ -113,11 +119,4 @@ function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore): Ser
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => onClientError(error, socket));
   return server;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }
