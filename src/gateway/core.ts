@@ -73,7 +73,7 @@ export class GatewayCore {
     this.table = this.follower.table;
     this.limiter = config.rateLimit.length > 0 ? createRateLimiter(config.rateLimit) : undefined;
     this.cors = config.cors.length > 0 ? new Cors(config.cors) : undefined;
-    this.cache = config.cache === false ? undefined : new ResponseCache(config.cache, config.compression);
+    this.cache = config.cache === false ? undefined : new ResponseCache(config.cache);
     this.endpoints.set('/healthz', (exchange) => this.healthz(exchange));
     this.endpoints.set('/readyz', (exchange) => this.readyz(exchange));
   }

@@ -3,8 +3,10 @@
  * (`Cache-Control: max-age=N` or `s-maxage=N`, RFC 9111 as a shared cache), with validation by
  * ETag. Memory is bounded by entries and bytes: a Map keeps insertion order, and re-inserting an
  * entry on use makes its first key the least recently used, which goes first. An entry is the
- * answer as sent (compressed or not), so the key holds the encoding the request's
- * Accept-Encoding chose. docs/gateway.md ("Response cache") is the normative description.
+ * answer as sent (compressed or not). The key is the request target; for an answer that varies
+ * on Accept-Encoding, followed by the encoding the request's Accept-Encoding chooses (request
+ * targets have no spaces, so the two kinds never meet). docs/gateway.md ("Response cache") is
+ * the normative description.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -40,8 +42,6 @@ export class ResponseCache {
 
   constructor(
     private readonly limits: CacheConfig,
-    /** Whether the gateway compresses: the key then holds the encoding chosen. */
-    private readonly compression: boolean,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -65,9 +65,9 @@ export class ResponseCache {
     if ((method !== 'GET' && method !== 'HEAD') || headers.authorization !== undefined) return undefined;
     const asked = directivesOf(headers['cache-control']);
     // HEAD is never compressed: it reads the entry of a GET answered without encoding.
-    const encoding = method === 'GET' && this.compression ? chooseEncoding(headers['accept-encoding']) : undefined;
-    const key = `${exchange.url} ${encoding ?? 'identity'}`;
-    if (method === 'GET' && !asked.has('no-store')) exchange.cacheKey = key;
+    const encoding = method === 'GET' ? chooseEncoding(headers['accept-encoding']) : undefined;
+    const encodedKey = `${exchange.url} ${encoding ?? 'identity'}`;
+    if (method === 'GET' && !asked.has('no-store')) exchange.cacheKey = encodedKey;
     if (
       asked.has('no-cache') ||
       asked.has('no-store') ||
@@ -75,8 +75,13 @@ export class ResponseCache {
     ) {
       return undefined;
     }
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
+    let key = exchange.url;
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      key = encodedKey;
+      entry = this.entries.get(key);
+      if (entry === undefined) return undefined;
+    }
     const now = this.now();
     if (now >= entry.expiresAt) {
       this.remove(key, entry);
@@ -104,10 +109,10 @@ export class ResponseCache {
     headers: Record<string, string>,
     body: Buffer | string,
   ): { status: number; body: Buffer | string } {
-    const key = exchange.cacheKey;
-    if (key === undefined || status !== 200) return { status, body };
+    if (exchange.cacheKey === undefined || status !== 200) return { status, body };
     const lifetimeS = lifetimeOf(headers);
     if (lifetimeS === undefined) return { status, body };
+    const key = headers.vary === undefined ? exchange.url : exchange.cacheKey;
     headers.etag ??= etagOf(body);
     const kept: Record<string, string> = {};
     let size = key.length + byteLength(body);
