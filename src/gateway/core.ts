@@ -1,7 +1,8 @@
 /**
- * The gateway's request pipeline: request id (taken or made) → built-in endpoints (/healthz,
- * /readyz, …) → rate limit → route → body (within the limit) → call → answer, hop-by-hop headers
- * dropped both ways, `x-request-id` on the answer, one access line. The pooled ServiceClient
+ * The gateway's request pipeline: request id (taken or made) → CORS preflight (cors.ts) →
+ * built-in endpoints (/healthz, /readyz, …) → rate limit → route → response cache (GET, HEAD) →
+ * body (within the limit) → call → answer (cached when it may be), hop-by-hop headers dropped
+ * both ways, CORS headers and `x-request-id` on the answer, one access line. The pooled ServiceClient
  * makes the call (least in flight, retries only when safe, a deadline for the whole call) and the
  * errors table gives the status of a failure. docs/gateway.md is the normative description.
  */
@@ -115,6 +116,7 @@ export class GatewayCore {
       service: undefined,
       cacheKey: undefined,
     };
+    if (this.cors !== undefined && this.preflight(exchange, this.cors)) return;
     if (this.endpoints.size > 0) {
       const endpoint = this.endpoints.get(pathOf(url));
       if (endpoint !== undefined) {
@@ -122,7 +124,6 @@ export class GatewayCore {
         return;
       }
     }
-    if (this.cors !== undefined && this.preflight(exchange, this.cors)) return;
     if (this.limiter !== undefined && !this.withinRateLimit(exchange)) return;
     this.route(exchange);
   }

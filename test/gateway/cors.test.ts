@@ -58,6 +58,7 @@ async function setup() {
         maxAgeS: 600,
       },
       { prefix: '/api/public', origins: '*', methods: ['get'] },
+      { prefix: '/healthz', origins: '*' },
     ],
   });
   gateways.push(gateway);
@@ -145,6 +146,14 @@ describe('gateway CORS', () => {
     expect(pre.headers.get('access-control-max-age')).toBeNull();
     // B is not allowed under /api itself.
     expect((await preflight(gateway, '/api/items', B, 'GET')).status).toBe(403);
+  });
+
+  it("covers the gateway's own endpoints too: their preflight is answered before them", async () => {
+    const { gateway } = await setup();
+    const pre = await preflight(gateway, '/healthz', B, 'GET');
+    expect([pre.status, pre.headers.get('access-control-allow-origin'), await pre.text()]).toEqual([204, B, '']);
+    const res = await fetch(`${gateway.url}/healthz`, { headers: { origin: B } });
+    expect([res.status, res.headers.get('access-control-allow-origin')]).toEqual([200, B]);
   });
 
   it('a path no rule covers gets no CORS headers and its preflight is routed as any OPTIONS', async () => {
