@@ -123,7 +123,7 @@ export class ResponseCache {
     }
     if (size <= this.limits.maxEntryBytes) {
       const now = this.now();
-      this.store(key, { headers: kept, body, etag: headers.etag, storedAt: now, expiresAt: now + lifetimeS * 1000, size });
+      this.store(key, { headers: kept, body: own(body), etag: headers.etag, storedAt: now, expiresAt: now + lifetimeS * 1000, size });
     }
     if (!matches(exchange.req.headers['if-none-match'], headers.etag)) return { status, body };
     for (const name in headers) if (!NOT_MODIFIED_HEADERS.has(name)) delete headers[name];
@@ -207,6 +207,18 @@ function notModified(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in headers) if (NOT_MODIFIED_HEADERS.has(name)) out[name] = headers[name] as string;
   return out;
+}
+
+/**
+ * The bytes on their own: a decoded body may be a view of the whole frame (or of node's shared
+ * pool) it came in, which an entry would otherwise keep alive beyond what maxBytes counts.
+ */
+function own(body: Buffer | string): Buffer | string {
+  if (typeof body === 'string' || body.byteLength === body.buffer.byteLength) return body;
+  // allocUnsafeSlow: its own memory, not a slice of node's pool.
+  const copy = Buffer.allocUnsafeSlow(body.length);
+  body.copy(copy);
+  return copy;
 }
 
 function byteLength(body: Buffer | string): number {

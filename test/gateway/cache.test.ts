@@ -254,6 +254,16 @@ describe('ResponseCache', () => {
     expect(cache.size).toBe(2);
   });
 
+  it('keeps a copy of a body that is a view of a larger buffer, so maxBytes counts what is held', () => {
+    const cache = new ResponseCache({ maxEntries: 10, maxBytes: 10_000, maxEntryBytes: 10_000 }, () => 0);
+    const frame = Buffer.alloc(1_000_000, 1);
+    const ex = exchange('/view');
+    cache.lookup(ex);
+    cache.admit(ex, 200, { 'cache-control': 'max-age=10' }, frame.subarray(10, 110));
+    const body = cache.lookup(exchange('/view'))?.body as Buffer;
+    expect([body.length, body.buffer.byteLength, body[0]]).toEqual([100, 100, 1]);
+  });
+
   it('reads Cache-Control and If-None-Match as RFC 9111 and 9110 say', () => {
     expect(lifetimeOf({ 'cache-control': 'max-age=60' })).toBe(60);
     expect(lifetimeOf({ 'cache-control': 'max-age=60, s-maxage=5' })).toBe(5);
