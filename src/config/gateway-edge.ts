@@ -18,7 +18,7 @@ function int(min: number, max: number, expected: string) {
 }
 
 /** An origin as browsers send it: scheme://host[:port], nothing after. */
-const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i;
+const ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s?#]+$/;
 const originError = 'expected an origin such as "https://app.example.com" (scheme, host, optional port; no path or trailing "/")';
 /** An HTTP token (RFC 9110 §5.6.2): what a method or a header name is made of. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
