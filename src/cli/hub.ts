@@ -142,13 +142,17 @@ export async function hubCommand(
   env = process.env,
 ): Promise<number> {
   let hub: Hub;
+  let chosen: Pick<HubOptions, 'broadcaster' | 'registry'> = {};
   try {
     const { realtime, socketDir } = await settings(config, options.socketDir, env);
-    hub = await startHub({ ...hubOptionsFrom(realtime, socketDir), ...(await seams(realtime, env, io)) });
+    chosen = await seams(realtime, env, io);
+    hub = await startHub({ ...hubOptionsFrom(realtime, socketDir), ...chosen });
     io.out(
       `hub listening on ws://${realtime.host}:${hub.port}${realtime.path} (broadcasts on ${join(socketDir, 'hub.sock')}, pid ${process.pid})\n`,
     );
   } catch (error) {
+    // A hub that could not start: its Redis or NATS connections would keep the process alive.
+    await Promise.all([chosen.broadcaster?.close(), chosen.registry?.close()]).catch(() => {});
     return report('warren hub', error, io);
   }
   return new Promise((resolveExit) => {

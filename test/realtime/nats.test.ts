@@ -4,6 +4,8 @@
 // (counted, reported) and the subscriptions come back; the config keys; `warren hub` and
 // `warren emit --nats` as real processes.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveRealtimeConfig } from '../../src/config/realtime.js';
@@ -383,12 +385,33 @@ describe('warren hub and warren emit over NATS', () => {
     TEST_MS,
   );
 
-  it('warren hub with a bad NATS setting stops with one line naming it', async () => {
-    const { dir, socketDir } = workDir('wn-');
-    const result = await run(['hub'], { cwd: dir, env: { WARREN_SOCKET_DIR: socketDir, WS_BROADCAST: 'nats', NATS_URL: 'http://nats' } });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toBe(
-      'warren hub: WARREN_CONFIG: NATS_URL: "http://nats" is not a NATS server URL (nats://host:port or tls://host:port) (needed by broadcast "nats")\n',
-    );
-  });
+  it(
+    'warren hub with a bad NATS setting stops with one line naming it; one that cannot listen exits (its NATS link closed)',
+    async () => {
+      const { dir, socketDir } = workDir('wn-');
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      try {
+        const busy = await run(['hub'], {
+          cwd: dir,
+          env: {
+            WARREN_SOCKET_DIR: socketDir,
+            WS_BROADCAST: 'nats',
+            NATS_URL: NATS,
+            WS_PORT: String((taken.address() as AddressInfo).port),
+          },
+        });
+        expect(busy.code).toBe(1);
+        expect(busy.stderr).toMatch(/^warren hub: .*EADDRINUSE/m);
+      } finally {
+        taken.close();
+      }
+      const result = await run(['hub'], { cwd: dir, env: { WARREN_SOCKET_DIR: socketDir, WS_BROADCAST: 'nats', NATS_URL: 'http://nats' } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        'warren hub: WARREN_CONFIG: NATS_URL: "http://nats" is not a NATS server URL (nats://host:port or tls://host:port) (needed by broadcast "nats")\n',
+      );
+    },
+    TEST_MS,
+  );
 });
