@@ -14,6 +14,7 @@ import { GatewayCore } from './core.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayRoute } from './route-types.js';
+import { forwardUpgrades } from './ws-forward.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
 
@@ -60,6 +61,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     throw invalidRoute(`the gateway's routes clash: ${core.table.conflicts.join('; ')}`, { data: { conflicts: core.table.conflicts } });
   }
   const server = createHttpServer(config, core);
+  const upgrades = forwardUpgrades(server, config, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -81,6 +83,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     ready: () => core.follower.ready,
     inject: (request) => inject(core, request),
     close: () => {
+      // Forwarded WebSockets never end by themselves: server.close() would wait for them.
+      upgrades?.close();
       closing ??= closeServer(server).then(() => {
         core.close();
         return log.close();

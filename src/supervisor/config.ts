@@ -281,7 +281,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
         message: `expected a name other than "${GATEWAY_SERVICE}" when the config has a gateway section (its process is named so), got "${GATEWAY_SERVICE}"`,
       });
     } else {
-      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited)));
+      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited), config.realtime));
     }
   }
   if (issues.length > 0) throw configError(issues, configPath);
