@@ -36,7 +36,10 @@ for (const product of products) $('product').add(new Option(`${product.name} (${
 $('me').textContent = userId;
 
 // A user token for the hub (who this connection is), then the connection through the gateway.
-const session = await call('POST', '/session', { userId });
+const session = await call('POST', '/session', { userId }).catch((error) => {
+  $('error').textContent = `no session: ${error.message}`;
+  throw error;
+});
 const client = connect(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, { token: session.token });
 client.on('state', (state) => {
   $('state').textContent = state;
