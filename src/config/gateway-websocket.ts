@@ -2,7 +2,7 @@
  * `gateway.websocket`: the path whose WebSocket upgrades the gateway forwards to the hub, so one
  * port serves HTTP and WebSockets (docs/gateway.md, "WebSocket forwarding"). Without `hub`, the
  * hub is where the realtime section says it listens (WS_HOST / WS_PORT over the section's
- * host / port, then 127.0.0.1:6001).
+ * host / port, then 127.0.0.1:6001); without `path`, the realtime section's path (then /ws).
  */
 import { z } from 'zod';
 import { REALTIME_DEFAULTS, resolveRealtimeConfig } from './realtime.js';
@@ -48,31 +48,41 @@ export function formatHubAddress(address: HubAddress): string {
 }
 
 /**
- * Where the hub of a realtime section listens: its host and port with WS_HOST / WS_PORT (and
- * their WARREN_ forms) over them. A section the hub itself would refuse gives the defaults here:
- * the hub process reports the problem.
+ * Where the hub of a realtime section listens (its host and port with WS_HOST / WS_PORT, and their
+ * WARREN_ forms, over them) and its path. A section the hub itself would refuse gives the
+ * defaults here: the hub process reports the problem.
  */
-export function hubAddressOf(realtimeSection: unknown, env: NodeJS.ProcessEnv = {}): string {
+export function hubOf(realtimeSection: unknown, env: NodeJS.ProcessEnv = {}): { hub: string; path: string } {
   let host: string = REALTIME_DEFAULTS.host;
   let port: number = REALTIME_DEFAULTS.port;
+  let path: string = REALTIME_DEFAULTS.path;
   try {
-    ({ host, port } = resolveRealtimeConfig(realtimeSection, env));
+    ({ host, port, path } = resolveRealtimeConfig(realtimeSection, env));
   } catch {
     // The hub refuses to start with it, and says why; nothing to add here.
   }
   // A hub listening on every address is reached on the loopback one.
   if (host === '0.0.0.0') host = '127.0.0.1';
   if (host === '::') host = '::1';
-  return formatHubAddress({ host, port });
+  return { hub: formatHubAddress({ host, port }), path };
+}
+
+/** Where the hub listens, as `hubOf`. */
+export function hubAddressOf(realtimeSection: unknown, env: NodeJS.ProcessEnv = {}): string {
+  return hubOf(realtimeSection, env).hub;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * The gateway section with `websocket.hub` filled in from the realtime section when it is left
- * out (`warren gateway` does this with the config file's sections and its environment).
+ * The gateway section with `websocket.hub` and `websocket.path` filled in from the realtime
+ * section when they are left out (`warren gateway` does this with the config file's sections and
+ * its environment): the request line is replayed as it came, so the paths must be the same.
  */
 export function withHubDefault(gatewaySection: unknown, realtimeSection: unknown, env: NodeJS.ProcessEnv = {}): unknown {
-  if (!isObject(gatewaySection) || !isObject(gatewaySection.websocket) || gatewaySection.websocket.hub !== undefined) return gatewaySection;
-  return { ...gatewaySection, websocket: { ...gatewaySection.websocket, hub: hubAddressOf(realtimeSection, env) } };
+  if (!isObject(gatewaySection) || !isObject(gatewaySection.websocket)) return gatewaySection;
+  const { hub, path } = gatewaySection.websocket;
+  if (hub !== undefined && path !== undefined) return gatewaySection;
+  const defaults = hubOf(realtimeSection, env);
+  return { ...gatewaySection, websocket: { ...gatewaySection.websocket, hub: hub ?? defaults.hub, path: path ?? defaults.path } };
 }

@@ -209,13 +209,18 @@ describe('gateway.websocket: upgrades forwarded to the hub', () => {
 });
 
 describe('gateway.websocket config', () => {
-  it('defaults the path to /ws and the hub to WS_HOST:WS_PORT (else 127.0.0.1:6001); the realtime section fills it in for warren gateway', () => {
+  it('defaults the path to /ws and the hub to WS_HOST:WS_PORT (else 127.0.0.1:6001); the realtime section fills both in for warren gateway', () => {
     expect(resolveGatewayConfig({ websocket: {} }).websocket).toEqual({ path: '/ws', hub: '127.0.0.1:6001', maxSockets: 10_000 });
     expect(resolveGatewayConfig({ websocket: {} }, { WS_PORT: '7001', WARREN_WS_HOST: '::1' }).websocket?.hub).toBe('[::1]:7001');
     expect(resolveGatewayConfig({}).websocket).toBeUndefined();
     const section = withHubDefault({ port: 80, websocket: { path: '/live' } }, { host: '0.0.0.0', port: 6100 }, { WS_PORT: '6200' });
     expect(section).toEqual({ port: 80, websocket: { path: '/live', hub: '127.0.0.1:6200' } });
-    expect(withHubDefault({ websocket: { hub: '/run/hub.sock' } }, { port: 6100 })).toEqual({ websocket: { hub: '/run/hub.sock' } });
+    // The hub's path unless the gateway says otherwise: the request line is replayed as it came.
+    expect(withHubDefault({ websocket: { hub: '/run/hub.sock' } }, { port: 6100, path: '/rt' })).toEqual({
+      websocket: { hub: '/run/hub.sock', path: '/rt' },
+    });
+    expect(withHubDefault({ websocket: {} }, undefined)).toEqual({ websocket: { hub: '127.0.0.1:6001', path: '/ws' } });
+    expect(withHubDefault({ port: 80 }, { port: 6100 })).toEqual({ port: 80 });
   });
 
   it('refuses a bad hub, path or maxSockets with one line naming the key', () => {
