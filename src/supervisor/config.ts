@@ -32,6 +32,7 @@ import {
   TYPESCRIPT_EXTENSIONS,
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
+import { passRealtimeToGateway } from './gateway-realtime.js';
 import { GATEWAY_SERVICE, gatewayService } from './gateway-service.js';
 import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
 
@@ -281,10 +282,11 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
         message: `expected a name other than "${GATEWAY_SERVICE}" when the config has a gateway section (its process is named so), got "${GATEWAY_SERVICE}"`,
       });
     } else {
-      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited), config.realtime));
+      services.push(gatewayService(config.gateway, baseDir, Object.fromEntries(inherited)));
     }
   }
   if (issues.length > 0) throw configError(issues, configPath);
+  passRealtimeToGateway(services, config.realtime);
 
   return Object.freeze({
     configPath,

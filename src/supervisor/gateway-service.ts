@@ -13,8 +13,6 @@ import { CONFIG_DEFAULTS } from './config-schema.js';
 export const GATEWAY_SERVICE = 'gateway';
 /** Environment variable the gateway process reads its section from (src/cli/gateway.ts). */
 export const GATEWAY_CONFIG_ENV = 'WARREN_GATEWAY_CONFIG';
-/** The realtime section, as JSON, for the gateway to find the hub it forwards WebSockets to. */
-export const REALTIME_CONFIG_ENV = 'WARREN_REALTIME_CONFIG';
 
 /** The built CLI entry (dist/cli/main.js), from the built supervisor or from the sources (tests). */
 function cliEntry(): string {
@@ -28,7 +26,6 @@ export function gatewayService(
   section: Readonly<Record<string, unknown>>,
   baseDir: string,
   env: Readonly<Record<string, string>>,
-  realtime?: Readonly<Record<string, unknown>>,
 ): ResolvedService {
   const { restart, drainTimeoutMs, readyTimeoutMs } = CONFIG_DEFAULTS;
   return Object.freeze({
@@ -36,11 +33,7 @@ export function gatewayService(
     entry: cliEntry(),
     instances: 1,
     standby: 0,
-    env: Object.freeze({
-      ...env,
-      [GATEWAY_CONFIG_ENV]: JSON.stringify(section),
-      ...(realtime === undefined ? {} : { [REALTIME_CONFIG_ENV]: JSON.stringify(realtime) }),
-    }),
+    env: Object.freeze({ ...env, [GATEWAY_CONFIG_ENV]: JSON.stringify(section) }),
     restart: Object.freeze({ ...restart }),
     maxMemoryMB: null,
     maxRequests: null,
