@@ -11,8 +11,8 @@
 import { withHubDefault } from '../config/gateway-websocket.js';
 import { ConfigError, isWarrenError } from '../errors.js';
 import type { Gateway } from '../gateway/index.js';
-import { REALTIME_CONFIG_ENV } from '../supervisor/gateway-realtime.js';
 import { GATEWAY_CONFIG_ENV } from '../supervisor/gateway-service.js';
+import { REALTIME_CONFIG_ENV } from '../supervisor/realtime-for-gateway.js';
 import { errorLines } from './up.js';
 
 export interface GatewayCommandIo {

@@ -32,9 +32,9 @@ import {
   TYPESCRIPT_EXTENSIONS,
 } from './config-schema.js';
 import { parseEnvFile } from './env-file.js';
-import { passRealtimeToGateway } from './gateway-realtime.js';
 import { GATEWAY_SERVICE, gatewayService } from './gateway-service.js';
 import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
+import { passRealtimeToGateway } from './realtime-for-gateway.js';
 
 export * from './config-schema.js';
 
