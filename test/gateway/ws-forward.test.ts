@@ -17,6 +17,8 @@ import { type Gateway, startGateway } from '../../src/gateway/index.js';
 import { createBroadcaster } from '../../src/realtime/index.js';
 import { defineService } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { parseConfig } from '../../src/supervisor/config.js';
+import { REALTIME_CONFIG_ENV } from '../../src/supervisor/realtime-for-gateway.js';
 import { refusedHandshake, useHubs } from '../realtime/helpers.js';
 import { freePort } from '../support/ports.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
@@ -221,6 +223,21 @@ describe('gateway.websocket config', () => {
     });
     expect(withHubDefault({ websocket: {} }, undefined)).toEqual({ websocket: { hub: '127.0.0.1:6001', path: '/ws' } });
     expect(withHubDefault({ port: 80 }, { port: 6100 })).toEqual({ port: 80 });
+  });
+
+  it('under warren up, the gateway process gets the realtime section (WARREN_REALTIME_CONFIG) to find the hub by', () => {
+    const dir = tempDir();
+    const services = [{ name: 'web', entry: './web.mjs' }];
+    const realtime = { port: 6100, path: '/rt' };
+    const both = parseConfig({ services, gateway: { websocket: {} }, realtime }, { baseDir: dir, cwd: dir, env: {} });
+    const gateway = both.services.find((service) => service.name === 'gateway');
+    expect(JSON.parse(gateway?.env[REALTIME_CONFIG_ENV] ?? 'null')).toEqual(realtime);
+    // What the gateway process makes of it (src/cli/gateway.ts), its environment over the file.
+    expect(withHubDefault({ websocket: {} }, realtime, { WARREN_WS_PORT: '6200' })).toEqual({
+      websocket: { hub: '127.0.0.1:6200', path: '/rt' },
+    });
+    const alone = parseConfig({ services, gateway: {} }, { baseDir: dir, cwd: dir, env: {} });
+    expect(alone.services.find((service) => service.name === 'gateway')?.env[REALTIME_CONFIG_ENV]).toBeUndefined();
   });
 
   it('refuses a bad hub, path or maxSockets with one line naming the key', () => {
