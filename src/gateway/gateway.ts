@@ -15,6 +15,7 @@ import { drainable } from './drain.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayRoute } from './route-types.js';
+import { forwardUpgrades } from './ws-forward.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
 
@@ -66,6 +67,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   }
   const server = createHttpServer(config, core);
   const drain = drainable(server);
+  const upgrades = forwardUpgrades(server, config, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -87,6 +89,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     ready: () => core.follower.ready,
     inject: (request) => inject(core, request),
     close: () => {
+      // Forwarded WebSockets never end by themselves: the drain would wait for them.
+      upgrades?.close();
       closing ??= drain.drain().then(() => {
         core.close();
         return log.close();
