@@ -37,7 +37,7 @@ import { watchInstances } from './discovery.js';
 import { InstancePool, type InstanceStats } from './instance-pool.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { LazyNatsCaller } from './nats/lazy-caller.js';
-import type { RemoteInstance } from './nats/remote-instances.js';
+import type { RemoteInstance } from './nats/types.js';
 import { SERVICE_METHODS } from './protocol.js';
 import type { PublishedRoute } from './published-routes.js';
 import { errorResponse } from './response.js';
@@ -45,7 +45,7 @@ import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
 
 export type { CallOptions, ClientOptions } from './client-options.js';
 export type { InstanceStats } from './instance-pool.js';
-export type { RemoteInstance } from './nats/remote-instances.js';
+export type { RemoteInstance } from './nats/types.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
