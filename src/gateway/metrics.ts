@@ -1,20 +1,19 @@
 /**
- * The gateway's /metrics (docs/gateway.md, Metrics): its own series through prom-client, in a
- * registry of its own (never prom-client's global one), followed by every service's counters
- * and latency gathered from their instances at scrape time (service-metrics.ts). Answered in
- * the Prometheus text format to GET and HEAD.
+ * The gateway's /metrics (docs/gateway.md, Metrics): its own counters and gauges through
+ * prom-client, in a registry of its own (never prom-client's global one), its latency histogram
+ * (counted per request without prom-client: request-tally.ts), then every service's counters
+ * and latency gathered from their instances at scrape time (service-metrics.ts). Answered in the
+ * Prometheus text format to GET and HEAD.
  */
 import type { ServerResponse } from 'node:http';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { GatewayCore } from './core.js';
-import type { AnswerRecord, Exchange } from './exchange.js';
+import type { Exchange } from './exchange.js';
+import { writeFamilies } from './exposition.js';
+import { RequestTally } from './request-tally.js';
 import { ServiceMetrics } from './service-metrics.js';
-import { LATENCY_BUCKETS_S } from './service-totals.js';
 
-/** The `service` label of requests no service answered (404, 405, the gateway's own endpoints, …). */
-export const NO_SERVICE = '(none)';
-/** Methods kept as they are in the `method` label; any other is `OTHER`. */
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+export { NO_SERVICE } from './request-tally.js';
 
 export interface GatewayMetricsOptions {
   /** Also the process's own series (prom-client's default metrics: CPU, memory, event loop, GC). Default true. */
@@ -25,10 +24,12 @@ export interface GatewayMetricsOptions {
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'service' | 'method' | 'status_class'>;
-  private readonly duration: Histogram<'service'>;
-  private readonly bytes: Counter<'service'>;
-  private readonly inFlight: Gauge;
+  private readonly tally = new RequestTally();
+  /** Requests being served: a plain number on the request path, read by the gauge at scrape time. */
+  private inFlight = 0;
+  private readonly ended = () => {
+    this.inFlight -= 1;
+  };
   private readonly failures: Counter<'service'>;
   private readonly services: ServiceMetrics;
 
@@ -37,26 +38,34 @@ export class GatewayMetrics {
     options: GatewayMetricsOptions = {},
   ) {
     const registers = [this.registry];
-    this.requests = new Counter({
+    const tally = this.tally;
+    new Counter({
       name: 'warren_gateway_requests_total',
       help: 'Requests answered by the gateway, by service, method and status class.',
       labelNames: ['service', 'method', 'status_class'] as const,
       registers,
+      collect() {
+        tally.drainRequests((labels, count) => this.inc(labels, count));
+      },
     });
-    this.duration = new Histogram({
-      name: 'warren_gateway_request_duration_seconds',
-      help: "Time from a request's arrival to its answer's write, by service.",
-      labelNames: ['service'] as const,
-      buckets: [...LATENCY_BUCKETS_S],
-      registers,
-    });
-    this.bytes = new Counter({
+    new Counter({
       name: 'warren_gateway_response_bytes_total',
       help: 'Bytes of the bodies of the answers (after compression), by service.',
       labelNames: ['service'] as const,
       registers,
+      collect() {
+        tally.drainBytes((service, bytes) => this.inc({ service }, bytes));
+      },
     });
-    this.inFlight = new Gauge({ name: 'warren_gateway_requests_in_flight', help: 'Requests being served now.', registers });
+    const metrics = this;
+    new Gauge({
+      name: 'warren_gateway_requests_in_flight',
+      help: 'Requests being served now.',
+      registers,
+      collect() {
+        this.set(metrics.inFlight);
+      },
+    });
     this.failures = new Counter({
       name: 'warren_gateway_metrics_scrape_failures_total',
       help: 'Instances that did not answer warren.metrics in time during a scrape, by service.',
@@ -78,28 +87,20 @@ export class GatewayMetrics {
       onFailures: (service, count) => this.failures.inc({ service }, count),
       timeoutMs: options.scrapeTimeoutMs,
     });
-    core.observe((record) => this.observe(record));
+    core.observe((record) => tally.add(record));
   }
 
   /** A request is being served until `res` closes (answered, or its connection gone). */
   track(res: ServerResponse): void {
-    this.inFlight.inc();
-    res.once('close', () => this.inFlight.dec());
-  }
-
-  private observe(record: AnswerRecord): void {
-    const service = record.service ?? NO_SERVICE;
-    const method = METHODS.has(record.method) ? record.method : 'OTHER';
-    this.requests.inc({ service, method, status_class: `${Math.floor(record.status / 100)}xx` });
-    this.duration.observe({ service }, record.ms / 1000);
-    if (record.bytes > 0) this.bytes.inc({ service }, record.bytes);
+    this.inFlight += 1;
+    res.once('close', this.ended);
   }
 
   /** The whole exposition: the services' series are gathered first, so this scrape's failures are counted in it. */
   async text(): Promise<string> {
     const services = await this.services.scrape();
     const own = await this.registry.metrics();
-    return `${own.endsWith('\n') ? own : `${own}\n`}${services}`;
+    return `${own.endsWith('\n') ? own : `${own}\n`}${writeFamilies([this.tally.durationFamily()])}${services}`;
   }
 
   /** The endpoint: GET and HEAD only. */
