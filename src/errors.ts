@@ -78,6 +78,11 @@ export const ERRORS = {
     description: 'The params, query or body of a request do not match the route schema (with the failing fields).',
   },
   WARREN_FORBIDDEN: { className: 'ServiceError', status: 403, description: 'The caller is known but not allowed to do this.' },
+  WARREN_CORS_REFUSED: {
+    className: 'ServiceError',
+    status: 403,
+    description: "A CORS preflight's origin, method or headers are not allowed by the gateway's cors rule for the path.",
+  },
   WARREN_HANDLER_TIMEOUT: { className: 'ServiceError', status: 408, description: 'A service handler did not answer within its timeout.' },
   WARREN_DRAINING: {
     className: 'ServiceError',
@@ -163,7 +168,8 @@ export const ERRORS = {
   WARREN_HUB_UNREACHABLE: {
     className: 'WarrenError',
     status: 503,
-    description: "No hub answers on the socket directory's hub.sock (warren emit, broadcaster.flush).",
+    description:
+      "No hub answers on the socket directory's hub.sock (warren emit, broadcaster.flush); or the gateway cannot reach the hub of gateway.websocket (502 on the upgrade).",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -8,6 +8,8 @@
  */
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { cacheSchema, corsSchema } from './gateway-edge.js';
+import { gatewayWebSocketSchema, hubAddressOf } from './gateway-websocket.js';
 
 /** pino's levels, as the supervisor's logLevel takes them. */
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -99,6 +101,10 @@ export const gatewayConfigShape = {
       { error: 'expected a list of { prefix, perSecond, burst }' },
     )
     .default([]),
+  cors: corsSchema,
+  cache: cacheSchema,
+  /** WebSocket upgrades on this path go to the hub (gateway-websocket.ts); absent: none are taken. */
+  websocket: gatewayWebSocketSchema.optional(),
   /** Serve the metrics in the Prometheus text format (docs/gateway.md, Metrics). */
   metrics: endpoint('the metrics', '/internal/metrics', GATEWAY_DEFAULTS.metrics),
   /** Serve an OpenAPI 3.1 document of the routes (docs/gateway.md, OpenAPI). */
@@ -190,14 +196,20 @@ export function resolveGatewayConfig(section: unknown, env: NodeJS.ProcessEnv = 
     }
   }
   const parsed = gatewayConfigSchema.safeParse(raw, { reportInput: true });
-  if (parsed.success) return Object.freeze(parsed.data);
+  if (parsed.success) {
+    const { websocket } = parsed.data;
+    if (websocket !== undefined) websocket.hub ??= hubAddressOf(undefined, env);
+    return Object.freeze(parsed.data);
+  }
   const issues: ConfigIssue[] = parsed.error.issues.map((issue) => {
     const key = issue.path.map(String).join('.');
     const source = from.get(String(issue.path[0]));
-    const got = source ?? JSON.stringify((issue as { input?: unknown }).input) ?? 'nothing';
+    const input =
+      (issue as { input?: unknown }).input ?? issue.path.reduce<unknown>((at, step) => (at as Record<PropertyKey, unknown>)?.[step], raw);
+    const got = source ?? JSON.stringify(input) ?? 'nothing';
     const message =
       issue.code === 'unrecognized_keys'
-        ? `unknown key(s) ${issue.keys.join(', ')}; known keys: ${Object.keys(gatewayConfigShape).join(', ')}`
+        ? `unknown key(s) ${issue.keys.join(', ')}${issue.path.length === 0 ? `; known keys: ${Object.keys(gatewayConfigShape).join(', ')}` : ''}`
         : issue.code === 'custom'
           ? issue.message
           : `${issue.message}, got ${got}`;

@@ -18,11 +18,13 @@ import { invalidRoute } from '../errors.js';
 import { resolveSocketDir } from '../service/socket-dir.js';
 import { onClientError } from './client-errors.js';
 import { GatewayCore } from './core.js';
+import { drainable } from './drain.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayMetrics } from './metrics.js';
 import { openapiEndpoint } from './openapi.js';
 import type { GatewayRoute } from './route-types.js';
+import { forwardUpgrades } from './ws-forward.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
 
@@ -47,7 +49,11 @@ export interface Gateway {
   /** Resolves once the first scan is done and every instance found has told its routes. */
   ready(): Promise<void>;
   inject(request: InjectRequest): Promise<InjectResponse>;
-  /** Stops listening, ends idle connections, waits for the requests in progress, closes the pools. */
+  /**
+   * Stops accepting, answers the requests in progress and those that arrive on open connections
+   * within a second (with `Connection: close`), closes idle connections after that second, then
+   * closes the pools.
+   */
   close(): Promise<void>;
 }
 
@@ -70,6 +76,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   }
   const metrics = await addBuiltInEndpoints(config, core);
   const server = createHttpServer(config, core, metrics);
+  const drain = drainable(server);
+  const upgrades = forwardUpgrades(server, config, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -91,7 +99,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     ready: () => core.follower.ready,
     inject: (request) => inject(core, request),
     close: () => {
-      closing ??= closeServer(server).then(() => {
+      // Forwarded WebSockets never end by themselves: the drain would wait for them.
+      upgrades?.close();
+      closing ??= drain.drain().then(() => {
         core.close();
         return log.close();
       });
@@ -142,11 +152,4 @@ function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore, metr
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => onClientError(error, socket));
   return server;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }
