@@ -91,6 +91,25 @@ describe('recovery across hubs on one Redis', () => {
     expect(again.data).toMatchObject({ recovered: true, epoch: ack.data.epoch, offset: 0 });
   });
 
+  it('broadcasts older than the window are not replayed: recovered: false', async () => {
+    const prefix = newPrefix();
+    const one = await redisHub(prefix, { recovery: { windowMs: 200 } });
+    const a = await client(one);
+    const { epoch } = (await a.subscribe('feed')).data;
+    one.to('feed').emit('n', 1);
+    await a.next((m) => m.event === 'n');
+    a.ws.close();
+    await until(() => one.stats.connections === 0);
+    one.to('feed').emit('n', 2);
+    await until(async () => Number(await admin.hget(`${prefix}rm:feed`, 'n')) === 2, 'the broadcast to reach Redis');
+    // The stream lives a window after its last broadcast.
+    await until(async () => (await admin.exists(`${prefix}rs:feed`)) === 0, 'the stream to expire');
+    const b = await client(one);
+    const ack = await b.subscribe('feed', { since: { epoch, offset: 1 } });
+    expect(ack.data).toMatchObject({ recovered: false, epoch, offset: 2 });
+    expect(b.events('n')).toHaveLength(0);
+  });
+
   it('the Redis keys vanish and come back under a new epoch: an old offset gets recovered: false', async () => {
     const prefix = newPrefix();
     const one = await redisHub(prefix);

@@ -1,7 +1,10 @@
 // Recovery on one hub (the hub's own RecoveryLog): broadcasts made while a channel had no member
 // here are recorded too, and a position the hub no longer has is never vouched for.
 import { describe, expect, it } from 'vitest';
+import { type Envelope, packEnvelope } from '../../src/realtime/envelope.js';
+import type { Position, RecoveryResult, RecoveryStore } from '../../src/realtime/recovery.js';
 import { RecoveryLog } from '../../src/realtime/recovery.js';
+import { LocalBroadcaster } from '../../src/realtime/seams.js';
 import { until } from '../support/until.js';
 import { useHubs } from './helpers.js';
 
@@ -40,6 +43,67 @@ describe('recovery on one hub', () => {
     const again = await client(h);
     const position = (await c.subscribe('quiet')).data;
     expect((await again.subscribe('quiet', { since: { epoch: position.epoch, offset: position.offset } })).data.recovered).toBe(true);
+  });
+});
+
+/** A shared store that answers `since` when the test says so, and a broadcaster that numbers as the test says. */
+class SlowStore implements RecoveryStore<Envelope> {
+  readonly shared = true;
+  pending: ((result: RecoveryResult<Envelope>) => void) | undefined;
+  record(_channel: string, _entry: Envelope, position: Position | undefined): Position {
+    return position ?? { epoch: '', offset: 0 };
+  }
+  position(): Position {
+    return { epoch: 'E', offset: 0 };
+  }
+  since(): Promise<RecoveryResult<Envelope>> {
+    return new Promise((resolve) => {
+      this.pending = resolve;
+    });
+  }
+  release(): void {}
+  prune(): void {}
+}
+
+class NumberedBroadcaster extends LocalBroadcaster {
+  readonly store = new SlowStore();
+  #handler: ((channel: string, message: Uint8Array, position?: Position) => void) | undefined;
+  override onMessage(handler: (channel: string, message: Uint8Array, position?: Position) => void): () => void {
+    this.#handler = handler;
+    return () => {};
+  }
+  at(channel: string, event: string, data: unknown, offset: number): void {
+    this.#handler?.(channel, packEnvelope({ event, data }), { epoch: 'E', offset });
+  }
+  recoveryStore(): RecoveryStore<Envelope> {
+    return this.store;
+  }
+}
+
+describe('recovery from a store that answers later', () => {
+  it('live broadcasts that arrive meanwhile come after the replayed ones, each once', async () => {
+    const broadcaster = new NumberedBroadcaster();
+    const h = await hub({ broadcaster });
+    const c = await client(h);
+    const acked = c.subscribe('feed', { since: { epoch: 'E', offset: 1 } });
+    await until(() => broadcaster.store.pending, 'the hub to ask the store');
+    // Arrive live while the store is looked up: 2 is also in the replay, 3 only live.
+    broadcaster.at('feed', 'n', 2, 2);
+    broadcaster.at('feed', 'n', 3, 3);
+    expect(c.events('n')).toHaveLength(0);
+    broadcaster.store.pending!({
+      recovered: true,
+      missed: [{ offset: 2, at: 0, entry: { event: 'n', data: 2 } }],
+      position: { epoch: 'E', offset: 2 },
+    });
+    expect((await acked).data).toMatchObject({ recovered: true, epoch: 'E', offset: 2 });
+    expect(c.events('n').map((m) => [m.data, m.offset])).toEqual([
+      [2, 2],
+      [3, 3],
+    ]);
+    // Held no longer: the next one is written at once.
+    broadcaster.at('feed', 'n', 4, 4);
+    expect((await c.next((m) => m.event === 'n' && m.data === 4)).offset).toBe(4);
   });
 });
 
