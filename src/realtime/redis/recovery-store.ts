@@ -4,7 +4,7 @@
  *
  * Keys (prefix 'warren:rt:'):
  * - `rm:<channel>`: hash `{ e: epoch, n: newest offset }`, living `positionTtlMs` after the
- *   channel's last publish or subscribe;
+ *   channel's last publish or subscribe; `n` starts at Redis's time in ms × 1000;
  * - `rs:<channel>`: stream of the last broadcasts (about `capacity`: XADD MAXLEN ~), entry id
  *   `<offset>-0`, fields `t` (Redis time, ms) and `m` (the envelope); it lives `windowMs` after
  *   the channel's last publish.
@@ -20,15 +20,28 @@ import type { Position, Recorded, RecoveryResult, RecoveryStore } from '../recov
 
 const DAY_MS = 86_400_000;
 
+// A channel's position is made (epoch given by the caller) with its offsets starting at Redis's
+// time in ms × 1000: above any offset of the position it replaces (unless that one numbered over
+// 1000 broadcasts a ms), so a client that stays connected through a reset never takes a new
+// broadcast for one it has seen. Numbers are formatted with %d: Lua would print 1.7e+15.
+const OPEN = `
+local function ms() local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000) end
+local function open(meta, stream, epoch)
+  if redis.call('HSETNX', meta, 'e', epoch) == 1 then
+    redis.call('HSET', meta, 'n', string.format('%d', ms() * 1000))
+    redis.call('DEL', stream)
+  end
+end
+`;
+
 // KEYS: meta, stream. ARGV: pub/sub channel, envelope, capacity, position ttl, window, epoch if new.
-const PUBLISH = `
-if redis.call('HSETNX', KEYS[1], 'e', ARGV[6]) == 1 then redis.call('DEL', KEYS[2]) end
+const PUBLISH = `${OPEN}
+open(KEYS[1], KEYS[2], ARGV[6])
 local e = redis.call('HGET', KEYS[1], 'e')
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local n = string.format('%d', redis.call('HINCRBY', KEYS[1], 'n', 1))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if tonumber(ARGV[3]) > 0 then
-  local t = redis.call('TIME')
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], n .. '-0', 't', t[1] * 1000 + math.floor(t[2] / 1000), 'm', ARGV[2])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], n .. '-0', 't', string.format('%d', ms()), 'm', ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 redis.call('PUBLISH', ARGV[1], '\\0' .. e .. ' ' .. n .. ' ' .. ARGV[2])
@@ -36,8 +49,8 @@ return n
 `;
 
 // KEYS: meta, stream. ARGV: epoch if new, position ttl, first id wanted, how many (0: none).
-const SINCE = `
-if redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1 then redis.call('DEL', KEYS[2]) end
+const SINCE = `${OPEN}
+open(KEYS[1], KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local v = redis.call('HMGET', KEYS[1], 'e', 'n')
 local t = redis.call('TIME')
@@ -50,7 +63,7 @@ type StreamEntry = [Buffer, Buffer[]];
 type SinceReply = [Buffer, Buffer, Buffer, Buffer, StreamEntry[]];
 
 interface ScriptedRedis extends Redis {
-  warrenPublish(meta: string, stream: string, ...args: (string | Buffer | number)[]): Promise<number>;
+  warrenPublish(meta: string, stream: string, ...args: (string | Buffer | number)[]): Promise<string>;
   warrenSinceBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<SinceReply>;
 }
 
@@ -94,8 +107,8 @@ export class RedisRecoveryStore implements RecoveryStore<Envelope> {
     return `${this.#id}.${(++this.#made).toString(36)}`;
   }
 
-  /** Numbers, keeps and publishes a broadcast (to `pubsubChannel`); resolves with its offset. */
-  publish(pubsubChannel: string, channel: string, payload: Buffer): Promise<number> {
+  /** Numbers, keeps and publishes a broadcast (to `pubsubChannel`); resolves with its offset (a decimal string). */
+  publish(pubsubChannel: string, channel: string, payload: Buffer): Promise<string> {
     return this.#redis.warrenPublish(
       `${this.#prefix}rm:${channel}`,
       `${this.#prefix}rs:${channel}`,
