@@ -56,7 +56,7 @@ describe('recovery across hubs on one Redis', () => {
     const b = await client(two, { format: 'msgpack' }); // offsets past 2^32 travel as float64, exactly
     const ack = await b.subscribe('feed', { since: { epoch, offset: first.offset } });
     expect(ack.data).toMatchObject({ recovered: true, epoch, offset: base + 4 });
-    expect(b.events('n').map((m) => [m.data, m.offset - base])).toEqual([
+    expect(b.events('n').map((m) => [m.data, m.offset! - base])).toEqual([
       [2, 2],
       [3, 3],
       [4, 4],
