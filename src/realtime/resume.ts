@@ -16,10 +16,10 @@ export interface Opened {
   recovered?: boolean;
 }
 
-/** A broadcast on `channel`, ready to be written to members (offset included). */
+/** A broadcast on `channel`, ready to be written to members; offset 0 (not numbered: not recoverable) is left out. */
 export function preparedBroadcast(channel: string, envelope: Envelope, offset: number): PreparedMessage {
   const prepared = new PreparedMessage({ event: envelope.event, channel, data: envelope.data });
-  prepared.message.offset = offset;
+  if (offset > 0) prepared.message.offset = offset;
   return prepared;
 }
 
