@@ -127,7 +127,8 @@ export class Hub {
     this.broadcaster.onMessage((channel, message, position) => this.#deliver(channel, message, position));
     this.#rate = new ConnectionRateLimiter(o.connectionRate);
     this.#recovery =
-      this.broadcaster.recoveryStore?.(o.recoverySize, o.recoveryWindowMs) ?? new RecoveryLog(o.recoverySize, o.recoveryWindowMs);
+      this.broadcaster.recoveryStore?.(o.recoverySize, o.recoveryWindowMs) ??
+      new RecoveryLog(o.recoverySize, o.recoveryWindowMs, { forgetOnRelease: this.broadcaster.deliversAll !== true });
     this.#resumer = new Resumer(this.#recovery, (connection, prepared) => this.#write(connection, prepared));
     this.#wss = new WebSocketServer({
       noServer: true,

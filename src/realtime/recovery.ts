@@ -91,7 +91,7 @@ class Ring<T> {
 
 /**
  * The recovery store of one hub. A channel's ring lives while the channel has members here, and
- * afterwards until its entries are older than the window and `windowMs` passed since it was last
+ * afterwards (unless `forgetOnRelease`) until its entries are older than the window and `windowMs` passed since it was last
  * written or left: then it is forgotten, and a client that comes back with an offset of it is
  * answered `recovered: false`.
  */
@@ -103,14 +103,20 @@ export class RecoveryLog<T> implements RecoveryStore<T> {
   readonly #windowMs: number;
   readonly #rings = new Map<string, Ring<T>>();
   readonly #now: () => number;
+  readonly #forgetOnRelease: boolean;
   #made = 0;
 
-  /** `capacity` entries per channel (0 keeps none), kept at most `windowMs`. */
-  constructor(capacity: number, windowMs: number, now: () => number = Date.now) {
+  /**
+   * `capacity` entries per channel (0 keeps none), kept at most `windowMs`. `forgetOnRelease`:
+   * the hub stops receiving a channel when its last member here leaves (a Broadcaster that
+   * subscribes per channel), so the channel's ring is forgotten then.
+   */
+  constructor(capacity: number, windowMs: number, options: { now?: () => number; forgetOnRelease?: boolean } = {}) {
     this.epoch = randomBytes(8).toString('hex');
     this.#capacity = capacity;
     this.#windowMs = windowMs;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#forgetOnRelease = options.forgetOnRelease ?? false;
   }
 
   /** Channels with a ring. */
@@ -171,6 +177,10 @@ export class RecoveryLog<T> implements RecoveryStore<T> {
   }
 
   release(channel: string): void {
+    if (this.#forgetOnRelease) {
+      this.#rings.delete(channel);
+      return;
+    }
     const ring = this.#rings.get(channel);
     if (ring !== undefined) ring.touched = this.#now();
   }

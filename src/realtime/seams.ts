@@ -25,6 +25,12 @@ export interface Broadcaster {
   /** The one handler of this hub's deliveries (`position`: when the message comes numbered for recovery); returns its remover. */
   onMessage(handler: (channel: string, message: Uint8Array, position?: Position) => void): () => void;
   close(): Promise<void>;
+  /**
+   * true: the hub gets every publish, also on channels it has no member in (so its own recovery
+   * log stays complete). Otherwise the hub forgets a channel's recovery log when its last member
+   * here leaves: broadcasts after that would not reach it.
+   */
+  readonly deliversAll?: boolean;
   /** Publishes that never left this hub (the transport was unreachable), if the Broadcaster counts them. */
   readonly lost?: number;
   /**
@@ -56,6 +62,7 @@ export interface Registry {
  * has no member in (so that the hub records it for recovery).
  */
 export class LocalBroadcaster implements Broadcaster {
+  readonly deliversAll = true;
   #handler: ((channel: string, message: Uint8Array) => void) | undefined;
 
   publish(channel: string, message: Uint8Array): void {

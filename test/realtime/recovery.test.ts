@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type Envelope, packEnvelope } from '../../src/realtime/envelope.js';
 import type { Position, RecoveryResult, RecoveryStore } from '../../src/realtime/recovery.js';
 import { RecoveryLog } from '../../src/realtime/recovery.js';
-import { LocalBroadcaster } from '../../src/realtime/seams.js';
+import { type Broadcaster, LocalBroadcaster } from '../../src/realtime/seams.js';
 import { until } from '../support/until.js';
 import { useHubs } from './helpers.js';
 
@@ -43,6 +43,53 @@ describe('recovery on one hub', () => {
     const again = await client(h);
     const position = (await c.subscribe('quiet')).data;
     expect((await again.subscribe('quiet', { since: { epoch: position.epoch, offset: position.offset } })).data.recovered).toBe(true);
+  });
+});
+
+/** Delivers only the channels the hub subscribed to, as the Redis and NATS broadcasters do. */
+class PerChannelBroadcaster implements Broadcaster {
+  readonly #subscribed = new Set<string>();
+  #handler: ((channel: string, message: Uint8Array) => void) | undefined;
+  publish(channel: string, message: Uint8Array): void {
+    if (this.#subscribed.has(channel)) this.#handler?.(channel, message);
+  }
+  subscribe(channel: string): void {
+    this.#subscribed.add(channel);
+  }
+  unsubscribe(channel: string): void {
+    this.#subscribed.delete(channel);
+  }
+  onMessage(handler: (channel: string, message: Uint8Array) => void): () => void {
+    this.#handler = handler;
+    return () => {};
+  }
+  async close(): Promise<void> {}
+}
+
+describe('recovery with a broadcaster that delivers per channel', () => {
+  it('the hub forgets a channel when its last member leaves: a reconnect is told recovered: false', async () => {
+    const h = await hub({ broadcaster: new PerChannelBroadcaster() });
+    const first = await client(h);
+    const { epoch } = (await first.subscribe('feed')).data;
+    h.to('feed').emit('n', 1);
+    const one = await first.next((m) => m.event === 'n');
+    first.ws.close();
+    await until(() => h.memberCount('feed') === 0);
+    h.to('feed').emit('n', 2); // never reaches this hub
+    const back = await client(h);
+    const ack = await back.subscribe('feed', { since: { epoch, offset: one.offset } });
+    expect(ack.data.recovered).toBe(false);
+    // While another member stays, the hub keeps receiving and recovers.
+    const stay = await client(h);
+    const position = (await stay.subscribe('feed')).data;
+    back.ws.close();
+    await until(() => h.memberCount('feed') === 1);
+    h.to('feed').emit('n', 3);
+    await stay.next((m) => m.event === 'n' && m.data === 3);
+    const again = await client(h);
+    const ack2 = await again.subscribe('feed', { since: { epoch: position.epoch, offset: position.offset } });
+    expect(ack2.data.recovered).toBe(true);
+    expect(again.events('n').map((m) => m.data)).toEqual([3]);
   });
 });
 
@@ -110,7 +157,7 @@ describe('recovery from a store that answers later', () => {
 describe('RecoveryLog', () => {
   it('a channel idle longer than the window is forgotten: its old offsets get recovered: false, its new ring another epoch', () => {
     let now = 1_000;
-    const log = new RecoveryLog<string>(10, 100, () => now);
+    const log = new RecoveryLog<string>(10, 100, { now: () => now });
     log.record('c', 'a');
     const position = log.record('c', 'b');
     expect(position.offset).toBe(2);
@@ -130,7 +177,7 @@ describe('RecoveryLog', () => {
 
   it('keeps the position of a channel with members, and of one left less than a window ago', () => {
     let now = 0;
-    const log = new RecoveryLog<string>(10, 100, () => now);
+    const log = new RecoveryLog<string>(10, 100, { now: () => now });
     const position = log.record('busy', 'x');
     log.record('left', 'y');
     now = 150;
