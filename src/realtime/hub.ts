@@ -15,9 +15,9 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { badWsMessage, forbidden, isWarrenError, noHandler, notSubscribed, remoteError, type WarrenError } from '../errors.js';
 import type { PeerServer } from '../peer/transports/socket.js';
 import { Connection } from './connection.js';
-import { packEnvelope, unpackEnvelope } from './envelope.js';
+import { type Envelope, packEnvelope, unpackEnvelope } from './envelope.js';
 import { decode, encode, isBinaryFormat } from './format.js';
-import { PreparedMessage, writePrepared } from './frames.js';
+import { type PreparedMessage, writePrepared } from './frames.js';
 import { chooseFormat, clientAddress, type Identity, originAllowed, pathOf, refuseUpgrade } from './handshake.js';
 import { listenHubSocket } from './hub-socket.js';
 import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.js';
@@ -32,7 +32,8 @@ import {
   type WireMessage,
 } from './protocol.js';
 import { ConnectionRateLimiter } from './rate-limit.js';
-import { RecoveryLog } from './recovery.js';
+import { type Position, RecoveryLog, type RecoveryStore } from './recovery.js';
+import { preparedBroadcast, Resumer } from './resume.js';
 import { type Broadcaster, LocalBroadcaster, LocalRegistry, type PresenceMember, type Registry } from './seams.js';
 import { verifyChannelToken } from './tokens.js';
 
@@ -66,6 +67,8 @@ export interface HubStats {
   heartbeatsMissed: number;
   /** Handshakes refused, by HTTP status. */
   refused: Record<number, number>;
+  /** Broadcasts published here that the Broadcaster could not send (its transport unreachable). */
+  broadcastsLost: number;
 }
 
 /** A broadcast on its way: `hub.to(channel).except(connection).emit(event, data)`. */
@@ -90,11 +93,6 @@ function onSocketError(this: WebSocket): void {
   // ws closes the socket itself after an error (1009 for maxPayload, 1002 for bad frames); 'close' follows.
 }
 
-interface BroadcastEntry {
-  prepared: PreparedMessage;
-  except: string | undefined;
-}
-
 export class Hub {
   readonly options: ResolvedHubOptions;
   /** This process's hub: prefixes connection ids and tells its broadcasts apart. */
@@ -111,7 +109,8 @@ export class Hub {
   readonly #connectionListeners = new Set<(connection: Connection) => void>();
   readonly #disconnectListeners = new Set<(connection: Connection, code: number) => void>();
   readonly #rate: ConnectionRateLimiter;
-  readonly #recovery: RecoveryLog<BroadcastEntry>;
+  readonly #recovery: RecoveryStore<Envelope>;
+  readonly #resumer: Resumer;
   readonly #timer: NodeJS.Timeout;
   readonly #ownsServer: boolean;
   #hubSocket: Promise<PeerServer> | undefined;
@@ -125,9 +124,12 @@ export class Hub {
     const o = this.options;
     this.broadcaster = options.broadcaster ?? new LocalBroadcaster();
     this.registry = options.registry ?? new LocalRegistry();
-    this.broadcaster.onMessage((channel, message) => this.#deliver(channel, message));
+    this.broadcaster.onMessage((channel, message, position) => this.#deliver(channel, message, position));
     this.#rate = new ConnectionRateLimiter(o.connectionRate);
-    this.#recovery = new RecoveryLog(o.recoverySize, o.recoveryWindowMs);
+    this.#recovery =
+      this.broadcaster.recoveryStore?.(o.recoverySize, o.recoveryWindowMs) ??
+      new RecoveryLog(o.recoverySize, o.recoveryWindowMs, { forgetOnRelease: this.broadcaster.deliversAll !== true });
+    this.#resumer = new Resumer(this.#recovery, (connection, prepared) => this.#write(connection, prepared));
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: o.maxMessageSize,
@@ -161,7 +163,13 @@ export class Hub {
   }
 
   get stats(): HubStats {
-    return { connections: this.#connections.size, channels: this.#members.size, ...this.#stats, refused: { ...this.#stats.refused } };
+    return {
+      connections: this.#connections.size,
+      channels: this.#members.size,
+      ...this.#stats,
+      refused: { ...this.#stats.refused },
+      broadcastsLost: this.broadcaster.lost ?? 0,
+    };
   }
 
   get connections(): ReadonlySet<Connection> {
@@ -455,18 +463,12 @@ export class Hub {
       await this.#authorizeJoin(connection, channel, data);
       if (connection.closedWith !== undefined || !this.#connections.has(connection)) return undefined;
     }
-    // Membership and replay in one synchronous step: no broadcast can fall between them.
+    // A member at once; with `since` its live broadcasts wait until the missed ones are written.
     const joined = !connection.in(channel);
     const subscribed = joined ? this.#addMember(connection, channel) : undefined;
-    let recovered: boolean | undefined;
-    if (since !== undefined) {
-      const result = this.#recovery.since(channel, since.epoch, since.offset);
-      recovered = result.recovered;
-      if (result.recovered) for (const record of result.missed) this.#write(connection, record.entry.prepared);
-    }
-    const ack: Record<string, unknown> = { channel, epoch: this.#recovery.epoch, offset: this.#recovery.offset(channel) };
+    const { position, recovered } = await this.#resumer.open(connection, channel, since, subscribed);
+    const ack: Record<string, unknown> = { channel, epoch: position.epoch, offset: position.offset };
     if (recovered !== undefined) ack.recovered = recovered;
-    await subscribed;
     if (channelKind(channel) === 'presence') {
       if (joined) await this.#presenceJoin(connection, channel);
       ack.members = await this.registry.members(channel);
@@ -551,24 +553,29 @@ export class Hub {
     } else if (members !== connection) return;
     this.#members.delete(channel);
     this.broadcaster.unsubscribe(channel);
+    this.#recovery.release(channel);
   }
 
-  /** A broadcast from the Broadcaster: recorded, encoded once per format, written to every member. */
-  #deliver(channel: string, bytes: Uint8Array): void {
+  /**
+   * A broadcast from the Broadcaster (`position`: given by a shared recovery store): recorded
+   * (also on a channel without members here), encoded once per format, written to every member.
+   */
+  #deliver(channel: string, bytes: Uint8Array, position?: Position): void {
     const envelope = unpackEnvelope(bytes);
+    if (envelope === undefined) return;
+    const { offset } = this.#recovery.record(channel, envelope, position);
     const members = this.#members.get(channel);
-    if (envelope === undefined || members === undefined) return;
-    const prepared = new PreparedMessage({ event: envelope.event, channel, data: envelope.data });
-    const offset = this.#recovery.append(channel, { prepared, except: envelope.except });
-    prepared.message.offset = offset;
+    if (members === undefined) return;
+    const prepared = preparedBroadcast(channel, envelope, offset);
     // Compared by number: a connection's id string is made only when asked for.
     const except = this.#seqOf(envelope.except);
+    const resumer = this.#resumer.holding ? this.#resumer : undefined;
     if (!(members instanceof Set)) {
-      if (members.seq !== except) this.#write(members, prepared);
+      if (members.seq !== except && resumer?.hold(members, channel, prepared) !== true) this.#write(members, prepared);
       return;
     }
     for (const connection of members) {
-      if (connection.seq !== except) this.#write(connection, prepared);
+      if (connection.seq !== except && resumer?.hold(connection, channel, prepared) !== true) this.#write(connection, prepared);
     }
   }
 
@@ -604,6 +611,8 @@ export class Hub {
     this.#corked.push(raw);
     if (this.#corked.length === 1) process.nextTick(this.#uncorkAll);
   }
+
+  readonly #isActive = (channel: string): boolean => this.#members.has(channel);
 
   readonly #uncorkAll = (): void => {
     const corked = this.#corked;
@@ -645,7 +654,7 @@ export class Hub {
 
   #heartbeat(): void {
     this.#rate.prune();
-    this.#recovery.prune();
+    this.#recovery.prune(this.#isActive);
     for (const connection of this.#connections) {
       if (connection.closedWith !== undefined) {
         // Closed by the hub an interval ago and still not gone: its peer does not answer the close.

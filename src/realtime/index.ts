@@ -20,7 +20,7 @@ export {
 } from './options.js';
 export type { ChannelKind, FormatName, WireMessage } from './protocol.js';
 export { CHANNEL_NAME_PATTERN, CloseCode, channelKind, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK } from './protocol.js';
-export type { Recorded, RecoveryResult } from './recovery.js';
+export type { Position, Recorded, RecoveryResult, RecoveryStore } from './recovery.js';
 export { RecoveryLog } from './recovery.js';
 export type { Broadcaster, PresenceMember, Registry } from './seams.js';
 export { LocalBroadcaster, LocalRegistry } from './seams.js';

@@ -7,6 +7,8 @@
  * - the Registry keeps presence: which users are in a presence channel, counted once however
  *   many connections (tabs) each has.
  */
+import type { Envelope } from './envelope.js';
+import type { Position, RecoveryStore } from './recovery.js';
 
 /** Carries encoded broadcasts between hubs. */
 export interface Broadcaster {
@@ -20,9 +22,23 @@ export interface Broadcaster {
   subscribe(channel: string): void | Promise<void>;
   /** Stops delivering `channel`; called when its last member here left. */
   unsubscribe(channel: string): void;
-  /** The one handler of this hub's deliveries; returns its remover. */
-  onMessage(handler: (channel: string, message: Uint8Array) => void): () => void;
+  /** The one handler of this hub's deliveries (`position`: when the message comes numbered for recovery); returns its remover. */
+  onMessage(handler: (channel: string, message: Uint8Array, position?: Position) => void): () => void;
   close(): Promise<void>;
+  /**
+   * true: the hub gets every publish, also on channels it has no member in (so its own recovery
+   * log stays complete). Otherwise the hub forgets a channel's recovery log when its last member
+   * here leaves: broadcasts after that would not reach it.
+   */
+  readonly deliversAll?: boolean;
+  /** Publishes that never left this hub (the transport was unreachable), if the Broadcaster counts them. */
+  readonly lost?: number;
+  /**
+   * A recovery store shared by every hub on this transport (called once, by the hub): from then
+   * on the Broadcaster numbers each publish and delivers it with its position. Without it the
+   * hub keeps its own RecoveryLog.
+   */
+  recoveryStore?(capacity: number, windowMs: number): RecoveryStore<Envelope>;
 }
 
 export interface PresenceMember {
@@ -41,22 +57,21 @@ export interface Registry {
   close(): Promise<void>;
 }
 
-/** The broadcaster of a hub alone: a publish is delivered to this hub at once, if it subscribed. */
+/**
+ * The broadcaster of a hub alone: a publish is delivered to this hub at once, also on a channel it
+ * has no member in (so that the hub records it for recovery).
+ */
 export class LocalBroadcaster implements Broadcaster {
-  readonly #subscribed = new Set<string>();
+  readonly deliversAll = true;
   #handler: ((channel: string, message: Uint8Array) => void) | undefined;
 
   publish(channel: string, message: Uint8Array): void {
-    if (this.#subscribed.has(channel)) this.#handler?.(channel, message);
+    this.#handler?.(channel, message);
   }
 
-  subscribe(channel: string): void {
-    this.#subscribed.add(channel);
-  }
+  subscribe(_channel: string): void {}
 
-  unsubscribe(channel: string): void {
-    this.#subscribed.delete(channel);
-  }
+  unsubscribe(_channel: string): void {}
 
   onMessage(handler: (channel: string, message: Uint8Array) => void): () => void {
     this.#handler = handler;
@@ -66,7 +81,7 @@ export class LocalBroadcaster implements Broadcaster {
   }
 
   async close(): Promise<void> {
-    this.#subscribed.clear();
+    this.#handler = undefined;
   }
 }
 
