@@ -1,0 +1,146 @@
+// `npm run bench:http`: a hello world through the Warren gateway → a service (1 instance), beside
+// one node:http process, a naive node:http proxy to a worker on a Unix socket, and nginx proxying
+// to that same worker over its Unix socket with upstream keepalive (bench/http/systems.js). Each
+// system is started fresh, checked (GET / must answer 200 "hello world"), loaded by wrk with the
+// same connections for a warm-up and then for the measured seconds, and stopped.
+//
+// Flags (also as BENCH_HTTP_<NAME> for seconds, warmup, connections):
+//   --seconds N      measured seconds per system (10)
+//   --warmup N       warm-up seconds per system before that, not counted (2)
+//   --connections N  keep-alive connections (50)
+//   --threads N      wrk threads (1: the machine has 2 cores, the systems need them)
+//   --runs N         rounds, systems interleaved; figures are medians, non-2xx the sum (1)
+//   --systems a,b    a subset of node-http, naive-proxy, nginx, warren-gateway
+//   --access-log     nginx and the gateway both write an access log (default: both off)
+//   --out FILE       where the results go (bench/results/http-latest.json)
+// nginx: BENCH_NGINX, else /usr/sbin/nginx, else PATH (skipped with a note when missing);
+// wrk: BENCH_WRK, else /usr/bin/wrk, else PATH; autocannon (if installed) only when there is no wrk.
+// Writes a JSON list of { system, req_per_s, p50_ms, p99_ms, non_2xx } and prints a table.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from '../ipc/args.js';
+import { findLoader, load } from './load.js';
+import { findNginx } from './nginx.js';
+import { SYSTEMS, start } from './systems.js';
+import { formatTable, targetLines } from './table.js';
+
+const args = parseArgs(process.argv.slice(2));
+const num = (name, env, fallback) => {
+  const raw = args[name] ?? process.env[env] ?? String(fallback);
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`bench http: --${name} must be a number ≥ 0, got ${raw}`);
+  return value;
+};
+const seconds = num('seconds', 'BENCH_HTTP_SECONDS', 10);
+const warmup = num('warmup', 'BENCH_HTTP_WARMUP', 2);
+const connections = num('connections', 'BENCH_HTTP_CONNECTIONS', 50);
+const threads = num('threads', 'BENCH_HTTP_THREADS', 1);
+const runs = num('runs', 'BENCH_HTTP_RUNS', 1);
+if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`bench http: --seconds must be a whole number ≥ 1, got ${seconds}`);
+if (!Number.isInteger(warmup)) throw new Error(`bench http: --warmup must be a whole number of seconds, got ${warmup}`);
+if (!Number.isInteger(connections) || connections < 1) throw new Error(`bench http: --connections must be a whole number ≥ 1`);
+if (!Number.isInteger(threads) || threads < 1 || threads > connections) throw new Error('bench http: --threads must be 1 … connections');
+if (!Number.isInteger(runs) || runs < 1 || runs > 99) throw new Error('bench http: --runs must be 1 … 99');
+const accessLog = args['access-log'] === 'true';
+const out = path.resolve(args.out ?? fileURLToPath(new URL('../results/http-latest.json', import.meta.url)));
+let systems = SYSTEMS;
+if (args.systems !== undefined) {
+  const wanted = args.systems.split(',').map((s) => s.trim());
+  for (const s of wanted) if (!SYSTEMS.includes(s)) throw new Error(`bench http: unknown system "${s}" (known: ${SYSTEMS.join(', ')})`);
+  systems = SYSTEMS.filter((s) => wanted.includes(s));
+}
+
+const loader = await findLoader();
+const nginx = findNginx();
+if (!nginx && systems.includes('nginx')) {
+  console.log('note: nginx not found (BENCH_NGINX, /usr/sbin/nginx, PATH): skipped; Debian: apt-get install nginx\n');
+  systems = systems.filter((s) => s !== 'nginx');
+}
+const timeoutS = 10;
+const load1 = () => os.loadavg()[0].toFixed(2);
+
+console.log(
+  `bench http: node ${process.version}, ${os.cpus().length} CPUs, ${loader.kind} ${loader.version}` +
+    `${loader.kind === 'wrk' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''}, ${connections} connections, ` +
+    `${seconds} s per system after ${warmup} s warm-up${runs > 1 ? `, median of ${runs} runs` : ''}, unpinned`,
+);
+console.log(
+  `systems: ${systems.join(', ')}${nginx ? `; nginx ${nginx.version}, worker_processes 1, upstream keepalive 64` : ''}; ` +
+    `access logs ${accessLog ? 'on (nginx and gateway)' : 'off'}`,
+);
+const startLoad = os.loadavg()[0];
+console.log(
+  `1-min load average at start: ${startLoad.toFixed(2)}${startLoad > 0.7 ? ' (the machine is busy: other work skews these figures)' : ''}\n`,
+);
+
+/** GET url must answer 200 "hello world\n": a system that answers anything else is not measured. */
+async function check(system, url) {
+  const res = await fetch(url);
+  const text = await res.text();
+  if (res.status !== 200 || text !== 'hello world\n') {
+    throw new Error(`${system}: GET / answered ${res.status} ${JSON.stringify(text.slice(0, 80))}, expected 200 "hello world\\n"`);
+  }
+}
+
+const samples = new Map(systems.map((s) => [s, []]));
+const failures = [];
+for (let round = 1; round <= runs; round++) {
+  if (runs > 1) console.log(`-- run ${round} of ${runs}`);
+  for (const system of systems) {
+    if (failures.some((f) => f.system === system)) continue;
+    let running;
+    try {
+      running = await start(system, { nginx, accessLog });
+      await check(system, running.url);
+      const options = { connections, threads, timeoutS };
+      if (warmup > 0) await load(loader, running.url, { ...options, seconds: warmup });
+      const before = load1();
+      const r = await load(loader, running.url, { ...options, seconds });
+      const errors = Object.entries(r.errors)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`);
+      console.log(
+        `${system.padEnd(15)} ${r.req_per_s.toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  ` +
+          `non-2xx ${r.non_2xx}${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
+      );
+      samples.get(system).push(r);
+    } catch (error) {
+      failures.push({ system, error: error.message });
+      console.log(`${system.padEnd(15)} FAILED: ${error.message}`);
+    } finally {
+      if (running) await running.stop();
+    }
+  }
+}
+
+const median = (values) => {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+};
+const rows = systems
+  .filter((s) => samples.get(s).length > 0)
+  .map((system) => {
+    const list = samples.get(system);
+    return {
+      system,
+      req_per_s: Math.round(median(list.map((r) => r.req_per_s))),
+      p50_ms: median(list.map((r) => r.p50_ms)),
+      p99_ms: median(list.map((r) => r.p99_ms)),
+      non_2xx: list.reduce((sum, r) => sum + r.non_2xx, 0),
+    };
+  });
+
+console.log(`\n${formatTable(rows)}\n`);
+for (const line of targetLines(rows)) console.log(line);
+const endLoad = os.loadavg()[0];
+console.log(`\n1-min load average at the end: ${endLoad.toFixed(2)}${endLoad > 0.7 ? ' (busy machine)' : ''}`);
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, `${JSON.stringify(rows, null, 2)}\n`);
+console.log(`results: ${path.relative(process.cwd(), out)}`);
+if (failures.length > 0) {
+  console.error(`\n${failures.length} system(s) failed: ${failures.map((f) => f.system).join(', ')}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,47 @@
+// The table of `npm run bench:http`: one row per system, the ratios of the Warren gateway against
+// nginx and the naive proxy, and whether the targets of issue 11 are met.
+const fmt = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+const fmtInt = (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
+
+export const TARGETS = { vsNginx: 1.1, vsNaive: 2 };
+
+export function formatTable(rows) {
+  const byName = new Map(rows.map((r) => [r.system, r]));
+  const nginx = byName.get('nginx');
+  const naive = byName.get('naive-proxy');
+  const ratio = (r, base) => (base ? r.req_per_s / base.req_per_s : Number.NaN);
+  const lines = [
+    '| system | req/s | p50 ms | p99 ms | non-2xx | req/s vs nginx | req/s vs naive-proxy |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.system} | ${fmtInt(r.req_per_s)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${r.non_2xx} | ${fmt(ratio(r, nginx), 2)}× | ${fmt(ratio(r, naive), 2)}× |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** One line per target of issue 11, for the gateway: met or missed, with the figures. */
+export function targetLines(rows) {
+  const byName = new Map(rows.map((r) => [r.system, r]));
+  const gateway = byName.get('warren-gateway');
+  const nginx = byName.get('nginx');
+  const naive = byName.get('naive-proxy');
+  if (!gateway) return [];
+  const lines = [];
+  const mark = (ok) => (ok ? 'met' : 'MISSED');
+  if (nginx) {
+    const r = gateway.req_per_s / nginx.req_per_s;
+    lines.push(`gateway req/s ${r.toFixed(2)}× nginx (target ≥ ${TARGETS.vsNginx}×): ${mark(r >= TARGETS.vsNginx)}`);
+    const p = gateway.p99_ms / nginx.p99_ms;
+    lines.push(
+      `gateway p99 ${fmt(gateway.p99_ms, 2)} ms vs nginx ${fmt(nginx.p99_ms, 2)} ms (${p.toFixed(2)}×; target ≤ 1×): ${mark(gateway.p99_ms <= nginx.p99_ms)}`,
+    );
+  }
+  if (naive) {
+    const r = gateway.req_per_s / naive.req_per_s;
+    lines.push(`gateway req/s ${r.toFixed(2)}× naive-proxy (target ≥ ${TARGETS.vsNaive}×): ${mark(r >= TARGETS.vsNaive)}`);
+  }
+  return lines;
+}
