@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from '../ipc/args.js';
+import { cpuSeconds, withDescendants } from './cpu.js';
 import { findLoader, load } from './load.js';
 import { findNginx } from './nginx.js';
 import { SYSTEMS, start } from './systems.js';
@@ -97,15 +98,19 @@ for (let round = 1; round <= runs; round++) {
       const options = { connections, threads, timeoutS };
       if (warmup > 0) await load(loader, running.url, { ...options, seconds: warmup });
       const before = load1();
+      const pids = withDescendants(running.pids);
+      const cpuBefore = cpuSeconds(pids);
       const r = await load(loader, running.url, { ...options, seconds });
+      const cpuAfter = cpuSeconds(pids);
+      r.cpu_us_per_req = cpuBefore === null || r.requests === 0 ? null : Math.round(((cpuAfter - cpuBefore) / r.requests) * 1e7) / 10;
       const errors = Object.entries(r.errors)
         .filter(([, n]) => n > 0)
         .map(([k, n]) => `${k} ${n}`);
       console.log(
         `${system.padEnd(15)} ${r.req_per_s.toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  ` +
-          `non-2xx ${r.non_2xx}${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
+          `non-2xx ${r.non_2xx}  CPU ${r.cpu_us_per_req ?? '–'} µs/req${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
       );
-      samples.get(system).push(r);
+      samples.get(system).push({ ...r, round });
     } catch (error) {
       failures.push({ system, error: error.message });
       console.log(`${system.padEnd(15)} FAILED: ${error.message}`);
@@ -130,11 +135,23 @@ const rows = systems
       p50_ms: median(list.map((r) => r.p50_ms)),
       p99_ms: median(list.map((r) => r.p99_ms)),
       non_2xx: list.reduce((sum, r) => sum + r.non_2xx, 0),
+      cpu_us_per_req: list.some((r) => r.cpu_us_per_req === null) ? null : median(list.map((r) => r.cpu_us_per_req)),
     };
   });
 
+// Ratios paired per round (the two systems ran a few seconds apart), then the median over rounds.
+const paired = (a, b) => {
+  const ratios = [];
+  for (const x of samples.get(a) ?? []) {
+    const y = (samples.get(b) ?? []).find((s) => s.round === x.round);
+    if (y) ratios.push(x.req_per_s / y.req_per_s);
+  }
+  return ratios.length > 0 ? median(ratios) : Number.NaN;
+};
+const pairedRatios = { nginx: paired('warren-gateway', 'nginx'), naive: paired('warren-gateway', 'naive-proxy') };
+
 console.log(`\n${formatTable(rows)}\n`);
-for (const line of targetLines(rows)) console.log(line);
+for (const line of targetLines(rows, runs > 1 ? pairedRatios : undefined)) console.log(line);
 const endLoad = os.loadavg()[0];
 console.log(`\n1-min load average at the end: ${endLoad.toFixed(2)}${endLoad > 0.7 ? ' (busy machine)' : ''}`);
 fs.mkdirSync(path.dirname(out), { recursive: true });
