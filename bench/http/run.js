@@ -4,8 +4,8 @@
 // system is started fresh, checked (GET / must answer 200 "hello world"), loaded by wrk with the
 // same connections for a warm-up and then for the measured seconds, and stopped.
 //
-// Flags (also as BENCH_HTTP_<NAME> for seconds, warmup, connections):
-//   --seconds N      measured seconds per system (10)
+// Flags:
+//   --seconds N      measured seconds per system (BENCH_SECONDS, else 10)
 //   --warmup N       warm-up seconds per system before that, not counted (2)
 //   --connections N  keep-alive connections (50)
 //   --threads N      wrk threads (1: the machine has 2 cores, the systems need them)
@@ -28,17 +28,17 @@ import { SYSTEMS, start } from './systems.js';
 import { formatTable, targetLines } from './table.js';
 
 const args = parseArgs(process.argv.slice(2));
-const num = (name, env, fallback) => {
-  const raw = args[name] ?? process.env[env] ?? String(fallback);
+const num = (name, fallback, env) => {
+  const raw = args[name] ?? (env ? process.env[env] : undefined) ?? String(fallback);
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`bench http: --${name} must be a number ≥ 0, got ${raw}`);
   return value;
 };
-const seconds = num('seconds', 'BENCH_HTTP_SECONDS', 10);
-const warmup = num('warmup', 'BENCH_HTTP_WARMUP', 2);
-const connections = num('connections', 'BENCH_HTTP_CONNECTIONS', 50);
-const threads = num('threads', 'BENCH_HTTP_THREADS', 1);
-const runs = num('runs', 'BENCH_HTTP_RUNS', 1);
+const seconds = num('seconds', 10, 'BENCH_SECONDS');
+const warmup = num('warmup', 2);
+const connections = num('connections', 50);
+const threads = num('threads', 1);
+const runs = num('runs', 1);
 if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`bench http: --seconds must be a whole number ≥ 1, got ${seconds}`);
 if (!Number.isInteger(warmup)) throw new Error(`bench http: --warmup must be a whole number of seconds, got ${warmup}`);
 if (!Number.isInteger(connections) || connections < 1) throw new Error(`bench http: --connections must be a whole number ≥ 1`);
