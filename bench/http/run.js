@@ -98,17 +98,22 @@ for (let round = 1; round <= runs; round++) {
       const options = { connections, threads, timeoutS };
       if (warmup > 0) await load(loader, running.url, { ...options, seconds: warmup });
       const before = load1();
-      const pids = withDescendants(running.pids);
-      const cpuBefore = cpuSeconds(pids);
+      // Each process with its children (nginx's master with its worker), measured apart and added up.
+      const groups = running.pids.map((pid) => withDescendants([pid]));
+      const cpuBefore = groups.map((pids) => cpuSeconds(pids));
       const r = await load(loader, running.url, { ...options, seconds });
-      const cpuAfter = cpuSeconds(pids);
-      r.cpu_us_per_req = cpuBefore === null || r.requests === 0 ? null : Math.round(((cpuAfter - cpuBefore) / r.requests) * 1e7) / 10;
+      const perReq = (before, pids) =>
+        before === null || r.requests === 0 ? null : Math.round(((cpuSeconds(pids) - before) / r.requests) * 1e7) / 10;
+      const split = groups.map((pids, i) => perReq(cpuBefore[i], pids));
+      r.cpu_us_per_req = split.includes(null) ? null : Math.round(split.reduce((a, b) => a + b, 0) * 10) / 10;
+      const splitText =
+        split.length > 1 && r.cpu_us_per_req !== null ? ` (${split.map((v, i) => `${running.labels[i]} ${v}`).join(' + ')})` : '';
       const errors = Object.entries(r.errors)
         .filter(([, n]) => n > 0)
         .map(([k, n]) => `${k} ${n}`);
       console.log(
         `${system.padEnd(15)} ${r.req_per_s.toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  ` +
-          `non-2xx ${r.non_2xx}  CPU ${r.cpu_us_per_req ?? '–'} µs/req${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
+          `non-2xx ${r.non_2xx}  CPU ${r.cpu_us_per_req ?? '–'} µs/req${splitText}${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
       );
       samples.get(system).push({ ...r, round });
     } catch (error) {

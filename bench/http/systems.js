@@ -3,7 +3,7 @@
 //   naive-proxy    naive-proxy.mjs → the worker (hello-node.mjs) on a Unix socket;
 //   nginx          nginx (worker_processes 1, upstream keepalive 64) → the same worker program;
 //   warren-gateway the gateway (warren-gateway.mjs) → a Warren service (warren-service.mjs, 1 instance).
-// start(system, ctx) resolves with { url, stop() }.
+// start(system, ctx) resolves with { url, stop(), pids, labels } (labels name the pids' processes).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +42,7 @@ export async function start(system, { nginx, accessLog }) {
       const server = node('node-http', 'hello-node.mjs', ['--port', '0']);
       children.push(server);
       const { port } = await server.ready();
-      return { url: `http://127.0.0.1:${port}/`, stop, pids: [server.pid] };
+      return { url: `http://127.0.0.1:${port}/`, stop, pids: [server.pid], labels: ['node'] };
     }
     if (system === 'naive-proxy' || system === 'nginx') {
       const upstream = await worker(dir);
@@ -51,11 +51,11 @@ export async function start(system, { nginx, accessLog }) {
         const proxy = node('naive-proxy', 'naive-proxy.mjs', ['--upstream', upstream.socket]);
         children.push(proxy);
         const { port } = await proxy.ready();
-        return { url: `http://127.0.0.1:${port}/`, stop, pids: [proxy.pid, upstream.pid] };
+        return { url: `http://127.0.0.1:${port}/`, stop, pids: [proxy.pid, upstream.pid], labels: ['proxy', 'worker'] };
       }
       const proxy = await startNginx({ bin: nginx.bin, dir, upstreamSocket: upstream.socket, accessLog });
       children.push(proxy);
-      return { url: `http://127.0.0.1:${proxy.port}/`, stop, pids: [proxy.pid, upstream.pid] };
+      return { url: `http://127.0.0.1:${proxy.port}/`, stop, pids: [proxy.pid, upstream.pid], labels: ['nginx', 'worker'] };
     }
     if (system === 'warren-gateway') {
       const socketDir = path.join(dir, 'run');
@@ -67,7 +67,7 @@ export async function start(system, { nginx, accessLog }) {
       children.push(gateway);
       const { port, routes } = await gateway.ready();
       if (routes !== 1) throw new Error(`warren-gateway: expected the service's 1 route, found ${routes}`);
-      return { url: `http://127.0.0.1:${port}/`, stop, pids: [gateway.pid, service.pid] };
+      return { url: `http://127.0.0.1:${port}/`, stop, pids: [gateway.pid, service.pid], labels: ['gateway', 'service'] };
     }
     throw new Error(`unknown system ${system}`);
   } catch (error) {
