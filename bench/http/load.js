@@ -2,12 +2,14 @@
 // report.lua, or autocannon (when installed) only if wrk is missing. Both return
 // { req_per_s, p50_ms, p99_ms, non_2xx, requests, errors }.
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const SCRIPT = fileURLToPath(new URL('./report.lua', import.meta.url));
 
-export async function findLoader() {
-  for (const candidate of [process.env.BENCH_WRK, '/usr/bin/wrk', 'wrk']) {
+/** wrk when there is one; autocannon when there is none, or when `prefer` is 'autocannon'. */
+export async function findLoader(prefer = 'wrk') {
+  for (const candidate of prefer === 'autocannon' ? [] : [process.env.BENCH_WRK, '/usr/bin/wrk', 'wrk']) {
     if (!candidate) continue;
     const probe = spawnSync(candidate, ['--version'], { encoding: 'utf8' });
     // wrk --version prints its banner and exits 1.
@@ -16,7 +18,8 @@ export async function findLoader() {
   }
   try {
     const autocannon = (await import('autocannon')).default;
-    return { kind: 'autocannon', autocannon, version: 'autocannon' };
+    const { version } = JSON.parse(fs.readFileSync(fileURLToPath(import.meta.resolve('autocannon/package.json')), 'utf8'));
+    return { kind: 'autocannon', autocannon, version };
   } catch {
     throw new Error(
       'no load generator: install wrk (Debian: apt-get install wrk; or set BENCH_WRK) or, failing that, npm i --no-save autocannon',

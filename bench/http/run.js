@@ -12,6 +12,7 @@
 //   --runs N         rounds, systems interleaved; figures are medians, non-2xx the sum (1)
 //   --systems a,b    a subset of node-http, naive-proxy, nginx, warren-gateway
 //   --access-log     nginx and the gateway both write an access log (default: both off)
+//   --loader NAME    wrk (the default) or autocannon (used anyway when there is no wrk)
 //   --out FILE       where the results go (bench/results/http-latest.json)
 // nginx: BENCH_NGINX, else /usr/sbin/nginx, else PATH (skipped with a note when missing);
 // wrk: BENCH_WRK, else /usr/bin/wrk, else PATH; autocannon (if installed) only when there is no wrk.
@@ -53,7 +54,10 @@ if (args.systems !== undefined) {
   systems = SYSTEMS.filter((s) => wanted.includes(s));
 }
 
-const loader = await findLoader();
+if (args.loader !== undefined && !['wrk', 'autocannon'].includes(args.loader)) {
+  throw new Error(`bench http: --loader must be wrk or autocannon, got ${args.loader}`);
+}
+const loader = await findLoader(args.loader);
 const nginx = findNginx();
 if (!nginx && systems.includes('nginx')) {
   console.log('note: nginx not found (BENCH_NGINX, /usr/sbin/nginx, PATH): skipped; Debian: apt-get install nginx\n');
