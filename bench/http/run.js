@@ -6,7 +6,12 @@
 //
 // Flags:
 //   --seconds N      measured seconds per system (BENCH_SECONDS, else 10)
-//   --warmup N       warm-up seconds per system before that, not counted (2)
+//   --warmup N       warm-up seconds per system before that, not counted (2); repeated until
+//                    --warmup-requests have been answered, for at most --warmup-max seconds
+//   --warmup-requests N  requests a system answers before it is measured (30000): a node process
+//                    runs its code slowly until V8 has compiled it, and on a busy machine that
+//                    takes many seconds (the gateway: some 30,000 requests)
+//   --warmup-max N   longest warm-up in seconds (60)
 //   --connections N  keep-alive connections (50)
 //   --threads N      wrk threads (1: the machine has 2 cores, the systems need them)
 //   --runs N         rounds, systems interleaved; figures are medians, non-2xx the sum (1)
@@ -37,11 +42,14 @@ const num = (name, fallback, env) => {
 };
 const seconds = num('seconds', 10, 'BENCH_SECONDS');
 const warmup = num('warmup', 2);
+const warmupRequests = num('warmup-requests', 30_000);
+const warmupMax = num('warmup-max', 60);
 const connections = num('connections', 50);
 const threads = num('threads', 1);
 const runs = num('runs', 1);
 if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`bench http: --seconds must be a whole number ≥ 1, got ${seconds}`);
 if (!Number.isInteger(warmup)) throw new Error(`bench http: --warmup must be a whole number of seconds, got ${warmup}`);
+if (!Number.isInteger(warmupMax)) throw new Error(`bench http: --warmup-max must be a whole number of seconds, got ${warmupMax}`);
 if (!Number.isInteger(connections) || connections < 1) throw new Error(`bench http: --connections must be a whole number ≥ 1`);
 if (!Number.isInteger(threads) || threads < 1 || threads > connections) throw new Error('bench http: --threads must be 1 … connections');
 if (!Number.isInteger(runs) || runs < 1 || runs > 99) throw new Error('bench http: --runs must be 1 … 99');
@@ -69,7 +77,8 @@ const load1 = () => os.loadavg()[0].toFixed(2);
 console.log(
   `bench http: node ${process.version}, ${os.cpus().length} CPUs, ${loader.kind} ${loader.version}` +
     `${loader.kind === 'wrk' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''}, ${connections} connections, ` +
-    `${seconds} s per system after ${warmup} s warm-up${runs > 1 ? `, median of ${runs} runs` : ''}, unpinned`,
+    `${seconds} s per system after a warm-up of ${warmup} s steps until ${warmupRequests.toLocaleString('en-US')} requests ` +
+    `(at most ${warmupMax} s)${runs > 1 ? `, median of ${runs} runs` : ''}, unpinned`,
 );
 console.log(
   `systems: ${systems.join(', ')}${nginx ? `; nginx ${nginx.version}, worker_processes 1, upstream keepalive 64` : ''}; ` +
@@ -100,7 +109,14 @@ for (let round = 1; round <= runs; round++) {
       running = await start(system, { nginx, accessLog });
       await check(system, running.url);
       const options = { connections, threads, timeoutS };
-      if (warmup > 0) await load(loader, running.url, { ...options, seconds: warmup });
+      // Warm-up: rounds of `warmup` seconds until enough requests were answered (or warmupMax).
+      let warmed = 0;
+      let warmSeconds = 0;
+      while (warmup > 0 && warmSeconds < warmupMax && (warmSeconds === 0 || warmed < warmupRequests)) {
+        const step = Math.min(warmup, warmupMax - warmSeconds);
+        warmed += (await load(loader, running.url, { ...options, seconds: step })).requests;
+        warmSeconds += step;
+      }
       const before = load1();
       // Each process with its children (nginx's master with its worker), measured apart and added up.
       const groups = running.pids.map((pid) => withDescendants([pid]));
@@ -117,7 +133,7 @@ for (let round = 1; round <= runs; round++) {
         .map(([k, n]) => `${k} ${n}`);
       console.log(
         `${system.padEnd(15)} ${r.req_per_s.toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  ` +
-          `non-2xx ${r.non_2xx}  CPU ${r.cpu_us_per_req ?? '–'} µs/req${splitText}${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
+          `non-2xx ${r.non_2xx}  warm-up ${warmSeconds} s  CPU ${r.cpu_us_per_req ?? '–'} µs/req${splitText}${errors.length ? `  socket errors: ${errors.join(', ')}` : ''}  (load ${before} → ${load1()})`,
       );
       samples.get(system).push({ ...r, round });
     } catch (error) {
