@@ -1,6 +1,7 @@
 // The table of `npm run bench:http`: one row per system, the ratios of the Warren gateway against
 // nginx and the naive proxy, and whether the targets of issue 11 are met.
 const fmt = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+const times = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
 const fmtInt = (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 
 export const TARGETS = { vsNginx: 1.1, vsNaive: 2 };
@@ -16,7 +17,7 @@ export function formatTable(rows) {
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.system} | ${fmtInt(r.req_per_s)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${r.non_2xx} | ${fmt(r.cpu_us_per_req, 1)} | ${fmt(ratio(r, nginx), 2)}× | ${fmt(ratio(r, naive), 2)}× |`,
+      `| ${r.system} | ${fmtInt(r.req_per_s)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${r.non_2xx} | ${fmt(r.cpu_us_per_req, 1)} | ${times(ratio(r, nginx))} | ${times(ratio(r, naive))} |`,
     );
   }
   return lines.join('\n');
