@@ -10,6 +10,8 @@ const benches = [
   { name: 'ws', script: fileURLToPath(new URL('./ws/run.js', import.meta.url)) },
   // Needs a NATS server (BENCH_NATS_URL, NATS_URL, else 127.0.0.1:4222); Moleculer is skipped without BENCH_MOLECULER_DIR.
   { name: 'nats', script: fileURLToPath(new URL('./nats/run.js', import.meta.url)) },
+  // Needs wrk (else autocannon, if installed); nginx is skipped with a note when missing.
+  { name: 'http', script: fileURLToPath(new URL('./http/run.js', import.meta.url)) },
 ];
 
 let failed = 0;
