@@ -3,8 +3,8 @@
  * twoHosts in ./support.ts), joined by one veth pair: host A (10.231.<n>.1) runs the nats-server
  * and a supervisor with `orders`, host B (10.231.<n>.2) a supervisor with `remote`, which lives
  * on B only. A caller on A (test/fixtures/netns-caller.mjs, a ServiceClient in a process of host
- * A, driven line by line so that the test decides when each call starts) and `warren call` on A
- * reach `remote` over NATS; B's instance is SIGKILLed while A keeps calling, and NATS is
+ * A, driven line by line so that the test decides when each call starts), `warren call` on A and
+ * host A's gateway (which learns the routes of `remote` over NATS) reach `remote` over NATS; B's instance is SIGKILLed while A keeps calling, and NATS is
  * restarted with calls in flight.
  *
  * Where namespaces cannot be made (not root, no `ip`, `ip netns add` refused), or with
@@ -145,9 +145,25 @@ async function callerOn(host: TestHost, socketDir: string, natsUrl: string): Pro
   };
 }
 
-function project(dir: string, service: Record<string, unknown>, natsUrl: string): void {
-  writeFileSync(join(dir, 'warren.config.json'), JSON.stringify({ socketDir: 's', services: [service] }));
+function project(dir: string, service: Record<string, unknown>, natsUrl: string, gateway?: Record<string, unknown>): void {
+  const config: Record<string, unknown> = { socketDir: 's', services: [service] };
+  if (gateway !== undefined) config.gateway = gateway;
+  writeFileSync(join(dir, 'warren.config.json'), JSON.stringify(config));
   writeFileSync(join(dir, '.env'), `WARREN_TRANSPORT=nats\nNATS_URL=${natsUrl}\n`);
+}
+
+/** `GET url` by a fetch run on `host` (its loopback is its own): the status and the JSON body. */
+async function httpOn(host: TestHost, url: string): Promise<{ status: number; body: unknown }> {
+  const script = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })), (e) => console.log(JSON.stringify({ status: 0, body: String(e) })))`;
+  const [command, argv] = host.argv(process.execPath, ['-e', script]);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  processes.add(child);
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  await new Promise((resolve) => child.once('close', resolve));
+  return JSON.parse(out) as { status: number; body: unknown };
 }
 
 interface SlotStatus {
@@ -181,7 +197,12 @@ describe(`two hosts sharing NATS (${mode})`, () => {
     const hostB = workDir('wn-');
     const gate = join(hostB.dir, 'gate', 'closed');
     mkdirSync(join(hostB.dir, 'gate'));
-    project(hostA.dir, { name: 'orders', entry: SERVICE, env: { TEST_SERVICE_NAME: 'orders' } }, nats.url);
+    const gatewayPort = await freePort();
+    project(hostA.dir, { name: 'orders', entry: SERVICE, env: { TEST_SERVICE_NAME: 'orders' } }, nats.url, {
+      host: '127.0.0.1',
+      port: gatewayPort,
+      prefixes: { orders: '/orders', remote: '/remote' },
+    });
     project(
       hostB.dir,
       {
@@ -215,6 +236,17 @@ describe(`two hosts sharing NATS (${mode})`, () => {
     const viaCli = await cliOn(a, ['call', 'remote', 'GET', '/who', '--json'], { env });
     expect(viaCli.code, viaCli.stderr).toBe(0);
     expect((JSON.parse(viaCli.stdout) as { body: { pid: number } }).body.pid).toBe(firstPid);
+    // And through host A's gateway, which learns the routes of `remote` over NATS (protocol §15.7).
+    let viaGateway = { status: 0, body: undefined as unknown };
+    await until(
+      async () => {
+        viaGateway = await httpOn(a, `http://127.0.0.1:${gatewayPort}/remote/who`);
+        return viaGateway.status === 200;
+      },
+      () => `the gateway on A to serve /remote/who (last: ${JSON.stringify(viaGateway)})`,
+      { timeoutMs: 60_000 },
+    );
+    expect((viaGateway.body as { pid: number }).pid).toBe(firstPid);
 
     // 2. B's only instance is SIGKILLed while A keeps calling. Its successor waits at the gate,
     // so for as long as the test keeps the gate closed no instance of `remote` exists anywhere.
