@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import { gatewayConfigShape } from '../config/gateway.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { configSchema, restartSchema, serviceSchema } from './config-schema.js';
+import { configSchema, natsSchema, restartSchema, serviceSchema } from './config-schema.js';
 
 export function configError(issues: readonly ConfigIssue[], file: string | null): ConfigError {
   const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
@@ -30,7 +30,7 @@ export function toIssues(error: z.ZodError, sources: Partial<Record<string, { la
         const guess = closest(key, known);
         add(
           formatPath([...issue.path, key]),
-          `unknown key${guess === undefined ? '' : ` (did you mean "${guess}"?)`}; known keys: ${known.join(', ')}`,
+          `unknown key${guess === undefined ? '' : ` (did you mean "${guess}"?)`}${known.length === 0 ? '' : `; known keys: ${known.join(', ')}`}`,
         );
       }
       continue;
@@ -76,6 +76,8 @@ function show(value: unknown): string {
 function knownKeys(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(configSchema.shape);
   if (path[0] === 'gateway' && path.length === 1) return Object.keys(gatewayConfigShape);
+  if (path[0] === 'nats' && path.length === 1) return Object.keys(natsSchema.shape);
+  if (path[0] === 'nats' && path.length === 2 && path[1] === 'tls') return ['caFile', 'certFile', 'keyFile'];
   if (path[0] === 'services' && path.length === 2) return Object.keys(serviceSchema.shape);
   if (path[0] === 'services' && path.length === 3 && path[2] === 'restart') return Object.keys(restartSchema.shape);
   if (path[0] === 'services' && path.length === 3 && path[2] === 'ready') return ['listen'];

@@ -169,6 +169,34 @@ export const serviceSchema = strict(
   'a service: an object with at least name and entry',
 );
 
+/**
+ * How every process of the system reaches NATS with `transport: "nats"`: handed to each as the
+ * NATS_* variables (docs/config.md, "Across hosts"); a variable set in the environment or `.env` wins.
+ */
+export const natsSchema = strict(
+  {
+    url: z
+      .union([path('a NATS server URL'), z.array(path('a NATS server URL')).min(1, { error: 'expected at least one NATS server URL' })], {
+        error: 'expected a NATS server URL ("nats://host:4222"), several separated by commas, or a list of them',
+      })
+      .optional(),
+    user: path('a NATS user name').optional(),
+    pass: path('a NATS password').optional(),
+    token: path('a NATS token').optional(),
+    credsFile: path('a path to a .creds file').optional(),
+    nkeyFile: path('a path to a file holding an nkey seed').optional(),
+    tls: strict(
+      {
+        caFile: path('a path to a CA certificate').optional(),
+        certFile: path('a path to a client certificate').optional(),
+        keyFile: path('a path to its key').optional(),
+      },
+      'an object with caFile, certFile, keyFile',
+    ).optional(),
+  },
+  'an object with url, user, pass, token, credsFile, nkeyFile, tls',
+);
+
 /** The whole config file (after the environment overrides are applied to it). */
 export const configSchema = strict(
   {
@@ -210,6 +238,9 @@ export const configSchema = strict(
           }
         });
       }),
+    /** `nats`: every process also reaches the services of other hosts over NATS (WARREN_TRANSPORT). */
+    transport: z.enum(['unix', 'nats'], { error: 'expected "unix" (this host only) or "nats" (across hosts)' }).optional(),
+    nats: natsSchema.optional(),
     /** The HTTP gateway (docs/gateway.md): run as the supervised process `gateway` when present. */
     gateway: gatewayConfigSchema.optional(),
     realtime: reserved,

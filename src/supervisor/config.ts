@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { resolveGatewayConfig } from '../config/gateway.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { NATS_ENV, TRANSPORT_ENV } from '../service/nats/options.js';
 import { MAX_SOCKET_PATH_BYTES, projectSocketDir, resolveSocketDir, SOCKET_DIR_ENV } from '../service/socket-dir.js';
 import { configError, toIssues } from './config-issues.js';
 import { CONFIG_ENV_VARS, configSchema, envVarsSchema, type LogLevel, type readySchema } from './config-schema.js';
@@ -205,6 +206,11 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
   const logDir = config.logDir === undefined ? null : resolve(dirOf('logDir'), config.logDir);
   // `.env` values reach the services, but never over a variable the real environment sets.
   const inherited = Object.entries(dotenv).filter(([key]) => env[key] === undefined);
+  // `transport` and `nats` reach every process as the variables they stand for, under those set
+  // in the environment or `.env`.
+  for (const [key, value] of Object.entries(natsVariables(config, baseDir))) {
+    if (env[key] === undefined && dotenv[key] === undefined) inherited.push([key, value]);
+  }
 
   // Where the socket directory came from, for the advice on a socket path that is too long.
   const socketDirSource =
@@ -316,6 +322,28 @@ function resolveReady(
   if (typeof listen === 'number') return Object.freeze({ kind: 'listen', port: listen, host: '127.0.0.1' });
   if (typeof listen === 'string') return Object.freeze({ kind: 'listen', path: resolve(baseDir, listen) });
   return Object.freeze({ kind: 'listen', port: listen.port, host: listen.host });
+}
+
+/** The variables of `transport` and `nats` (NATS_ENV's names), file paths made absolute from the config's directory. */
+function natsVariables(config: z.output<typeof configSchema>, baseDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (config.transport !== undefined) out[TRANSPORT_ENV] = config.transport;
+  const nats = config.nats;
+  if (nats === undefined) return out;
+  const file = (value: string | undefined) => (value === undefined ? undefined : resolve(baseDir, value));
+  const values: Record<keyof typeof NATS_ENV, string | undefined> = {
+    url: Array.isArray(nats.url) ? nats.url.join(',') : nats.url,
+    user: nats.user,
+    pass: nats.pass,
+    token: nats.token,
+    credsFile: file(nats.credsFile),
+    nkeyFile: file(nats.nkeyFile),
+    caFile: file(nats.tls?.caFile),
+    certFile: file(nats.tls?.certFile),
+    keyFile: file(nats.tls?.keyFile),
+  };
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) out[NATS_ENV[key as keyof typeof NATS_ENV]] = value;
+  return out;
 }
 
 /** What is wrong with a service's `port`, `host` and `ready` together. */

@@ -19,14 +19,16 @@ const FIXTURE = new URL('../fixtures/nats-service.mjs', import.meta.url).pathnam
 const { natsServer, natsConnection } = natsFixtures();
 const { run: cli, workDir } = useCli(60_000);
 
-function project(dir: string, service: string, natsUrl: string, gateway?: object): void {
+/** Host A turns NATS on in its `.env`, host B with the config keys `transport` and `nats`. */
+function project(dir: string, service: string, natsUrl: string, options: { gateway?: object; keys?: boolean } = {}): void {
   const config: Record<string, unknown> = {
     socketDir: 's',
     services: [{ name: service, entry: FIXTURE, env: { TEST_SERVICE_NAME: service } }],
   };
-  if (gateway !== undefined) config.gateway = gateway;
+  if (options.gateway !== undefined) config.gateway = options.gateway;
+  if (options.keys) Object.assign(config, { transport: 'nats', nats: { url: [natsUrl] } });
+  else writeFileSync(join(dir, '.env'), `WARREN_TRANSPORT=nats\nNATS_URL=${natsUrl}\n`);
   writeFileSync(join(dir, 'warren.config.json'), JSON.stringify(config));
-  writeFileSync(join(dir, '.env'), `WARREN_TRANSPORT=nats\nNATS_URL=${natsUrl}\n`);
 }
 
 async function get(url: string): Promise<{ status: number; body: unknown }> {
@@ -42,8 +44,8 @@ describe('the gateway across hosts', () => {
     const port = await freePort();
     const hostA = workDir('wg-');
     const hostB = workDir('wg-');
-    project(hostA.dir, 'orders', nats.url, { host: '127.0.0.1', port, prefixes: { orders: '/orders', remote: '/remote' } });
-    project(hostB.dir, 'remote', nats.url);
+    project(hostA.dir, 'orders', nats.url, { gateway: { host: '127.0.0.1', port, prefixes: { orders: '/orders', remote: '/remote' } } });
+    project(hostB.dir, 'remote', nats.url, { keys: true });
     expect((await cli(['up', '--detach'], { cwd: hostA.dir })).code).toBe(0);
     await ensureSocketDir(hostB.socketDir);
     copyFileSync(join(hostA.socketDir, '.auth_token'), join(hostB.socketDir, '.auth_token'));
