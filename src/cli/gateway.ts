@@ -4,8 +4,11 @@
  * comes from WARREN_GATEWAY_CONFIG (JSON, set by the supervisor) or from the config file; the
  * environment overrides it (HTTP_PORT, …). Once it listens it says so: a ReadyMessage over the
  * IPC channel when it has one, and a line on stderr. SIGTERM and SIGINT close it gracefully (the
- * requests in progress are answered), SIGHUP is ignored (the supervisor restarts it to reload).
+ * requests in progress are answered). SIGHUP reloads the TLS certificate and key when the gateway
+ * serves TLS (a bad file keeps the old ones, logged), and is ignored otherwise. The supervisor
+ * never sends it: under `warren up`, send it to the gateway's pid (`warren status`).
  */
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, isWarrenError } from '../errors.js';
 import type { Gateway } from '../gateway/index.js';
 import { GATEWAY_CONFIG_ENV } from '../supervisor/gateway-service.js';
@@ -30,7 +33,7 @@ export async function gatewayCommand(
     } else {
       const { loadConfig } = await import('../supervisor/config.js');
       const config = await loadConfig(configPath, socketDir === undefined ? {} : { socketDirOption: socketDir });
-      section = config.gateway ?? {};
+      section = withTlsPaths(config.gateway ?? {}, config.baseDir);
       socketDir = config.socketDir;
     }
   } catch (error) {
@@ -54,7 +57,9 @@ export async function gatewayCommand(
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    process.on('SIGHUP', () => {});
+    process.on('SIGHUP', () => {
+      if (gateway.config.tls !== undefined) void gateway.reloadTls();
+    });
     // The supervisor went away: so does its gateway.
     process.once('disconnect', stop);
   });
@@ -62,6 +67,18 @@ export async function gatewayCommand(
   // The IPC channel of a supervised gateway would keep the process alive.
   if (process.connected) process.disconnect();
   return 0;
+}
+
+/** The section with the tls file paths taken from the config's directory, as the supervised gateway (run there) takes them. */
+function withTlsPaths(section: Readonly<Record<string, unknown>>, baseDir: string): Readonly<Record<string, unknown>> {
+  const tls = section.tls;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) return section;
+  const files: Record<string, unknown> = { ...tls };
+  for (const key of ['certFile', 'keyFile', 'caFile']) {
+    const path = files[key];
+    if (typeof path === 'string' && path !== '' && !isAbsolute(path)) files[key] = resolve(baseDir, path);
+  }
+  return { ...section, tls: files };
 }
 
 function parseSection(text: string): unknown {

@@ -14,6 +14,7 @@ import { GatewayCore } from './core.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayRoute } from './route-types.js';
+import { createSecureGateway, readTlsMaterial, type SecureGateway } from './tls.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
 
@@ -29,7 +30,7 @@ export interface GatewayOptions extends GatewayConfig {
 }
 
 export interface Gateway {
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://host:port` with tls */
   readonly url: string;
   readonly address: AddressInfo;
   readonly config: ResolvedGatewayConfig;
@@ -38,6 +39,8 @@ export interface Gateway {
   /** Resolves once the first scan is done and every instance found has told its routes. */
   ready(): Promise<void>;
   inject(request: InjectRequest): Promise<InjectResponse>;
+  /** With tls: reads the certificate and key files again for new connections (SIGHUP); false, logged, when they cannot be used (the old ones stay). Without tls: false. */
+  reloadTls(): Promise<boolean>;
   /** Stops listening, ends idle connections, waits for the requests in progress, closes the pools. */
   close(): Promise<void>;
 }
@@ -59,7 +62,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     await log.close();
     throw invalidRoute(`the gateway's routes clash: ${core.table.conflicts.join('; ')}`, { data: { conflicts: core.table.conflicts } });
   }
-  const server = createHttpServer(config, core);
+  let secure: SecureGateway | undefined;
+  if (config.tls !== undefined) {
+    try {
+      secure = createSecureGateway(config, core, await readTlsMaterial(config.tls));
+    } catch (error) {
+      core.close();
+      await log.close();
+      throw error;
+    }
+  }
+  const server = secure?.server ?? createHttpServer(config, core);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -70,8 +83,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   core.markListening();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  log.event('info', `gateway listening on ${url}`, { url, routes: core.table.routes.length });
+  const url = `${secure === undefined ? 'http' : 'https'}://${host}:${address.port}`;
+  const protocols = secure === undefined ? undefined : config.http2 === false ? 'http/1.1' : 'h2, http/1.1';
+  log.event('info', `gateway listening on ${url}`, { url, routes: core.table.routes.length, ...(protocols && { protocols }) });
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -80,8 +94,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     routes: () => core.table.routes,
     ready: () => core.follower.ready,
     inject: (request) => inject(core, request),
+    reloadTls: () => secure?.reload() ?? Promise.resolve(false),
     close: () => {
-      closing ??= closeServer(server).then(() => {
+      closing ??= (secure?.close() ?? closeServer(server as Server)).then(() => {
         core.close();
         return log.close();
       });

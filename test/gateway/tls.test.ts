@@ -1,0 +1,431 @@
+/**
+ * The gateway over TLS, with certificates made by openssl in a temp dir: HTTPS with HTTP/1.1
+ * (node https), HTTP/2 (node:http2 and curl --http2), the same answers as plain HTTP; the
+ * certificate reloaded (reloadTls(), and SIGHUP to a `warren gateway` process) for new
+ * connections while open ones keep theirs; bad files refused with one line naming the key.
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ClientHttp2Session, connect as connectHttp2, type OutgoingHttpHeaders } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveGatewayConfig } from '../../src/config/gateway.js';
+import { type Gateway, startGateway } from '../../src/gateway/index.js';
+import { defineService } from '../../src/service/define.js';
+import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { useCli } from '../support/cli.js';
+import { serviceCleanup } from '../support/service-cleanup.js';
+import { until } from '../support/until.js';
+
+const run = promisify(execFile);
+const SERVICE = fileURLToPath(new URL('../fixtures/gateway/hello-service.mjs', import.meta.url));
+const { dirs, servers } = serviceCleanup();
+const gateways: Gateway[] = [];
+const sessions: ClientHttp2Session[] = [];
+afterEach(async () => {
+  for (const session of sessions.splice(0)) session.destroy();
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
+});
+const cli = useCli(60_000);
+const WAIT = { timeoutMs: 60_000, intervalMs: 20 };
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-tls-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface Cert {
+  cert: string;
+  key: string;
+}
+
+/** A self-signed certificate for localhost and 127.0.0.1, valid one day. */
+async function makeCert(dir: string, name: string): Promise<Cert> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    `/CN=localhost`,
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-days',
+    '1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  return { cert, key };
+}
+
+async function fingerprintOf(certFile: string): Promise<string> {
+  const { stdout } = await run('openssl', ['x509', '-in', certFile, '-noout', '-fingerprint', '-sha256']);
+  return stdout.trim().replace(/^.*=/, '');
+}
+
+/** Releases the requests waiting in GET /wait. */
+let release: () => void = () => {};
+let waiting = 0;
+const echo = defineService({
+  name: 'echo',
+  routes: {
+    'GET /users/:id': ({ params, headers }) => ({ id: params.id, headers }),
+    'POST /echo': ({ body }) => ({ body }),
+    'GET /wait': async () => {
+      waiting += 1;
+      await new Promise<void>((resolve) => {
+        const before = release;
+        release = () => {
+          before();
+          resolve();
+        };
+      });
+      return { waited: true };
+    },
+  },
+});
+
+async function setup(options: Parameters<typeof startGateway>[0] = {}) {
+  const dir = tempDir();
+  const socketDir = join(dir, 'run');
+  servers.push((await serveService(echo, { socketDir })) as ServiceServer<unknown>);
+  const certs = await makeCert(dir, 'one');
+  const lines: string[] = [];
+  const destination = new PassThrough();
+  destination.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n')));
+  const gateway = await startGateway({
+    port: 0,
+    socketDir,
+    logDestination: destination,
+    bodyLimit: 1_024,
+    tls: { certFile: certs.cert, keyFile: certs.key },
+    ...options,
+  });
+  gateways.push(gateway);
+  return { dir, socketDir, gateway, lines, certs, ca: readFileSync(certs.cert) };
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, unknown>;
+  body: string;
+  version: string;
+  fingerprint: string;
+}
+
+/** One request over HTTPS with HTTP/1.1, on a new connection. */
+function h1(
+  url: string,
+  ca: Buffer | string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+) {
+  return new Promise<Answer>((resolve, reject) => {
+    const req = httpsRequest(`${url}${path}`, { ca, agent: false, method: init.method ?? 'GET', headers: init.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode as number,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+          version: res.httpVersion,
+          fingerprint: (res.socket as TLSSocket).getPeerCertificate().fingerprint256,
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+async function h2Session(url: string, ca: Buffer | string): Promise<ClientHttp2Session> {
+  const session = connectHttp2(url, { ca });
+  sessions.push(session);
+  await new Promise<void>((resolve, reject) => {
+    session.once('connect', () => resolve());
+    session.once('error', reject);
+  });
+  return session;
+}
+
+/** One request on an HTTP/2 session (`body` sent without a length unless the headers give one). */
+function h2(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string | Buffer) {
+  return new Promise<Answer>((resolve, reject) => {
+    const stream = session.request({ ':method': 'GET', ...headers }, { endStream: body === undefined });
+    const chunks: Buffer[] = [];
+    let status = 0;
+    let got: Record<string, unknown> = {};
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+      got = h;
+    });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () =>
+      resolve({
+        status,
+        headers: got,
+        body: Buffer.concat(chunks).toString(),
+        version: '2.0',
+        fingerprint: (session.socket as TLSSocket).getPeerCertificate().fingerprint256,
+      }),
+    );
+    stream.on('error', reject);
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+const errorCode = (answer: Answer) => (JSON.parse(answer.body) as { error: { code: string } }).error.code;
+
+describe('the gateway over TLS', () => {
+  it('HTTP/2 and HTTP/1.1 on one port: a route, 404 and 413 as over plain HTTP; HTTP/2 bodies with or without a length', async () => {
+    const { gateway, ca, lines } = await setup();
+    expect(gateway.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    await until(() => lines.some((line) => line.includes('"protocols":"h2, http/1.1"')), 'the listening line');
+
+    const one = await h1(gateway.url, ca, '/users/42', { headers: { 'x-trace': 't' } });
+    expect([one.version, one.status]).toEqual(['1.1', 200]);
+    const body = JSON.parse(one.body) as { id: string; headers: Record<string, string> };
+    expect(body.id).toBe('42');
+    expect(body.headers['x-trace']).toBe('t');
+    const missing = await h1(gateway.url, ca, '/nothing');
+    expect([missing.status, errorCode(missing)]).toEqual([404, 'WARREN_NOT_FOUND']);
+    const big = 'x'.repeat(2_000);
+    const tooLarge = await h1(gateway.url, ca, '/echo', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: big });
+    expect([tooLarge.status, errorCode(tooLarge), tooLarge.headers.connection]).toEqual([413, 'WARREN_BODY_TOO_LARGE', 'close']);
+
+    const session = await h2Session(gateway.url, ca);
+    expect((session.socket as TLSSocket).alpnProtocol).toBe('h2');
+    const two = await h2(session, { ':path': '/users/7', 'x-trace': 'u' });
+    expect(two.status).toBe(200);
+    const seen = JSON.parse(two.body) as { id: string; headers: Record<string, string> };
+    expect(seen.id).toBe('7');
+    expect(seen.headers['x-trace']).toBe('u');
+    // The service sees `host` (from :authority) and no pseudo-header.
+    expect(seen.headers.host).toBe(new URL(gateway.url).host);
+    expect(Object.keys(seen.headers).filter((name) => name.startsWith(':'))).toEqual([]);
+    const none = await h2(session, { ':path': '/nothing' });
+    expect([none.status, errorCode(none)]).toEqual([404, 'WARREN_NOT_FOUND']);
+    const withLength = await h2(
+      session,
+      { ':method': 'POST', ':path': '/echo', 'content-type': 'text/plain', 'content-length': '5' },
+      'hello',
+    );
+    expect([withLength.status, JSON.parse(withLength.body)]).toEqual([200, { body: 'hello' }]);
+    const noLength = await h2(session, { ':method': 'POST', ':path': '/echo', 'content-type': 'application/json' }, '{"a":1}');
+    expect([noLength.status, JSON.parse(noLength.body)]).toEqual([200, { body: { a: 1 } }]);
+    // 413 by the declared length, and by the bytes read: the answer arrives, the stream is reset, the connection stays.
+    const declared = await h2(session, { ':method': 'POST', ':path': '/echo', 'content-length': String(big.length) }, big);
+    expect([declared.status, errorCode(declared), declared.headers.connection]).toEqual([413, 'WARREN_BODY_TOO_LARGE', undefined]);
+    const counted = await h2(session, { ':method': 'POST', ':path': '/echo' }, big);
+    expect([counted.status, errorCode(counted)]).toEqual([413, 'WARREN_BODY_TOO_LARGE']);
+    expect((await h2(session, { ':path': '/users/8' })).status).toBe(200);
+    expect(session.destroyed).toBe(false);
+  });
+
+  it('curl --http2 speaks HTTP/2; with http2: false only HTTP/1.1 is offered', async () => {
+    const { gateway, certs } = await setup();
+    const { stdout } = await run('curl', [
+      '-sS',
+      '--http2',
+      '--cacert',
+      certs.cert,
+      '-w',
+      '\n%{http_version} %{http_code}',
+      `${gateway.url}/users/3`,
+    ]);
+    const [answer, status] = stdout.split('\n');
+    expect(status).toBe('2 200');
+    expect(JSON.parse(answer as string)).toMatchObject({ id: '3' });
+
+    const plain = await setup({ http2: false });
+    const h1only = await run('curl', [
+      '-sS',
+      '--http2',
+      '--cacert',
+      plain.certs.cert,
+      '-w',
+      '\n%{http_version} %{http_code}',
+      `${plain.gateway.url}/nothing`,
+    ]);
+    expect(h1only.stdout.split('\n')[1]).toBe('1.1 404');
+    const viaNode = await h1(plain.gateway.url, plain.ca, '/users/4');
+    expect([viaNode.version, viaNode.status]).toEqual(['1.1', 200]);
+  });
+
+  it('oversized headers: 431 over HTTP/1.1 and HTTP/2 (the HTTP/2 connection stays)', async () => {
+    const { gateway, ca } = await setup({ maxHeaderBytes: 2_048 });
+    const huge = 'y'.repeat(4_000);
+    const one = await h1(gateway.url, ca, '/users/1', { headers: { 'x-huge': huge } });
+    expect([one.status, errorCode(one)]).toEqual([431, 'WARREN_HEADERS_TOO_LARGE']);
+    const session = await h2Session(gateway.url, ca);
+    const two = await h2(session, { ':path': '/users/1', 'x-huge': huge });
+    expect([two.status, errorCode(two)]).toEqual([431, 'WARREN_HEADERS_TOO_LARGE']);
+    const justUnder = await h2(session, { ':path': '/users/1', 'x-huge': 'y'.repeat(1_800) });
+    expect(justUnder.status).toBe(200);
+    expect((await h2(session, { ':path': '/users/1' })).status).toBe(200);
+  });
+
+  it('reloadTls(): new connections get the new certificate, open ones keep theirs; a bad file keeps the old one', async () => {
+    const { dir, gateway, certs, ca, lines } = await setup();
+    const oldPrint = await fingerprintOf(certs.cert);
+    const session = await h2Session(gateway.url, ca);
+    expect((await h2(session, { ':path': '/users/1' })).fingerprint).toBe(oldPrint);
+    const next = await makeCert(dir, 'two');
+    copyFileSync(next.cert, certs.cert);
+    copyFileSync(next.key, certs.key);
+    expect(await gateway.reloadTls()).toBe(true);
+    const newPrint = await fingerprintOf(next.cert);
+    expect(newPrint).not.toBe(oldPrint);
+    const fresh = await h1(gateway.url, readFileSync(next.cert), '/users/2');
+    expect([fresh.status, fresh.fingerprint]).toEqual([200, newPrint]);
+    const still = await h2(session, { ':path': '/users/3' });
+    expect([still.status, still.fingerprint]).toEqual([200, oldPrint]);
+
+    writeFileSync(certs.key, 'not a key\n');
+    expect(await gateway.reloadTls()).toBe(false);
+    await until(() =>
+      lines.some((line) => line.includes('TLS reload failed, the certificate in use stays: invalid gateway config: gateway.tls.keyFile')),
+    );
+    expect((await h1(gateway.url, readFileSync(next.cert), '/users/4')).fingerprint).toBe(newPrint);
+  });
+
+  it('refuses files that cannot be used, one line naming the key (WARREN_CONFIG)', async () => {
+    const dir = tempDir();
+    const one = await makeCert(dir, 'one');
+    const two = await makeCert(dir, 'two');
+    const start = (tls: Record<string, string>) =>
+      startGateway({ port: 0, socketDir: join(dir, 'run'), logDestination: new PassThrough(), tls: tls as never }).then(
+        (gateway) => {
+          gateways.push(gateway);
+          return 'started';
+        },
+        (error: { code: string; message: string }) => `${error.code}: ${error.message}`,
+      );
+    expect(await start({ certFile: one.cert, keyFile: join(dir, 'missing.key') })).toBe(
+      `WARREN_CONFIG: invalid gateway config: gateway.tls.keyFile: cannot read "${join(dir, 'missing.key')}" (ENOENT: no such file or directory): expected a readable PEM private key file (set gateway.tls.keyFile or TLS_KEY_FILE)`,
+    );
+    expect(await start({ certFile: one.cert, keyFile: two.key })).toBe(
+      `WARREN_CONFIG: invalid gateway config: gateway.tls.keyFile: "${two.key}" is not the key of the certificate "${one.cert}": give the key the certificate was made for`,
+    );
+    expect(await start({ certFile: one.key, keyFile: one.key })).toMatch(
+      /^WARREN_CONFIG: invalid gateway config: gateway\.tls\.certFile: ".*one\.key" is not a PEM certificate \(.+\): expected the server's certificate$/,
+    );
+    expect(await start({ certFile: one.cert, keyFile: one.cert })).toMatch(
+      /^WARREN_CONFIG: invalid gateway config: gateway\.tls\.keyFile: ".*one\.crt" cannot be used \(.+\): expected an unencrypted PEM private key$/,
+    );
+  });
+
+  it('config: TLS_CERT_FILE and TLS_KEY_FILE (WARREN_ first) set tls; tls keys are checked; http2 is a boolean', () => {
+    const env = { TLS_CERT_FILE: '/a.crt', WARREN_TLS_CERT_FILE: '/b.crt', TLS_KEY_FILE: '/b.key' };
+    expect(resolveGatewayConfig({ tls: { certFile: '/x.crt', keyFile: '/x.key', caFile: '/ca.pem' } }, env).tls).toEqual({
+      certFile: '/b.crt',
+      keyFile: '/b.key',
+      caFile: '/ca.pem',
+    });
+    const section = { tls: { certFile: '/x.crt', keyFile: '/x.key' } };
+    resolveGatewayConfig(section, env);
+    expect(section.tls.certFile).toBe('/x.crt');
+    expect(() => resolveGatewayConfig({}, { TLS_CERT_FILE: '/a.crt' })).toThrow(
+      'invalid gateway config: gateway.tls.keyFile: expected a path to a PEM private key file (a non-empty string), got nothing',
+    );
+    expect(() => resolveGatewayConfig({ tls: { certFile: '/a', keyFile: '/b', key: '/c' } })).toThrow(
+      'gateway.tls: unknown key(s) key; known keys: certFile, keyFile, caFile, passphrase',
+    );
+    expect(() => resolveGatewayConfig({ http2: 'yes' })).toThrow('gateway.http2: expected true or false, got "yes"');
+    expect(() => resolveGatewayConfig({ tls: { certFile: '', keyFile: '/b' } }, { TLS_CERT_FILE: '' })).toThrow(
+      'gateway.tls.certFile: expected a path to a PEM certificate file (a non-empty string), got TLS_CERT_FILE=""',
+    );
+  });
+});
+
+describe('warren gateway over TLS', () => {
+  it('SIGHUP reloads the certificate: new connections see it, a request in flight and its connection are unaffected', async () => {
+    const dir = tempDir();
+    const socketDir = join(dir, 'run');
+    servers.push((await serveService(echo, { socketDir })) as ServiceServer<unknown>);
+    const certs = await makeCert(dir, 'one');
+    const next = await makeCert(dir, 'two');
+    const [oldPrint, newPrint] = await Promise.all([fingerprintOf(certs.cert), fingerprintOf(next.cert)]);
+    const live = { cert: join(dir, 'live.crt'), key: join(dir, 'live.key') };
+    copyFileSync(certs.cert, live.cert);
+    copyFileSync(certs.key, live.key);
+    const gateway = cli.start(['gateway', '--socket-dir', socketDir], {
+      env: { WARREN_GATEWAY_CONFIG: JSON.stringify({ port: 0 }), TLS_CERT_FILE: live.cert, TLS_KEY_FILE: live.key },
+    });
+    const url = await until(
+      () => /listening on (https:\/\/[\d.:]+)/.exec(gateway.output())?.[1],
+      () => `the gateway to listen:\n${gateway.output()}`,
+      WAIT,
+    );
+    const ca = readFileSync(certs.cert);
+    const session = await h2Session(url, ca);
+    waiting = 0;
+    const inFlight = h2(session, { ':path': '/wait' });
+    await until(() => waiting === 1, 'the request to reach the service', WAIT);
+
+    copyFileSync(next.cert, live.cert);
+    copyFileSync(next.key, live.key);
+    gateway.child.kill('SIGHUP');
+    await until(
+      () => gateway.output().includes('TLS certificate reloaded'),
+      () => `the reload:\n${gateway.output()}`,
+      WAIT,
+    );
+    const fresh = await h1(url, readFileSync(next.cert), '/users/1');
+    expect([fresh.status, fresh.fingerprint]).toEqual([200, newPrint]);
+    const freshH2 = await h2(await h2Session(url, readFileSync(next.cert)), { ':path': '/users/2' });
+    expect([freshH2.status, freshH2.fingerprint]).toEqual([200, newPrint]);
+    release();
+    const done = await inFlight;
+    expect([done.status, JSON.parse(done.body), done.fingerprint]).toEqual([200, { waited: true }, oldPrint]);
+    expect((await h2(session, { ':path': '/users/3' })).fingerprint).toBe(oldPrint);
+    // The old certificate is no longer served to new connections.
+    await expect(h1(url, ca, '/users/4')).rejects.toThrow(/self-signed certificate|unable to verify/);
+
+    session.close();
+    gateway.child.kill('SIGTERM');
+    expect((await gateway.closed).code).toBe(0);
+  }, 180_000);
+
+  it('a missing or wrong key is one line naming gateway.tls.keyFile, exit 2', async () => {
+    const dir = tempDir();
+    const one = await makeCert(dir, 'one');
+    const two = await makeCert(dir, 'two');
+    writeFileSync(
+      join(dir, 'warren.config.json'),
+      JSON.stringify({
+        socketDir: 's',
+        services: [{ name: 'hello', entry: SERVICE }],
+        gateway: { tls: { certFile: 'one.crt', keyFile: 'none.key' } },
+      }),
+    );
+    const missing = await cli.run(['gateway', dir]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(
+      `warren gateway: WARREN_CONFIG: gateway.tls.keyFile: cannot read "${join(dir, 'none.key')}" (ENOENT: no such file or directory): expected a readable PEM private key file (set gateway.tls.keyFile or TLS_KEY_FILE)\n`,
+    );
+    const wrong = await cli.run(['gateway', dir], { env: { TLS_KEY_FILE: two.key } });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toBe(
+      `warren gateway: WARREN_CONFIG: gateway.tls.keyFile: "${two.key}" is not the key of the certificate "${one.cert}": give the key the certificate was made for\n`,
+    );
+  });
+});
+
+afterEach(() => {
+  release();
+  release = () => {};
+});
