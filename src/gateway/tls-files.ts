@@ -71,9 +71,10 @@ export async function readTlsMaterial(files: TlsFiles): Promise<TlsMaterial> {
   try {
     privateKey = createPrivateKey(files.passphrase === undefined ? { key } : { key, passphrase: files.passphrase });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    // OpenSSL 3 says "interrupted or cancelled" for an encrypted key without a passphrase: the PEM header tells.
+    const encrypted = (error as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE' || key.includes('ENCRYPTED');
     const fix =
-      code === 'ERR_MISSING_PASSPHRASE'
+      encrypted && files.passphrase === undefined
         ? 'the key is encrypted: set gateway.tls.passphrase'
         : files.passphrase === undefined
           ? 'expected an unencrypted PEM private key'

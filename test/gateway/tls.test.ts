@@ -70,6 +70,51 @@ async function makeCert(dir: string, name: string): Promise<Cert> {
   return { cert, key };
 }
 
+/** A root CA, an intermediate it signed, and a certificate for localhost the intermediate signed. */
+async function makeChain(dir: string): Promise<{ root: string; intermediate: string; leaf: Cert }> {
+  const path = (name: string) => join(dir, name);
+  writeFileSync(path('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  writeFileSync(path('leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  const newKey = ['-newkey', 'rsa:2048', '-nodes'];
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...newKey,
+    '-subj',
+    '/CN=Test Root',
+    '-keyout',
+    path('root.key'),
+    '-out',
+    path('root.crt'),
+    '-days',
+    '1',
+  ]);
+  for (const [name, subject, issuer, ext] of [
+    ['inter', '/CN=Test Intermediate', 'root', 'ca.ext'],
+    ['leaf', '/CN=localhost', 'inter', 'leaf.ext'],
+  ] as const) {
+    await run('openssl', ['req', ...newKey, '-subj', subject, '-keyout', path(`${name}.key`), '-out', path(`${name}.csr`)]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      path(`${name}.csr`),
+      '-CA',
+      path(`${issuer}.crt`),
+      '-CAkey',
+      path(`${issuer}.key`),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      path(ext),
+      '-out',
+      path(`${name}.crt`),
+    ]);
+  }
+  return { root: path('root.crt'), intermediate: path('inter.crt'), leaf: { cert: path('leaf.crt'), key: path('leaf.key') } };
+}
+
 async function fingerprintOf(certFile: string): Promise<string> {
   const { stdout } = await run('openssl', ['x509', '-in', certFile, '-noout', '-fingerprint', '-sha256']);
   return stdout.trim().replace(/^.*=/, '');
@@ -302,6 +347,45 @@ describe('the gateway over TLS', () => {
     expect((await h1(gateway.url, readFileSync(next.cert), '/users/4')).fingerprint).toBe(newPrint);
   });
 
+  it('caFile: the intermediates are sent after the certificate, so clients that trust only the root accept it', async () => {
+    const dir = tempDir();
+    const { root, intermediate, leaf } = await makeChain(dir);
+    const ca = readFileSync(root);
+    const socketDir = join(dir, 'run');
+    servers.push((await serveService(echo, { socketDir })) as ServiceServer<unknown>);
+    const start = async (tls: Record<string, string>) => {
+      const gateway = await startGateway({ port: 0, socketDir, logDestination: new PassThrough(), tls: tls as never });
+      gateways.push(gateway);
+      return gateway;
+    };
+    const withChain = await start({ certFile: leaf.cert, keyFile: leaf.key, caFile: intermediate });
+    expect((await h1(withChain.url, ca, '/users/1')).status).toBe(200);
+    expect((await h2(await h2Session(withChain.url, ca), { ':path': '/users/2' })).status).toBe(200);
+    const leafOnly = await start({ certFile: leaf.cert, keyFile: leaf.key });
+    await expect(h1(leafOnly.url, ca, '/users/1')).rejects.toThrow('unable to verify the first certificate');
+  });
+
+  it('gateway.close() with an HTTP/2 connection open: the request in progress is answered, then the connection is closed', async () => {
+    const { gateway, ca } = await setup();
+    const session = await h2Session(gateway.url, ca);
+    waiting = 0;
+    const inFlight = h2(session, { ':path': '/wait' });
+    await until(() => waiting === 1, 'the request to reach the service');
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+    let closed = false;
+    const closing = gateways
+      .splice(0)[0]
+      ?.close()
+      .then(() => {
+        closed = true;
+      });
+    await goaway;
+    expect(closed).toBe(false);
+    release();
+    expect(JSON.parse((await inFlight).body)).toEqual({ waited: true });
+    await closing;
+  });
+
   it('refuses files that cannot be used, one line naming the key (WARREN_CONFIG)', async () => {
     const dir = tempDir();
     const one = await makeCert(dir, 'one');
@@ -323,6 +407,15 @@ describe('the gateway over TLS', () => {
     expect(await start({ certFile: one.key, keyFile: one.key })).toMatch(
       /^WARREN_CONFIG: invalid gateway config: gateway\.tls\.certFile: ".*one\.key" is not a PEM certificate \(.+\): expected the server's certificate$/,
     );
+    const encrypted = join(dir, 'encrypted.key');
+    await run('openssl', ['pkey', '-in', one.key, '-aes256', '-passout', 'pass:s3cret', '-out', encrypted]);
+    expect(await start({ certFile: one.cert, keyFile: encrypted })).toMatch(
+      /^WARREN_CONFIG: invalid gateway config: gateway\.tls\.keyFile: ".*encrypted\.key" cannot be used \(.+\): the key is encrypted: set gateway\.tls\.passphrase$/,
+    );
+    expect(await start({ certFile: one.cert, keyFile: encrypted, passphrase: 'wrong' })).toMatch(
+      /gateway\.tls\.keyFile: ".*encrypted\.key" cannot be used \(.+\): expected a PEM private key that gateway\.tls\.passphrase opens$/,
+    );
+    expect(await start({ certFile: one.cert, keyFile: encrypted, passphrase: 's3cret' })).toBe('started');
     expect(await start({ certFile: one.cert, keyFile: one.cert })).toMatch(
       /^WARREN_CONFIG: invalid gateway config: gateway\.tls\.keyFile: ".*one\.crt" cannot be used \(.+\): expected an unencrypted PEM private key$/,
     );
