@@ -41,13 +41,20 @@ export async function gatewayCommand(
     return 2;
   }
   const { startGateway } = await import('../gateway/index.js');
-  let gateway: Gateway;
+  let started: Gateway | undefined;
+  // Handled from the start: SIGHUP's default would end a gateway that is still starting (it reads its files then anyway).
+  const onHangUp = () => {
+    if (started?.config.tls !== undefined) void started.reloadTls();
+  };
+  process.on('SIGHUP', onHangUp);
   try {
-    gateway = await startGateway({ ...(section as object), socketDir, env: process.env });
+    started = await startGateway({ ...(section as object), socketDir, env: process.env });
   } catch (error) {
+    process.off('SIGHUP', onHangUp);
     io.err(errorLines(name, error));
     return isWarrenError(error) && error.code === 'WARREN_CONFIG' ? 2 : 1;
   }
+  const gateway = started;
   io.err(`${name}: listening on ${gateway.url} (${gateway.routes().length} routes)\n`);
   if (typeof process.send === 'function') {
     const instance = Number(process.env.WARREN_INSTANCE ?? 0) || 0;
@@ -57,13 +64,11 @@ export async function gatewayCommand(
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    process.on('SIGHUP', () => {
-      if (gateway.config.tls !== undefined) void gateway.reloadTls();
-    });
     // The supervisor went away: so does its gateway.
     process.once('disconnect', stop);
   });
   await gateway.close();
+  process.off('SIGHUP', onHangUp);
   // The IPC channel of a supervised gateway would keep the process alive.
   if (process.connected) process.disconnect();
   return 0;

@@ -386,6 +386,14 @@ describe('the gateway over TLS', () => {
     await closing;
   });
 
+  it('an HTTP/2 connection without streams is closed after keepAliveTimeoutMs', async () => {
+    const { gateway, ca } = await setup({ keepAliveTimeoutMs: 300 });
+    const session = await h2Session(gateway.url, ca);
+    const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+    expect((await h2(session, { ':path': '/users/1' })).status).toBe(200);
+    await closed;
+  });
+
   it('refuses files that cannot be used, one line naming the key (WARREN_CONFIG)', async () => {
     const dir = tempDir();
     const one = await makeCert(dir, 'one');
@@ -459,7 +467,7 @@ describe('warren gateway over TLS', () => {
       env: { WARREN_GATEWAY_CONFIG: JSON.stringify({ port: 0 }), TLS_CERT_FILE: live.cert, TLS_KEY_FILE: live.key },
     });
     const url = await until(
-      () => /listening on (https:\/\/[\d.:]+)/.exec(gateway.output())?.[1],
+      () => /warren gateway: listening on (https:\/\/[\d.:]+)/.exec(gateway.output())?.[1],
       () => `the gateway to listen:\n${gateway.output()}`,
       WAIT,
     );
@@ -492,6 +500,25 @@ describe('warren gateway over TLS', () => {
     gateway.child.kill('SIGTERM');
     expect((await gateway.closed).code).toBe(0);
   }, 180_000);
+
+  it('without tls, SIGHUP is ignored: the gateway serves on and SIGTERM ends it with 0', async () => {
+    const dir = tempDir();
+    const socketDir = join(dir, 'run');
+    servers.push((await serveService(echo, { socketDir })) as ServiceServer<unknown>);
+    const gateway = cli.start(['gateway', '--socket-dir', socketDir], { env: { WARREN_GATEWAY_CONFIG: JSON.stringify({ port: 0 }) } });
+    const url = await until(
+      () => /warren gateway: listening on (http:\/\/[\d.:]+)/.exec(gateway.output())?.[1],
+      () => `the gateway to listen:\n${gateway.output()}`,
+      WAIT,
+    );
+    gateway.child.kill('SIGHUP');
+    expect((await fetch(`${url}/users/1`)).status).toBe(200);
+    // Delivered after SIGHUP: had SIGHUP not been handled, it would have ended the process first.
+    gateway.child.kill('SIGTERM');
+    const result = await gateway.closed;
+    expect([result.code, result.signal]).toEqual([0, null]);
+    expect(result.stdout).not.toContain('TLS');
+  });
 
   it('a missing or wrong key is one line naming gateway.tls.keyFile, exit 2', async () => {
     const dir = tempDir();
