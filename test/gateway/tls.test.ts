@@ -20,6 +20,7 @@ import { type Gateway, startGateway } from '../../src/gateway/index.js';
 import { defineService } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
 import { useCli } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
 import { until } from '../support/until.js';
 
@@ -499,6 +500,56 @@ describe('warren gateway over TLS', () => {
     session.close();
     gateway.child.kill('SIGTERM');
     expect((await gateway.closed).code).toBe(0);
+  }, 180_000);
+
+  it('under warren up: tls paths relative to the config; SIGHUP to the gateway pid reloads; so does warren restart gateway', async () => {
+    const { dir, socketDir } = cli.workDir('wt-');
+    const first = await makeCert(dir, 'first');
+    const second = await makeCert(dir, 'second');
+    copyFileSync(first.cert, join(dir, 'live.crt'));
+    copyFileSync(first.key, join(dir, 'live.key'));
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'warren.config.json'),
+      JSON.stringify({
+        socketDir: 's',
+        services: [{ name: 'hello', entry: SERVICE }],
+        gateway: { port, tls: { certFile: 'live.crt', keyFile: 'live.key' } },
+      }),
+    );
+    const up = cli.start(['up', dir]);
+    await until(
+      async () => (await cli.run(['status', '--check', '--socket-dir', socketDir])).code === 0,
+      () => `online:\n${up.output()}`,
+      WAIT,
+    );
+    const url = `https://127.0.0.1:${port}`;
+    const [oldPrint, newPrint] = await Promise.all([fingerprintOf(first.cert), fingerprintOf(second.cert)]);
+    const before = await h2(await h2Session(url, readFileSync(first.cert)), { ':path': '/who' });
+    expect([before.status, before.fingerprint]).toEqual([200, oldPrint]);
+    const status = JSON.parse((await cli.run(['status', '--json', '--socket-dir', socketDir])).stdout) as {
+      services: { name: string; instances: { pid: number }[] }[];
+    };
+    const pid = status.services.find((service) => service.name === 'gateway')?.instances[0]?.pid as number;
+
+    copyFileSync(second.cert, join(dir, 'live.crt'));
+    copyFileSync(second.key, join(dir, 'live.key'));
+    process.kill(pid, 'SIGHUP');
+    const after = await until(
+      () => h1(url, readFileSync(second.cert), '/who').catch(() => undefined),
+      () => `the new certificate:\n${up.output()}`,
+      WAIT,
+    );
+    expect([after.status, after.fingerprint]).toEqual([200, newPrint]);
+    // `warren restart gateway` also takes the files (and a changed section) in: a new process.
+    const restart = await cli.run(['restart', 'gateway', '--socket-dir', socketDir]);
+    expect([restart.code, restart.stderr]).toEqual([0, '']);
+    const again = await until(() => h1(url, readFileSync(second.cert), '/who').catch(() => undefined), 'served again', WAIT);
+    expect(again.status).toBe(200);
+    const restarted = JSON.parse((await cli.run(['status', '--json', '--socket-dir', socketDir])).stdout) as typeof status;
+    expect(restarted.services.find((service) => service.name === 'gateway')?.instances[0]?.pid).not.toBe(pid);
+    up.child.kill('SIGTERM');
+    expect((await up.closed).code).toBe(0);
   }, 180_000);
 
   it('without tls, SIGHUP is ignored: the gateway serves on and SIGTERM ends it with 0', async () => {
