@@ -78,6 +78,11 @@ export const ERRORS = {
     description: 'The params, query or body of a request do not match the route schema (with the failing fields).',
   },
   WARREN_FORBIDDEN: { className: 'ServiceError', status: 403, description: 'The caller is known but not allowed to do this.' },
+  WARREN_CORS_REFUSED: {
+    className: 'ServiceError',
+    status: 403,
+    description: "A CORS preflight's origin, method or headers are not allowed by the gateway's cors rule for the path.",
+  },
   WARREN_HANDLER_TIMEOUT: { className: 'ServiceError', status: 408, description: 'A service handler did not answer within its timeout.' },
   WARREN_DRAINING: {
     className: 'ServiceError',

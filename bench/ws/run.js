@@ -5,7 +5,8 @@
 //   - fan-out: BENCH_WS_FANOUT (1,000) clients x 200 messages of 64 B, msgs/s delivered, measured at the
 //     clients from the first message received to the last;
 //   - the same fan-out across two servers through Redis (127.0.0.1:6379): two Warren hubs with
-//     warren/realtime/redis, two Socket.IO servers with @socket.io/redis-adapter.
+//     warren/realtime/redis, two Socket.IO servers with @socket.io/redis-adapter;
+//   - the same across two Warren hubs through NATS (NATS_URL, else 127.0.0.1:4222) with warren/realtime/nats.
 // Writes bench/results/ws-latest.json: rows {system, kb_per_conn} and {system, msgs_per_s}.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -63,7 +64,7 @@ function child(script, args, nodeArgs = []) {
   return { next, send, stop };
 }
 
-const clientSystem = (system) => system.replace(/-redis$/, '');
+const clientSystem = (system) => system.replace(/-(redis|nats)$/, '');
 const urlOf = (system, port) =>
   system.startsWith('socket.io') ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/${system.startsWith('warren') ? 'ws' : ''}`;
 
@@ -120,11 +121,12 @@ for (const system of ['warren', 'ws', 'socket.io']) rows.push(await idle(system)
 for (const system of ['warren', 'ws', 'socket.io']) rows.push(await fanout(system, system, 1));
 rows.push(await fanout('socket.io-redis', 'socket.io-redis', 2));
 rows.push(await fanout('warren-redis', 'warren-redis', 2));
+rows.push(await fanout('warren-nats', 'warren-nats', 2));
 
 const by = (system, key) => rows.find((r) => r.system === system && key in r)?.[key];
 console.log(`| system | server RSS per idle connection (${IDLE}) | fan-out msgs/s (${FANOUT} clients x ${MESSAGES} x ${SIZE} B) |`);
 console.log('| --- | --- | --- |');
-for (const system of ['warren', 'ws', 'socket.io', 'warren-redis', 'socket.io-redis']) {
+for (const system of ['warren', 'ws', 'socket.io', 'warren-redis', 'socket.io-redis', 'warren-nats']) {
   const kb = by(system, 'kb_per_conn');
   const rate = by(system, 'msgs_per_s');
   console.log(`| ${system} | ${kb === undefined ? '–' : `${kb} KB`} | ${rate === undefined ? '–' : rate.toLocaleString('en-US')} |`);
@@ -132,7 +134,8 @@ for (const system of ['warren', 'ws', 'socket.io', 'warren-redis', 'socket.io-re
 console.log(
   `ratios: warren/ws per connection ${(by('warren', 'kb_per_conn') / by('ws', 'kb_per_conn')).toFixed(2)}x (target <= 1.2x); ` +
     `warren/socket.io fan-out ${(by('warren', 'msgs_per_s') / by('socket.io', 'msgs_per_s')).toFixed(2)}x (target >= 1.2x); ` +
-    `through Redis ${(by('warren-redis', 'msgs_per_s') / by('socket.io-redis', 'msgs_per_s')).toFixed(2)}x`,
+    `through Redis ${(by('warren-redis', 'msgs_per_s') / by('socket.io-redis', 'msgs_per_s')).toFixed(2)}x; ` +
+    `warren through NATS/through Redis ${(by('warren-nats', 'msgs_per_s') / by('warren-redis', 'msgs_per_s')).toFixed(2)}x`,
 );
 writeFileSync(here('../results/ws-latest.json'), `${JSON.stringify(rows, null, 2)}\n`);
 process.exit(0);

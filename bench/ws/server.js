@@ -1,5 +1,5 @@
 // One server of bench:ws, in its own process so that its RSS is its own.
-//   node --expose-gc server.js <warren|warren-redis|ws|socket.io|socket.io-redis> [port]
+//   node --expose-gc server.js <warren|warren-redis|warren-nats|ws|socket.io|socket.io-redis> [port]
 // Prints {"ready":true,"port":N}; then reads commands on stdin, one per line:
 //   rss                  -> {"rss":bytes} after a full GC
 //   broadcast <n> <size> -> sends n messages of size bytes to every client of room:lobby, then {"sent":n}
@@ -14,7 +14,7 @@ const say = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 /** Each system's broadcast of one message to the channel, and its listening port. */
 async function start() {
-  if (system === 'warren' || system === 'warren-redis') {
+  if (system === 'warren' || system === 'warren-redis' || system === 'warren-nats') {
     const { startHub } = await import('../../dist/realtime/index.js');
     const seams = {};
     if (system === 'warren-redis') {
@@ -25,6 +25,12 @@ async function start() {
       seams.broadcaster = new RedisBroadcaster({ url, prefix });
       await seams.broadcaster.ready();
       seams.registry = new RedisRegistry({ url, prefix });
+    }
+    if (system === 'warren-nats') {
+      // Both hubs of the pair on one NATS (NATS_URL, else 127.0.0.1:4222), under a prefix of this run's own.
+      const { NatsBroadcaster } = await import('../../dist/realtime/nats/index.js');
+      seams.broadcaster = new NatsBroadcaster({ prefix: `bench.ws.${process.env.BENCH_WS_RUN ?? process.ppid}` });
+      await seams.broadcaster.ready();
     }
     // The per-IP handshake rate is off: every bench client comes from 127.0.0.1.
     const hub = await startHub({ port, connectionRate: { perSecond: 0 }, ...seams });

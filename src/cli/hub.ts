@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type RealtimeConfig, resolveRealtimeConfig } from '../config/realtime.js';
+import { natsBroadcastEnv, type RealtimeConfig, resolveRealtimeConfig } from '../config/realtime.js';
 import { ConfigError, isWarrenError } from '../errors.js';
 import { tokenOf } from '../realtime/handshake.js';
 import { type Authenticate, createBroadcaster, type Hub, type HubOptions, startHub, verifyUserToken } from '../realtime/index.js';
@@ -53,15 +53,57 @@ function signedTokenAuth(secret: string): Authenticate {
   };
 }
 
-/** The Redis seams the config asks for (loaded only then: ioredis is not needed otherwise). */
-async function redisSeams(realtime: RealtimeConfig): Promise<Pick<HubOptions, 'broadcaster' | 'registry'>> {
-  if (realtime.broadcast !== 'redis' && realtime.registry !== 'redis') return {};
-  const url = realtime.redisUrl as string;
-  const { RedisBroadcaster, RedisRegistry } = await import('../realtime/redis/index.js');
-  return {
-    ...(realtime.broadcast === 'redis' ? { broadcaster: new RedisBroadcaster({ url }) } : {}),
-    ...(realtime.registry === 'redis' ? { registry: new RedisRegistry({ url }) } : {}),
-  };
+/** The Redis and NATS seams the config asks for (each client loaded only then: neither is needed otherwise). */
+async function seams(
+  realtime: RealtimeConfig,
+  env: NodeJS.ProcessEnv,
+  io: HubCommandIo,
+): Promise<Pick<HubOptions, 'broadcaster' | 'registry'>> {
+  const chosen: Pick<HubOptions, 'broadcaster' | 'registry'> = {};
+  if (realtime.broadcast === 'redis' || realtime.registry === 'redis') {
+    const url = realtime.redisUrl as string;
+    const { RedisBroadcaster, RedisRegistry } = await import('../realtime/redis/index.js');
+    if (realtime.broadcast === 'redis') chosen.broadcaster = new RedisBroadcaster({ url });
+    if (realtime.registry === 'redis') chosen.registry = new RedisRegistry({ url });
+  }
+  if (realtime.broadcast === 'nats') {
+    const { NatsBroadcaster } = await import('../realtime/nats/index.js');
+    const broadcaster = new NatsBroadcaster({
+      nats: realtime.natsUrl === undefined ? {} : { url: realtime.natsUrl },
+      prefix: realtime.natsPrefix,
+      env,
+    });
+    reportNats(broadcaster, io);
+    chosen.broadcaster = broadcaster;
+  }
+  return chosen;
+}
+
+/** The NATS link's ups and downs on stderr: one line when it goes, one (with the broadcasts lost) when it is back. */
+function reportNats(broadcaster: import('../realtime/nats/index.js').NatsBroadcaster, io: HubCommandIo): void {
+  let lostBefore = 0;
+  let down = false;
+  void broadcaster.settled.then(() => {
+    if (broadcaster.state === 'up')
+      io.out(`hub broadcasts through NATS at ${broadcaster.servers} (subjects ${broadcaster.prefix}.<channel>)\n`);
+    else if (broadcaster.state !== 'closed') {
+      down = true;
+      io.err(
+        `warren hub: NATS at ${broadcaster.servers} is unreachable (${broadcaster.lastError}): broadcasts are lost until it is (retrying)\n`,
+      );
+    }
+  });
+  broadcaster.on('disconnect', (reason) => {
+    down = true;
+    lostBefore = broadcaster.lost;
+    io.err(`warren hub: NATS is down (${reason}): broadcasts are lost until it is back (reconnecting)\n`);
+  });
+  broadcaster.on('connect', () => {
+    if (!down) return;
+    down = false;
+    const lost = broadcaster.lost - lostBefore;
+    io.err(`warren hub: NATS is back (${lost} broadcast${lost === 1 ? '' : 's'} lost while it was down)\n`);
+  });
 }
 
 export function hubOptionsFrom(realtime: RealtimeConfig, socketDir: string) {
@@ -100,13 +142,17 @@ export async function hubCommand(
   env = process.env,
 ): Promise<number> {
   let hub: Hub;
+  let chosen: Pick<HubOptions, 'broadcaster' | 'registry'> = {};
   try {
     const { realtime, socketDir } = await settings(config, options.socketDir, env);
-    hub = await startHub({ ...hubOptionsFrom(realtime, socketDir), ...(await redisSeams(realtime)) });
+    chosen = await seams(realtime, env, io);
+    hub = await startHub({ ...hubOptionsFrom(realtime, socketDir), ...chosen });
     io.out(
       `hub listening on ws://${realtime.host}:${hub.port}${realtime.path} (broadcasts on ${join(socketDir, 'hub.sock')}, pid ${process.pid})\n`,
     );
   } catch (error) {
+    // A hub that could not start: its Redis or NATS connections would keep the process alive.
+    await Promise.all([chosen.broadcaster?.close(), chosen.registry?.close()]).catch(() => {});
     return report('warren hub', error, io);
   }
   return new Promise((resolveExit) => {
@@ -129,7 +175,7 @@ export async function emitCommand(
   channel: string,
   event: string,
   json: string | undefined,
-  options: { socketDir?: string; timeout?: number },
+  options: { socketDir?: string; timeout?: number; nats?: boolean },
   io: HubCommandIo,
   env = process.env,
 ): Promise<number> {
@@ -142,6 +188,7 @@ export async function emitCommand(
       return 2;
     }
   }
+  if (options.nats === true) return emitThroughNats(channel, event, data, options.timeout ?? 5_000, io, env);
   const broadcaster = createBroadcaster({ socketDir: commandSocketDir(options.socketDir, env), maxBuffered: 0 });
   try {
     const { members } = await broadcaster.send(channel, event, data, options.timeout ?? 5_000);
@@ -151,5 +198,27 @@ export async function emitCommand(
     return report('warren emit', error, io);
   } finally {
     await broadcaster.close();
+  }
+}
+
+/** `warren emit --nats`: published on NATS (NATS_URL, WS_NATS_PREFIX) to every hub of broadcast "nats", confirmed by the NATS server. */
+async function emitThroughNats(channel: string, event: string, data: unknown, timeoutMs: number, io: HubCommandIo, env: NodeJS.ProcessEnv) {
+  const { natsUrl, natsPrefix } = natsBroadcastEnv(env);
+  let broadcaster: import('../realtime/nats/index.js').NatsBroadcasterClient | undefined;
+  try {
+    const { createNatsBroadcaster } = await import('../realtime/nats/index.js');
+    broadcaster = createNatsBroadcaster({
+      nats: natsUrl === undefined ? {} : { url: natsUrl },
+      ...(natsPrefix === undefined ? {} : { prefix: natsPrefix }),
+      maxBuffered: 1,
+      env,
+    });
+    await broadcaster.send(channel, event, data, timeoutMs);
+    io.out(`${event} sent to ${channel} through NATS at ${broadcaster.servers} (subject ${broadcaster.subjectOf(channel)})\n`);
+    return 0;
+  } catch (error) {
+    return report('warren emit', error, io);
+  } finally {
+    await broadcaster?.close();
   }
 }

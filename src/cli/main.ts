@@ -193,12 +193,13 @@ command(program, 'hub')
   });
 
 command(program, 'emit')
-  .description('broadcast one event to a channel through the running hub (its hub.sock)')
+  .description('broadcast one event to a channel through the running hub (its hub.sock), or through NATS with --nats')
   .argument('<channel>', 'channel name, e.g. room:lobby, user.42, presence-shop')
   .argument('<event>', 'event name')
   .argument('[json]', 'the data, as JSON (default null)')
   .option('--timeout <ms>', 'give up after this many ms (default 5000)', positiveMs('--timeout'))
-  .action(async (channel: string, event: string, json: string | undefined, options: { timeout?: number }) => {
+  .option('--nats', 'publish on NATS (NATS_URL, WS_NATS_PREFIX) to every hub of broadcast "nats", not through the local hub.sock')
+  .action(async (channel: string, event: string, json: string | undefined, options: { timeout?: number; nats?: boolean }) => {
     const { emitCommand } = await import('./hub.js');
     process.exitCode = await emitCommand(channel, event, json, { ...options, ...socketDirOption() }, { out, err });
   });
@@ -339,7 +340,7 @@ command(token, 'rotate', 'warren token rotate')
   .option('--grace <ms>', 'how long the previous token is still accepted (default 60000)', wholeNumber('--grace', 0))
   .option('--json', 'print {"tokenFile","supervisorPid","previousExpiresAt"} as one JSON line')
   .action(async (options: { grace?: number; json?: boolean }) => {
-    const { tokenRotateCommand } = await import('./supervisor-commands.js');
+    const { tokenRotateCommand } = await import('./token-command.js');
     process.exitCode = await tokenRotateCommand({ ...options, ...socketDirOption() }, supervisorIo());
   });
 

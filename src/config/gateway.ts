@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { cacheSchema, corsSchema } from './gateway-edge.js';
 
 /** pino's levels, as the supervisor's logLevel takes them. */
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -102,6 +103,8 @@ export const gatewayConfigShape = {
       { error: 'expected a list of { prefix, perSecond, burst }' },
     )
     .default([]),
+  cors: corsSchema,
+  cache: cacheSchema,
 };
 
 export const gatewayConfigSchema = z
@@ -182,7 +185,7 @@ export function resolveGatewayConfig(section: unknown, env: NodeJS.ProcessEnv = 
     const got = source ?? JSON.stringify((issue as { input?: unknown }).input) ?? 'nothing';
     const message =
       issue.code === 'unrecognized_keys'
-        ? `unknown key(s) ${issue.keys.join(', ')}; known keys: ${(key === 'tls' ? TLS_KEYS : Object.keys(gatewayConfigShape)).join(', ')}`
+        ? `unknown key(s) ${issue.keys.join(', ')}${issue.path.length === 0 ? `; known keys: ${Object.keys(gatewayConfigShape).join(', ')}` : key === 'tls' ? `; known keys: ${TLS_KEYS.join(', ')}` : ''}`
         : issue.code === 'custom'
           ? issue.message
           : `${issue.message}, got ${got}`;

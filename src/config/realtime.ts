@@ -1,11 +1,13 @@
 /**
  * The `realtime` section of the warren config (the WebSocket hub), with its environment
- * overrides. Each setting has a variable `WS_…` (or `REDIS_URL`) and the same name prefixed
+ * overrides. Each setting has a variable `WS_…` (or `REDIS_URL`, `NATS_URL`) and the same name prefixed
  * `WARREN_`, which wins when both are set. Values from the environment are strings: they are
  * turned into numbers and lists here, then one zod schema checks file and environment alike.
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_NATS_PREFIX, NATS_PREFIX_PATTERN } from '../realtime/nats/subjects.js';
+import { resolveNatsOptions } from '../service/nats/options.js';
 
 const MIB = 1024 * 1024;
 
@@ -19,6 +21,7 @@ export const REALTIME_DEFAULTS = Object.freeze({
   broadcast: 'unix',
   registry: 'local',
   formatter: 'json',
+  natsPrefix: DEFAULT_NATS_PREFIX,
 });
 
 /** Each setting's variable (also read as `WARREN_<name>`, which wins). */
@@ -33,6 +36,8 @@ export const REALTIME_ENV_VARS = Object.freeze({
   registry: 'WS_REGISTRY',
   formatter: 'WS_FORMATTER',
   redisUrl: 'REDIS_URL',
+  natsUrl: 'NATS_URL',
+  natsPrefix: 'WS_NATS_PREFIX',
   authSecret: 'WS_AUTH_SECRET',
   channelSecret: 'WS_CHANNEL_SECRET',
 } as const);
@@ -65,13 +70,20 @@ export const realtimeSchema = z.strictObject(
       .positive({ error: 'expected a number of seconds > 0' })
       .default(REALTIME_DEFAULTS.heartbeatIntervalS),
     allowedOrigins: z.array(z.string({ error: 'expected a list of origins' }), { error: 'expected a list of origins' }).default([]),
-    broadcast: z.enum(['unix', 'redis'], { error: 'expected "unix" or "redis"' }).default('unix'),
+    broadcast: z.enum(['unix', 'redis', 'nats'], { error: 'expected "unix", "redis" or "nats"' }).default('unix'),
     registry: z.enum(['local', 'redis'], { error: 'expected "local" or "redis"' }).default('local'),
     formatter: z.enum(['json', 'msgpack'], { error: 'expected "json" or "msgpack"' }).default('json'),
     redisUrl: z
       .string({ error: 'expected a redis:// URL' })
       .regex(/^rediss?:\/\//, { error: 'expected a redis:// URL' })
       .optional(),
+    /** NATS server(s) of broadcast "nats": nats://host:port, several separated by commas (default nats://127.0.0.1:4222). */
+    natsUrl: z.string({ error: 'expected a nats:// URL' }).min(1, { error: 'expected a nats:// URL' }).optional(),
+    /** The subject prefix the hubs of one application share on NATS (`<prefix>.<channel>`). */
+    natsPrefix: z
+      .string({ error: 'expected a NATS subject prefix such as warren.ws' })
+      .regex(NATS_PREFIX_PATTERN, { error: "expected a NATS subject prefix: dot-separated tokens without spaces, '*' or '>'" })
+      .default(REALTIME_DEFAULTS.natsPrefix),
     /** The built-in authentication: a signed user token (signUserToken) checked with this secret. */
     authSecret: secret.optional(),
     /** The secret of HMAC channel tokens for private and presence channels. */
@@ -99,6 +111,11 @@ function fromEnv(env: NodeJS.ProcessEnv, name: string): { name: string; value: s
   const plain = env[name];
   if (plain) return { name, value: plain };
   return undefined;
+}
+
+/** NATS_URL and WS_NATS_PREFIX (or their WARREN_ names) as the hub reads them: for `warren emit --nats`. */
+export function natsBroadcastEnv(env: NodeJS.ProcessEnv = process.env): { natsUrl: string | undefined; natsPrefix: string | undefined } {
+  return { natsUrl: fromEnv(env, REALTIME_ENV_VARS.natsUrl)?.value, natsPrefix: fromEnv(env, REALTIME_ENV_VARS.natsPrefix)?.value };
 }
 
 /**
@@ -137,5 +154,20 @@ export function resolveRealtimeConfig(section: unknown, env: NodeJS.ProcessEnv =
       issues: [{ path: 'realtime.redisUrl', message: 'expected a redis:// URL with broadcast or registry "redis"' }],
     });
   }
+  if (result.data.broadcast === 'nats') checkNats(result.data.natsUrl, env, sources.get('natsUrl'), configPath);
   return result.data;
+}
+
+/** The NATS settings of broadcast "nats" (the URL, and the NATS_* credentials beside it) as services check them. */
+function checkNats(natsUrl: string | undefined, env: NodeJS.ProcessEnv, source: string | undefined, configPath: string | undefined): void {
+  try {
+    resolveNatsOptions(natsUrl === undefined ? {} : { url: natsUrl }, env);
+  } catch (error) {
+    // The URL's own message names NATS_URL: said of the key (or variable) it came from instead.
+    const raw = (error as Error).message;
+    const ofUrl = raw.startsWith('NATS_URL');
+    const path = ofUrl ? (source ?? 'realtime.natsUrl') : 'realtime.broadcast';
+    const message = `${ofUrl ? raw.replace(/^NATS_URL:?\s*/, '') : raw} (needed by broadcast "nats")`;
+    throw new ConfigError(`${path}: ${message}`, { issues: [{ path, message }], ...(configPath ? { file: configPath } : {}) });
+  }
 }

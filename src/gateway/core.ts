@@ -1,7 +1,8 @@
 /**
- * The gateway's request pipeline: request id (taken or made) → built-in endpoints (/healthz,
- * /readyz, …) → rate limit → route → body (within the limit) → call → answer, hop-by-hop headers
- * dropped both ways, `x-request-id` on the answer, one access line. The pooled ServiceClient
+ * The gateway's request pipeline: request id (taken or made) → CORS preflight (cors.ts) →
+ * built-in endpoints (/healthz, /readyz, …) → rate limit → route → response cache (GET, HEAD) →
+ * body (within the limit) → call → answer (cached when it may be), hop-by-hop headers dropped
+ * both ways, CORS headers and `x-request-id` on the answer, one access line. The pooled ServiceClient
  * makes the call (least in flight, retries only when safe, a deadline for the whole call) and the
  * errors table gives the status of a failure. docs/gateway.md is the normative description.
  */
@@ -13,12 +14,14 @@ import type { ResolvedGatewayConfig } from '../config/gateway.js';
 import { ServiceClient, type ServiceHandle } from '../service/client.js';
 import type { ServiceResponse } from '../service/define.js';
 import { chooseEncoding, compress, isCompressible } from './compression.js';
+import { Cors } from './cors.js';
 import type { AnswerRecord, Endpoint, Exchange, Sink } from './exchange.js';
 import { pathOf } from './exchange.js';
 import type { GatewayLog } from './gateway-log.js';
 import { decodeBody, encodeBody, errorBody, failureOf, forwardedHeaders, JSON_TYPE, responseHeaders } from './http-message.js';
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { readBody } from './request-body.js';
+import { ResponseCache } from './response-cache.js';
 import { RouteFollower } from './route-follower.js';
 import type { RouteTable, RouteTarget } from './route-table.js';
 
@@ -37,6 +40,10 @@ export class GatewayCore {
   private readonly limiter: RateLimiter | undefined;
   /** Paths the gateway answers itself, before routing (exact match on the path). */
   private readonly endpoints = new Map<string, Endpoint>();
+  /** CORS by path prefix, when the config has rules. */
+  private readonly cors: Cors | undefined;
+  /** The GET answer cache, when the config turns it on. */
+  readonly cache: ResponseCache | undefined;
   /** Called after every answer is written (metrics). */
   private readonly observers: ((record: AnswerRecord) => void)[] = [];
 
@@ -66,6 +73,8 @@ export class GatewayCore {
     });
     this.table = this.follower.table;
     this.limiter = config.rateLimit.length > 0 ? createRateLimiter(config.rateLimit) : undefined;
+    this.cors = config.cors.length > 0 ? new Cors(config.cors) : undefined;
+    this.cache = config.cache === false ? undefined : new ResponseCache(config.cache);
     this.endpoints.set('/healthz', (exchange) => this.healthz(exchange));
     this.endpoints.set('/readyz', (exchange) => this.readyz(exchange));
   }
@@ -105,7 +114,9 @@ export class GatewayCore {
       requestId: typeof given === 'string' && GOOD_ID.test(given) ? given : randomUUID(),
       started: performance.now(),
       service: undefined,
+      cacheKey: undefined,
     };
+    if (this.cors !== undefined && this.preflight(exchange, this.cors)) return;
     if (this.endpoints.size > 0) {
       const endpoint = this.endpoints.get(pathOf(url));
       if (endpoint !== undefined) {
@@ -115,6 +126,15 @@ export class GatewayCore {
     }
     if (this.limiter !== undefined && !this.withinRateLimit(exchange)) return;
     this.route(exchange);
+  }
+
+  /** Answers a CORS preflight on a covered path itself: 204 with the allow headers, or 403. */
+  private preflight(exchange: Exchange, cors: Cors): boolean {
+    const answer = cors.preflight(exchange.method, exchange.url, exchange.req.headers);
+    if (answer === undefined) return false;
+    if (answer.ok) this.send(exchange, 204, { ...answer.headers, 'x-request-id': exchange.requestId }, '');
+    else this.fail(exchange, 403, 'WARREN_CORS_REFUSED', answer.message);
+    return true;
   }
 
   private withinRateLimit(exchange: Exchange): boolean {
@@ -161,7 +181,9 @@ export class GatewayCore {
     const headers = req.headers;
     const length = headers['content-length'];
     if (length === undefined && headers['transfer-encoding'] === undefined) {
-      this.forward(exchange, target, undefined);
+      const cached = this.cache?.lookup(exchange);
+      if (cached !== undefined) this.send(exchange, cached.status, { ...cached.headers, 'x-request-id': exchange.requestId }, cached.body);
+      else this.forward(exchange, target, undefined);
       return;
     }
     const encoding = headers['content-encoding'];
@@ -232,24 +254,33 @@ export class GatewayCore {
       headers['content-encoding'] !== undefined ||
       !isCompressible(headers['content-type'])
     ) {
-      this.send(exchange, status, headers, bytes);
+      this.deliver(exchange, status, headers, bytes);
       return;
     }
     // Above the threshold the answer depends on Accept-Encoding, for caches too.
     headers.vary = headers.vary ? `${headers.vary}, Accept-Encoding` : 'Accept-Encoding';
     const encoding = method === 'HEAD' ? undefined : chooseEncoding(exchange.req.headers['accept-encoding']);
     if (encoding === undefined) {
-      this.send(exchange, status, headers, bytes);
+      this.deliver(exchange, status, headers, bytes);
       return;
     }
     compress(typeof bytes === 'string' ? Buffer.from(bytes) : bytes, encoding).then(
       (compressed) => {
         headers['content-encoding'] = encoding;
-        this.send(exchange, status, headers, compressed);
+        this.deliver(exchange, status, headers, compressed);
       },
       // zlib failing on a buffer is not expected; the body still goes out, uncompressed.
-      () => this.send(exchange, status, headers, bytes),
+      () => this.deliver(exchange, status, headers, bytes),
     );
+  }
+
+  /** Sends a service's answer with a body, through the response cache when it is on. */
+  private deliver(exchange: Exchange, status: number, headers: Record<string, string>, body: Buffer | string): void {
+    if (this.cache === undefined || exchange.cacheKey === undefined) this.send(exchange, status, headers, body);
+    else {
+      const out = this.cache.admit(exchange, status, headers, body);
+      this.send(exchange, out.status, headers, out.body);
+    }
   }
 
   /** Answers with the error body every layer uses. */
@@ -271,6 +302,7 @@ export class GatewayCore {
     const { method, res } = exchange;
     const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     if (status !== 204 && status !== 304) headers['content-length'] = String(bytes);
+    if (this.cors !== undefined) this.cors.decorate(exchange.url, exchange.req.headers.origin, headers);
     res.writeHead(status, headers);
     if (method === 'HEAD' || bytes === 0) res.end();
     else res.end(body);

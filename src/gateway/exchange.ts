@@ -23,6 +23,8 @@ export interface Exchange {
   readonly started: number;
   /** The service the request was routed to, once it is known. */
   service: string | undefined;
+  /** Where the response cache may store this request's answer (response-cache.ts); undefined: nowhere. */
+  cacheKey: string | undefined;
 }
 
 /** What every answer reports once written: the access log and the metrics read it. */

@@ -11,6 +11,7 @@ import { invalidRoute } from '../errors.js';
 import { resolveSocketDir } from '../service/socket-dir.js';
 import { onClientError } from './client-errors.js';
 import { GatewayCore } from './core.js';
+import { drainable } from './drain.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayRoute } from './route-types.js';
@@ -41,7 +42,11 @@ export interface Gateway {
   inject(request: InjectRequest): Promise<InjectResponse>;
   /** With tls: reads the certificate and key files again for new connections (SIGHUP); false, logged, when they cannot be used (the old ones stay). Without tls: false. */
   reloadTls(): Promise<boolean>;
-  /** Stops listening, ends idle connections, waits for the requests in progress, closes the pools. */
+  /**
+   * Stops accepting, answers the requests in progress and those that arrive on open connections
+   * within a second (with `Connection: close`), closes idle connections after that second, then
+   * closes the pools.
+   */
   close(): Promise<void>;
 }
 
@@ -73,6 +78,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     }
   }
   const server = secure?.server ?? createHttpServer(config, core);
+  // TLS connections are followed once their handshake is done; HTTP/2 ones are closed by secure.closeSessions().
+  const drain = drainable(server, secure === undefined ? 'connection' : 'secureConnection');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -96,7 +103,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     inject: (request) => inject(core, request),
     reloadTls: () => secure?.reload() ?? Promise.resolve(false),
     close: () => {
-      closing ??= (secure?.close() ?? closeServer(server as Server)).then(() => {
+      secure?.closeSessions();
+      closing ??= drain.drain().then(() => {
         core.close();
         return log.close();
       });
@@ -128,11 +136,4 @@ function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore): Ser
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => onClientError(error, socket));
   return server;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }

@@ -36,8 +36,8 @@ export interface SecureGateway {
   readonly server: Http2SecureServer | HttpsServer;
   /** Reads the files again and serves new connections with them; false (and an error logged) when they cannot be used: the old certificate stays. */
   reload(): Promise<boolean>;
-  /** Stops listening, closes idle HTTP/1.1 connections, and asks every HTTP/2 connection to close once its streams are answered. */
-  close(): Promise<void>;
+  /** Asks every HTTP/2 connection to close (GOAWAY) once its streams are answered; the HTTP/1.1 ones are drain.ts's. */
+  closeSessions(): void;
 }
 
 /** The secure server over `material` (read by readTlsMaterial), serving through `core`. */
@@ -45,6 +45,7 @@ export function createSecureGateway(config: ResolvedGatewayConfig, core: Gateway
   const files = config.tls as TlsFiles;
   const secure = { ...material.options, handshakeTimeout: config.headersTimeoutMs, noDelay: true };
   const sessions = new Set<ServerHttp2Session>();
+  let closing = false;
   let server: Http2SecureServer | HttpsServer;
   if (config.http2 === false) {
     server = createHttpsServer({ ...secure, ...http1Limits(config) }, (req, res) => serveHttp1(core, req, res));
@@ -63,7 +64,11 @@ export function createSecureGateway(config: ResolvedGatewayConfig, core: Gateway
     );
     // The HTTP/1.1 connections of an HTTP/2 server take these as properties, not options.
     Object.assign(h2, http1Limits(config));
-    h2.on('session', (session: ServerHttp2Session) => trackSession(session, sessions, config.keepAliveTimeoutMs));
+    h2.on('session', (session: ServerHttp2Session) => {
+      trackSession(session, sessions, config.keepAliveTimeoutMs);
+      // A connection whose handshake ended after closeSessions(): its streams are still answered.
+      if (closing) session.close();
+    });
     server = h2;
   }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
@@ -89,13 +94,10 @@ export function createSecureGateway(config: ResolvedGatewayConfig, core: Gateway
         return false;
       }
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Node 20's HTTP/2 server has it for its HTTP/1.1 connections; @types/node does not say so.
-        (server as HttpsServer).closeIdleConnections();
-        for (const session of sessions) session.close();
-      }),
+    closeSessions: () => {
+      closing = true;
+      for (const session of sessions) session.close();
+    },
   };
 }
 

@@ -46,6 +46,15 @@ interface Pending {
   data: unknown;
 }
 
+/** The channel a template names: `channelOf('user.{id}', { id: 42 })` is `user.42`. */
+export function channelOf(template: string, params: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const value = params[key];
+    if (value === undefined) throw invalidArgument(`channel template '${template}' needs a value for {${key}}`);
+    return String(value);
+  });
+}
+
 export class BroadcasterClient {
   readonly socketPath: string;
   readonly #dir: string;
@@ -102,12 +111,7 @@ export class BroadcasterClient {
 
   /** A channel named by a template: `channel('user.{id}', { id: 42 })` is `user.42`. */
   channel(template: string, params: Record<string, string | number> = {}): ChannelEmitter {
-    const name = template.replace(/\{(\w+)\}/g, (_, key: string) => {
-      const value = params[key];
-      if (value === undefined) throw invalidArgument(`channel template '${template}' needs a value for {${key}}`);
-      return String(value);
-    });
-    return this.to(name);
+    return this.to(channelOf(template, params));
   }
 
   /** A channel by its full name (`room:lobby`, `private-orders`, `user.42`). */

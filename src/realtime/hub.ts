@@ -675,6 +675,12 @@ function parseSince(value: unknown): { epoch: string; offset: number } | undefin
 /** Starts a hub: creates (or attaches to) its HTTP server and listens. */
 export async function startHub(options: HubOptions = {}): Promise<Hub> {
   const hub = new Hub(options);
-  await hub.listen();
+  try {
+    await hub.listen();
+  } catch (error) {
+    // hub.sock may be listening already, and the seams connected: they would keep the process alive.
+    await hub.close();
+    throw error;
+  }
   return hub;
 }

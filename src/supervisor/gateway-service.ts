@@ -3,6 +3,9 @@
  * runs `warren gateway` like any service, named `gateway` (so it shows in `warren status`, is
  * restarted, logged and stopped like the others). The supervisor does not load the gateway: it
  * spawns the CLI's entry, and passes the section as JSON in WARREN_GATEWAY_CONFIG.
+ *
+ * Its port is a shared port (docs/config.md "Sharing a port"): the supervisor binds it and hands
+ * it to each gateway process, so a restart or a reload of the gateway never refuses a connection.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +29,7 @@ export function gatewayService(
   section: Readonly<Record<string, unknown>>,
   baseDir: string,
   env: Readonly<Record<string, string>>,
+  listen: { host: string; port: number } | null,
 ): ResolvedService {
   const { restart, drainTimeoutMs, readyTimeoutMs } = CONFIG_DEFAULTS;
   return Object.freeze({
@@ -45,7 +49,7 @@ export function gatewayService(
     cwd: baseDir,
     interpreter: 'node',
     ready: Object.freeze({ kind: 'message' as const }),
-    port: null,
-    host: null,
+    port: listen?.port ?? null,
+    host: listen?.host ?? null,
   });
 }

@@ -502,7 +502,7 @@ describe('warren gateway over TLS', () => {
     expect((await gateway.closed).code).toBe(0);
   }, 180_000);
 
-  it('under warren up: tls paths relative to the config; SIGHUP to the gateway pid reloads; so does warren restart gateway', async () => {
+  it('under warren up: tls paths relative to the config; SIGHUP to the gateway pid reloads; so does warren reload gateway (a new process)', async () => {
     const { dir, socketDir } = cli.workDir('wt-');
     const first = await makeCert(dir, 'first');
     const second = await makeCert(dir, 'second');
@@ -541,11 +541,12 @@ describe('warren gateway over TLS', () => {
       WAIT,
     );
     expect([after.status, after.fingerprint]).toEqual([200, newPrint]);
-    // `warren restart gateway` also takes the files (and a changed section) in: a new process.
-    const restart = await cli.run(['restart', 'gateway', '--socket-dir', socketDir]);
-    expect([restart.code, restart.stderr]).toEqual([0, '']);
-    const again = await until(() => h1(url, readFileSync(second.cert), '/who').catch(() => undefined), 'served again', WAIT);
-    expect(again.status).toBe(200);
+    // `warren reload gateway` takes new files in too: a new process, ready before the old one drains (a shared port).
+    copyFileSync(first.cert, join(dir, 'live.crt'));
+    copyFileSync(first.key, join(dir, 'live.key'));
+    const reload = await cli.run(['reload', 'gateway', '--socket-dir', socketDir]);
+    expect([reload.code, reload.stderr]).toEqual([0, '']);
+    expect((await h1(url, readFileSync(first.cert), '/who')).fingerprint).toBe(oldPrint);
     const restarted = JSON.parse((await cli.run(['status', '--json', '--socket-dir', socketDir])).stdout) as typeof status;
     expect(restarted.services.find((service) => service.name === 'gateway')?.instances[0]?.pid).not.toBe(pid);
     up.child.kill('SIGTERM');
