@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { type ClientHttp2Session, connect as connectHttp2, type OutgoingHttpHeaders } from 'node:http2';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -22,6 +22,7 @@ import { type ServiceServer, serveService } from '../../src/service/server.js';
 import { useCli } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
+import { load } from '../support/supervised.js';
 import { until } from '../support/until.js';
 
 const run = promisify(execFile);
@@ -551,6 +552,100 @@ describe('warren gateway over TLS', () => {
     expect(restarted.services.find((service) => service.name === 'gateway')?.instances[0]?.pid).not.toBe(pid);
     up.child.kill('SIGTERM');
     expect((await up.closed).code).toBe(0);
+  }, 180_000);
+
+  it('under warren up: reload gateway twice under 12 HTTPS clients (HTTP/1.1 keep-alive and HTTP/2), no request fails', async () => {
+    const { dir, socketDir } = cli.workDir('wt-');
+    const certs = await makeCert(dir, 'one');
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'warren.config.json'),
+      JSON.stringify({
+        socketDir: 's',
+        services: [{ name: 'hello', entry: SERVICE, instances: 2 }],
+        gateway: { port, accessLog: false, tls: { certFile: certs.cert, keyFile: certs.key } },
+      }),
+    );
+    const up = cli.start(['up', dir]);
+    const ca = readFileSync(certs.cert);
+    const url = `https://127.0.0.1:${port}`;
+    const agent = new HttpsAgent({ keepAlive: true, ca });
+    /** Each HTTP/2 caller's connection, replaced once the gateway said GOAWAY. */
+    const callerSessions = new Map<number, ClientHttp2Session>();
+    let refusedAndRetried = 0;
+    const h2Call = async (caller: number): Promise<Answer> => {
+      let session = callerSessions.get(caller);
+      if (session === undefined || session.closed || session.destroyed || goneAway.has(session)) {
+        session = await h2Session(url, ca);
+        const opened = session;
+        opened.once('goaway', () => goneAway.add(opened));
+        callerSessions.set(caller, session);
+      }
+      return h2(session, { ':path': '/who' });
+    };
+    const goneAway = new WeakSet<ClientHttp2Session>();
+    try {
+      await until(
+        async () => (await cli.run(['status', '--check', '--socket-dir', socketDir])).code === 0,
+        () => `online:\n${up.output()}`,
+        WAIT,
+      );
+      const calls = load(
+        async (caller) => {
+          let answer: Answer;
+          if (caller % 2 === 0) {
+            answer = await new Promise<Answer>((resolve, reject) => {
+              httpsRequest(`${url}/who`, { agent }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (chunk: Buffer) => chunks.push(chunk));
+                res.on('end', () =>
+                  resolve({
+                    status: res.statusCode as number,
+                    headers: {},
+                    body: Buffer.concat(chunks).toString(),
+                    version: '1.1',
+                    fingerprint: '',
+                  }),
+                );
+              })
+                .on('error', reject)
+                .end();
+            });
+          } else {
+            try {
+              answer = await h2Call(caller);
+            } catch (error) {
+              // A stream the gateway refused unprocessed as it went away (GOAWAY, REFUSED_STREAM) is safe to send again, as browsers and curl do.
+              const code = (error as NodeJS.ErrnoException).code;
+              if (code !== 'ERR_HTTP2_GOAWAY_SESSION' && !String(error).includes('NGHTTP2_REFUSED_STREAM')) throw error;
+              refusedAndRetried += 1;
+              answer = await h2Call(caller);
+            }
+          }
+          if (answer.status !== 200) throw new Error(`status ${answer.status}: ${answer.body}`);
+          return (JSON.parse(answer.body) as { pid: number }).pid;
+        },
+        { callers: 12, maxMs: 150_000 },
+      );
+      try {
+        await until(() => calls.result.served >= 300, 'requests before the reloads', WAIT);
+        for (const round of [1, 2]) {
+          const reload = await cli.run(['reload', 'gateway', '--socket-dir', socketDir]);
+          expect([round, reload.code, reload.stderr]).toEqual([round, 0, '']);
+        }
+        const served = calls.result.served;
+        await until(() => calls.result.served >= served + 300, 'requests after the reloads', WAIT);
+      } finally {
+        await calls.stop();
+      }
+      expect(calls.result.failures).toEqual([]);
+      expect(calls.result.failed).toBe(0);
+      console.log(`TLS reload under load: ${calls.result.served} served, ${refusedAndRetried} HTTP/2 streams refused and sent again`);
+    } finally {
+      agent.destroy();
+      up.child.kill('SIGTERM');
+      await up.closed;
+    }
   }, 180_000);
 
   it('without tls, SIGHUP is ignored: the gateway serves on and SIGTERM ends it with 0', async () => {
