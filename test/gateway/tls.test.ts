@@ -282,6 +282,16 @@ describe('the gateway over TLS', () => {
     expect(session.destroyed).toBe(false);
   });
 
+  it('HTTP/2: a rate-limited request with a body is answered 429 without a Connection header; the connection stays', async () => {
+    const { gateway, ca } = await setup({ rateLimit: [{ prefix: '/echo', perSecond: 0.001, burst: 1 }] });
+    const session = await h2Session(gateway.url, ca);
+    const post = () => h2(session, { ':method': 'POST', ':path': '/echo', 'content-type': 'text/plain' }, 'hi');
+    expect((await post()).status).toBe(200);
+    const limited = await post();
+    expect([limited.status, errorCode(limited), limited.headers.connection]).toEqual([429, 'WARREN_RATE_LIMITED', undefined]);
+    expect((await h2(session, { ':path': '/users/1' })).status).toBe(200);
+  });
+
   it('curl --http2 speaks HTTP/2; with http2: false only HTTP/1.1 is offered', async () => {
     const { gateway, certs } = await setup();
     const { stdout } = await run('curl', [
