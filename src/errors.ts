@@ -168,7 +168,8 @@ export const ERRORS = {
   WARREN_HUB_UNREACHABLE: {
     className: 'WarrenError',
     status: 503,
-    description: "No hub answers on the socket directory's hub.sock (warren emit, broadcaster.flush).",
+    description:
+      "No hub answers on the socket directory's hub.sock (warren emit, broadcaster.flush); or the gateway cannot reach the hub of gateway.websocket (502 on the upgrade).",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

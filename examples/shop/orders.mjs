@@ -4,7 +4,11 @@
 //                         its total; 404 unknown user or product, 409 not enough stock
 //   GET /orders/:id       one order, or 404 ORDER_NOT_FOUND
 //   GET /stats            responses of /orders/* by status, counted by an onResponse hook
+// Each order taken is also broadcast through the WebSocket hub (over its hub.sock): `order` to
+// the user's own stream user.<userId>, and `order` (a summary) to presence-shop, the channel of
+// everyone watching the shop page.
 import { isWarrenError } from 'warren/errors';
+import { createBroadcaster } from 'warren/realtime';
 import { defineService, reply, runService, ServiceClient } from 'warren/service';
 import { z } from 'zod';
 import { problem } from './data.mjs';
@@ -37,6 +41,15 @@ async function placeOrder({ body }, { deps, signal }) {
     totalCents: lines.reduce((sum, line) => sum + line.subtotalCents, 0),
   };
   deps.orders.set(order.id, order);
+  // Fire-and-forget: the order is taken whether or not the hub is up (the broadcaster keeps a
+  // bounded buffer while it is not, and drops broadcasts past it).
+  deps.broadcaster.channel('user.{id}', { id: userId }).emit('order', order);
+  deps.broadcaster.presenceChannel('shop').emit('order', {
+    id: order.id,
+    userId,
+    totalCents: order.totalCents,
+    items: lines.map(({ name, quantity }) => ({ name, quantity })),
+  });
   return reply(201, order, { location: `/orders/${order.id}` });
 }
 
@@ -51,9 +64,20 @@ const orders = defineService({
   dependencies: () => {
     // Finds the other services in the same socket directory (WARREN_SOCKET_DIR) and uses the same token.
     const client = new ServiceClient({ name: 'orders' });
-    return { client, users: client.service('users'), products: client.service('products'), orders: new Map(), statuses: {} };
+    return {
+      client,
+      users: client.service('users'),
+      products: client.service('products'),
+      // Reaches the hub through <WARREN_SOCKET_DIR>/hub.sock, with the same token.
+      broadcaster: createBroadcaster(),
+      orders: new Map(),
+      statuses: {},
+    };
   },
-  onClose: ({ client }) => client.close(),
+  onClose: async ({ client, broadcaster }) => {
+    await broadcaster.close();
+    await client.close();
+  },
   routes: {
     'GET /stats': (_input, { deps }) => deps.statuses,
   },

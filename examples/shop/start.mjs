@@ -1,14 +1,19 @@
 // `npm start`: the shop through `warren up`. Starts the supervisor in the background on
-// examples/shop/warren.config.json (users, products at two instances, orders: each instance its
-// own process, and the HTTP gateway on 127.0.0.1:8080, or HTTP_PORT) in a private socket
-// directory, shows `warren status`, calls the services with `warren call` as you would from a
-// shell, then through the gateway with curl, then `warren stop` and removes the directory.
-// `npm start -- --keep` leaves the shop running until Ctrl-C, to call it by hand.
+// examples/shop/warren.config.json (users, products at two instances, orders, web: each instance
+// its own process; the WebSocket hub; the HTTP gateway on 127.0.0.1:8080, or HTTP_PORT, which
+// also forwards /ws to the hub) in a private socket directory, shows `warren status`, calls the
+// services with `warren call` as you would from a shell, then through the gateway with curl, then
+// watches an order arrive live over a WebSocket, then `warren stop` and removes the directory.
+// `npm start -- --keep` leaves the shop running until Ctrl-C, to call it by hand and to open the
+// live page (http://127.0.0.1:8080/) in a browser.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { liveDemo } from './live-demo.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HERE = fileURLToPath(new URL('./', import.meta.url));
@@ -22,6 +27,17 @@ if (unknown.length > 0) {
   console.error(`usage: node examples/shop/start.mjs [--keep]   (unknown: ${unknown.join(' ')})`);
   process.exit(2);
 }
+
+// The hub checks user and channel tokens with these secrets, and the web service signs them with
+// the same (both get this environment from the supervisor). Fresh ones for each run unless set.
+const port = process.env.WARREN_HTTP_PORT || process.env.HTTP_PORT || '8080';
+const env = {
+  ...process.env,
+  WS_AUTH_SECRET: process.env.WS_AUTH_SECRET || randomBytes(24).toString('base64url'),
+  WS_CHANNEL_SECRET: process.env.WS_CHANNEL_SECRET || randomBytes(24).toString('base64url'),
+  // The page's origin is the gateway's: the hub refuses WebSockets from other pages.
+  WS_ALLOWED_ORIGINS: process.env.WS_ALLOWED_ORIGINS || `http://127.0.0.1:${port},http://localhost:${port}`,
+};
 
 // mkdtemp makes the directory 0700: only this user may connect to the services or read their token.
 const dir = mkdtempSync(join(tmpdir(), 'warren-shop-'));
@@ -54,7 +70,7 @@ async function warren(title, args, expectedCode) {
   const argv = [CLI, ...args, '--socket-dir', dir];
   say(`\n# ${title}`);
   say(`$ node ${argv.map(shellQuote).join(' ')}`);
-  const cli = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = spawn(process.execPath, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (text) => {
     output += text;
@@ -137,7 +153,6 @@ await warren(
 await warren('Responses of /orders by status, counted by an onResponse hook', ['call', 'orders', 'GET', '/stats'], 0);
 
 // The same services over HTTP, through the gateway (`gateway` in warren.config.json).
-const port = process.env.WARREN_HTTP_PORT || process.env.HTTP_PORT || '8080';
 const base = `http://127.0.0.1:${port}`;
 
 /** Prints a curl command line, runs the same request with fetch, and prints the status and the body. */
@@ -173,6 +188,15 @@ await curl(
 await curl('A path no service routes: 404 in the same error shape', '/nothing/here', {}, 404);
 await curl('A body that fails the schema: 400 with every failing field', '/orders', { method: 'POST', body: { items: [] } }, 400);
 
+say("\n# The shop, live: a WebSocket through the gateway's /ws to the hub, and an order seen arriving");
+if (!(await liveDemo(base, say, COMMAND_TIMEOUT_MS))) {
+  failed = true;
+  console.error('the live demo did not see both broadcasts of its order');
+}
+say(
+  `\nThe live page: ${base}/  (who watches the shop, and orders as they are placed${keep ? '' : '; `npm start -- --keep` keeps the shop up to open it'})`,
+);
+
 if (keep && !failed) {
   say('\nThe shop is running; Ctrl-C stops it. From another terminal, in this repository:');
   say(`  export WARREN_SOCKET_DIR=${dir}`);
@@ -182,6 +206,7 @@ if (keep && !failed) {
   say('  npx warren reload products        # one instance at a time, no call fails');
   say('  npx warren logs -f');
   say(`  curl -s ${base}/products          # through the HTTP gateway`);
+  say(`Open ${base}/ in two browser windows, as two users (?user=1, ?user=2): each sees the other watch, and orders arrive live.`);
   say('Kill -9 an instance: the supervisor starts another, and `warren status` counts the restart.');
   // The supervisor runs on its own: this timer is what keeps this script waiting for Ctrl-C.
   const waiting = setInterval(() => {}, 60_000);

@@ -2,16 +2,19 @@
  * `warren gateway [config]`: runs the HTTP gateway alone against the services of a running system
  * (or as the process `warren up` supervises when the config has a `gateway` section). The section
  * comes from WARREN_GATEWAY_CONFIG (JSON, set by the supervisor) or from the config file; the
- * environment overrides it (HTTP_PORT, …). Once it listens it says so: a ReadyMessage over the
+ * environment overrides it (HTTP_PORT, …). `websocket.hub` left out is where the realtime section's hub
+ * listens (WARREN_REALTIME_CONFIG from the supervisor, or the file's section, WS_HOST/WS_PORT over it). Once it listens it says so: a ReadyMessage over the
  * IPC channel when it has one, and a line on stderr. SIGTERM and SIGINT close it gracefully (the
  * requests in progress are answered). SIGHUP reloads the TLS certificate and key when the gateway
  * serves TLS (a bad file keeps the old ones, logged), and is ignored otherwise. The supervisor
  * never sends it: under `warren up`, send it to the gateway's pid (`warren status`).
  */
 import { isAbsolute, resolve } from 'node:path';
+import { withHubDefault } from '../config/gateway-websocket.js';
 import { ConfigError, isWarrenError } from '../errors.js';
 import type { Gateway } from '../gateway/index.js';
 import { GATEWAY_CONFIG_ENV } from '../supervisor/gateway-service.js';
+import { REALTIME_CONFIG_ENV } from '../supervisor/realtime-for-gateway.js';
 import { errorLines } from './up.js';
 
 export interface GatewayCommandIo {
@@ -29,11 +32,16 @@ export async function gatewayCommand(
   try {
     const fromEnv = process.env[GATEWAY_CONFIG_ENV];
     if (configPath === undefined && fromEnv !== undefined && fromEnv !== '') {
-      section = parseSection(fromEnv);
+      const realtime = process.env[REALTIME_CONFIG_ENV];
+      section = withHubDefault(
+        parseSection(fromEnv, GATEWAY_CONFIG_ENV),
+        realtime ? parseSection(realtime, REALTIME_CONFIG_ENV) : undefined,
+        process.env,
+      );
     } else {
       const { loadConfig } = await import('../supervisor/config.js');
       const config = await loadConfig(configPath, socketDir === undefined ? {} : { socketDirOption: socketDir });
-      section = withTlsPaths(config.gateway ?? {}, config.baseDir);
+      section = withTlsPaths(withHubDefault(config.gateway ?? {}, config.realtime ?? undefined, process.env), config.baseDir);
       socketDir = config.socketDir;
     }
   } catch (error) {
@@ -75,8 +83,9 @@ export async function gatewayCommand(
 }
 
 /** The section with the tls file paths taken from the config's directory, as the supervised gateway (run there) takes them. */
-function withTlsPaths(section: Readonly<Record<string, unknown>>, baseDir: string): Readonly<Record<string, unknown>> {
-  const tls = section.tls;
+function withTlsPaths(section: unknown, baseDir: string): unknown {
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) return section;
+  const tls = (section as Record<string, unknown>).tls;
   if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) return section;
   const files: Record<string, unknown> = { ...tls };
   for (const key of ['certFile', 'keyFile', 'caFile']) {
@@ -86,10 +95,10 @@ function withTlsPaths(section: Readonly<Record<string, unknown>>, baseDir: strin
   return { ...section, tls: files };
 }
 
-function parseSection(text: string): unknown {
+function parseSection(text: string, variable: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${GATEWAY_CONFIG_ENV} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`${variable} is not valid JSON: ${(error as Error).message}`);
   }
 }

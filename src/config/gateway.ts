@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { cacheSchema, corsSchema } from './gateway-edge.js';
+import { gatewayWebSocketSchema, hubAddressOf } from './gateway-websocket.js';
 
 /** pino's levels, as the supervisor's logLevel takes them. */
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -32,7 +33,15 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   accessLog: true,
   compression: true,
   compressionThreshold: 1_024,
+  metrics: true as boolean | string,
+  openapi: true as boolean | string,
 });
+
+/** Where `metrics: true` and `openapi: true` answer. */
+export const METRICS_PATH = '/metrics';
+export const OPENAPI_PATH = '/openapi.json';
+/** Paths the gateway answers itself whatever the config. */
+const RESERVED_PATHS = ['/healthz', '/readyz'];
 
 function int(min: number, max: number, expected: string) {
   const error = `expected ${expected}`;
@@ -43,6 +52,14 @@ const nonEmpty = (what: string) => z.string({ error: `expected ${what}` }).min(1
 
 const SERVICE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 const PREFIX = /^\/[A-Za-z0-9._~!$&'()+,;=:@%/-]*[^/]$/;
+const ENDPOINT_PATH = /^\/[A-Za-z0-9._~!$&'()+,;=:@%/-]*$/;
+const endpointError = (what: string, example: string) =>
+  `expected true, false, or a path starting with "/" without "?", "#" or spaces to serve ${what} at (e.g. "${example}")`;
+/** `true` (the default path), `false` (not served) or the path to serve it at. */
+const endpoint = (what: string, example: string, fallback: boolean | string) =>
+  z
+    .union([z.boolean(), z.string().regex(ENDPOINT_PATH, { error: endpointError(what, example) })], { error: endpointError(what, example) })
+    .default(fallback as boolean);
 const prefixError = 'expected a path prefix starting with "/", without a trailing "/", "?", "#" or spaces (e.g. "/api/users")';
 
 const TLS_KEYS = ['certFile', 'keyFile', 'caFile', 'passphrase'];
@@ -105,6 +122,12 @@ export const gatewayConfigShape = {
     .default([]),
   cors: corsSchema,
   cache: cacheSchema,
+  /** WebSocket upgrades on this path go to the hub (gateway-websocket.ts); absent: none are taken. */
+  websocket: gatewayWebSocketSchema.optional(),
+  /** Serve the metrics in the Prometheus text format (docs/gateway.md, Metrics). */
+  metrics: endpoint('the metrics', '/internal/metrics', GATEWAY_DEFAULTS.metrics),
+  /** Serve an OpenAPI 3.1 document of the routes (docs/gateway.md, OpenAPI). */
+  openapi: endpoint('the OpenAPI document', '/api/openapi.json', GATEWAY_DEFAULTS.openapi),
 };
 
 export const gatewayConfigSchema = z
@@ -118,7 +141,34 @@ export const gatewayConfigSchema = z
         message: `expected at most socketPoolMax (${config.socketPoolMax}), got ${config.socketPoolMin}`,
       });
     }
+    const metrics = endpointPath(config.metrics, METRICS_PATH);
+    const openapi = endpointPath(config.openapi, OPENAPI_PATH);
+    for (const [key, path] of [
+      ['metrics', metrics],
+      ['openapi', openapi],
+    ] as const) {
+      if (path === undefined || !RESERVED_PATHS.includes(path)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        input: path,
+        message: `expected a path other than ${RESERVED_PATHS.join(' and ')}, got "${path}"`,
+      });
+    }
+    if (metrics !== undefined && metrics === openapi) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['openapi'],
+        input: openapi,
+        message: `expected a path other than metrics' ("${metrics}"), got "${openapi}"`,
+      });
+    }
   });
+
+/** The path a `metrics` or `openapi` setting serves at: `true` → `fallback`, `false` → none. */
+export function endpointPath(setting: boolean | string, fallback: string): string | undefined {
+  return setting === true ? fallback : setting === false ? undefined : setting;
+}
 
 /** The section as written in a config file: every key may be left out. */
 export type GatewayConfig = z.input<typeof gatewayConfigSchema>;
@@ -129,6 +179,7 @@ type Converter = (raw: string) => unknown;
 const number: Converter = (raw) => (/^\s*-?\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw);
 const seconds: Converter = (raw) => (/^\s*\d+(\.\d+)?\s*$/.test(raw) ? Math.round(Number(raw) * 1000) : raw);
 const text: Converter = (raw) => raw;
+const flagOrPath: Converter = (raw) => (/^\s*(true|1)\s*$/i.test(raw) ? true : /^\s*(false|0)\s*$/i.test(raw) ? false : raw);
 
 /** Each variable (also read as WARREN_<name>, which wins), the key it sets and how its text is read. */
 export const GATEWAY_ENV_VARS = Object.freeze({
@@ -140,6 +191,8 @@ export const GATEWAY_ENV_VARS = Object.freeze({
   SOCKET_HEALTH_CHECK_INTERVAL: { key: 'socketHealthCheckIntervalMs', read: seconds, unit: 's' },
   LOG_LEVEL: { key: 'logLevel', read: text, unit: '' },
   LOG_DIR: { key: 'logDir', read: text, unit: '' },
+  GATEWAY_METRICS: { key: 'metrics', read: flagOrPath, unit: '' },
+  GATEWAY_OPENAPI: { key: 'openapi', read: flagOrPath, unit: '' },
   TLS_CERT_FILE: { key: 'tls.certFile', read: text, unit: '' },
   TLS_KEY_FILE: { key: 'tls.keyFile', read: text, unit: '' },
 } as const);
@@ -178,11 +231,17 @@ export function resolveGatewayConfig(section: unknown, env: NodeJS.ProcessEnv = 
     }
   }
   const parsed = gatewayConfigSchema.safeParse(raw, { reportInput: true });
-  if (parsed.success) return Object.freeze(parsed.data);
+  if (parsed.success) {
+    const { websocket } = parsed.data;
+    if (websocket !== undefined) websocket.hub ??= hubAddressOf(undefined, env);
+    return Object.freeze(parsed.data);
+  }
   const issues: ConfigIssue[] = parsed.error.issues.map((issue) => {
     const key = issue.path.map(String).join('.');
     const source = from.get(key) ?? from.get(String(issue.path[0]));
-    const got = source ?? JSON.stringify((issue as { input?: unknown }).input) ?? 'nothing';
+    const input =
+      (issue as { input?: unknown }).input ?? issue.path.reduce<unknown>((at, step) => (at as Record<PropertyKey, unknown>)?.[step], raw);
+    const got = source ?? JSON.stringify(input) ?? 'nothing';
     const message =
       issue.code === 'unrecognized_keys'
         ? `unknown key(s) ${issue.keys.join(', ')}${issue.path.length === 0 ? `; known keys: ${Object.keys(gatewayConfigShape).join(', ')}` : key === 'tls' ? `; known keys: ${TLS_KEYS.join(', ')}` : ''}`

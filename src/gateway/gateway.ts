@@ -6,7 +6,14 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type GatewayConfig, type ResolvedGatewayConfig, resolveGatewayConfig } from '../config/gateway.js';
+import {
+  endpointPath,
+  type GatewayConfig,
+  METRICS_PATH,
+  OPENAPI_PATH,
+  type ResolvedGatewayConfig,
+  resolveGatewayConfig,
+} from '../config/gateway.js';
 import { invalidRoute } from '../errors.js';
 import { resolveSocketDir } from '../service/socket-dir.js';
 import { onClientError } from './client-errors.js';
@@ -14,8 +21,11 @@ import { GatewayCore } from './core.js';
 import { drainable } from './drain.js';
 import { GatewayLog } from './gateway-log.js';
 import { type InjectRequest, type InjectResponse, inject } from './inject.js';
+import type { GatewayMetrics } from './metrics.js';
+import { openapiEndpoint } from './openapi.js';
 import type { GatewayRoute } from './route-types.js';
-import { createSecureGateway, readTlsMaterial, type SecureGateway } from './tls.js';
+import { createSecureGateway, readTlsMaterial, type TlsMaterial } from './tls.js';
+import { forwardUpgrades } from './ws-forward.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
 
@@ -67,19 +77,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     await log.close();
     throw invalidRoute(`the gateway's routes clash: ${core.table.conflicts.join('; ')}`, { data: { conflicts: core.table.conflicts } });
   }
-  let secure: SecureGateway | undefined;
+  let material: TlsMaterial | undefined;
   if (config.tls !== undefined) {
     try {
-      secure = createSecureGateway(config, core, await readTlsMaterial(config.tls));
+      material = await readTlsMaterial(config.tls);
     } catch (error) {
       core.close();
       await log.close();
       throw error;
     }
   }
-  const server = secure?.server ?? createHttpServer(config, core);
+  const metrics = await addBuiltInEndpoints(config, core);
+  const secure = material === undefined ? undefined : createSecureGateway(config, core, material, metrics);
+  const server = secure?.server ?? createHttpServer(config, core, metrics);
   // TLS connections are followed once their handshake is done; HTTP/2 ones are closed by secure.closeSessions().
   const drain = drainable(server, secure === undefined ? 'connection' : 'secureConnection');
+  // Upgrades come on HTTP/1.1 connections only (WebSockets over HTTP/2, RFC 8441, are not offered).
+  const upgrades = forwardUpgrades(server as Server, config, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -104,6 +118,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     reloadTls: () => secure?.reload() ?? Promise.resolve(false),
     close: () => {
       secure?.closeSessions();
+      // Forwarded WebSockets never end by themselves: the drain would wait for them.
+      upgrades?.close();
       closing ??= drain.drain().then(() => {
         core.close();
         return log.close();
@@ -113,8 +129,20 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   };
 }
 
+/** /metrics and /openapi.json, where the config serves them (prom-client is only loaded for the metrics). */
+async function addBuiltInEndpoints(config: ResolvedGatewayConfig, core: GatewayCore): Promise<GatewayMetrics | undefined> {
+  const openapi = endpointPath(config.openapi, OPENAPI_PATH);
+  if (openapi !== undefined) core.addEndpoint(openapi, openapiEndpoint(core));
+  const path = endpointPath(config.metrics, METRICS_PATH);
+  if (path === undefined) return undefined;
+  const { GatewayMetrics } = await import('./metrics.js');
+  const metrics = new GatewayMetrics(core);
+  core.addEndpoint(path, metrics.endpoint);
+  return metrics;
+}
+
 /** The HTTP/1.1 server, with the limits that keep slow or oversized clients from holding the gateway. */
-function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore): Server {
+function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore, metrics: GatewayMetrics | undefined): Server {
   const server = createServer(
     {
       maxHeaderSize: config.maxHeaderBytes,
@@ -130,8 +158,15 @@ function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore): Ser
       // A pipelined request waits until the answers before it are written (node gives its
       // response the socket then): a client that sends many and reads none holds one answer in
       // the gateway's memory, not all of them.
-      if (res.socket === null) res.once('socket', () => core.serve(req, res));
-      else core.serve(req, res);
+      if (res.socket === null) {
+        res.once('socket', () => {
+          metrics?.track(res);
+          core.serve(req, res);
+        });
+      } else {
+        metrics?.track(res);
+        core.serve(req, res);
+      }
     },
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => onClientError(error, socket));

@@ -23,6 +23,7 @@ import { onClientError } from './client-errors.js';
 import type { GatewayCore } from './core.js';
 import type { Sink } from './exchange.js';
 import { errorBody, JSON_TYPE } from './http-message.js';
+import type { GatewayMetrics } from './metrics.js';
 import { readTlsMaterial, type TlsFiles, type TlsMaterial } from './tls-files.js';
 
 export { readTlsMaterial, type TlsMaterial } from './tls-files.js';
@@ -41,14 +42,19 @@ export interface SecureGateway {
 }
 
 /** The secure server over `material` (read by readTlsMaterial), serving through `core`. */
-export function createSecureGateway(config: ResolvedGatewayConfig, core: GatewayCore, material: TlsMaterial): SecureGateway {
+export function createSecureGateway(
+  config: ResolvedGatewayConfig,
+  core: GatewayCore,
+  material: TlsMaterial,
+  metrics: GatewayMetrics | undefined,
+): SecureGateway {
   const files = config.tls as TlsFiles;
   const secure = { ...material.options, handshakeTimeout: config.headersTimeoutMs, noDelay: true };
   const sessions = new Set<ServerHttp2Session>();
   let closing = false;
   let server: Http2SecureServer | HttpsServer;
   if (config.http2 === false) {
-    server = createHttpsServer({ ...secure, ...http1Limits(config) }, (req, res) => serveHttp1(core, req, res));
+    server = createHttpsServer({ ...secure, ...http1Limits(config) }, (req, res) => serveHttp1(core, metrics, req, res));
   } else {
     const h2 = createSecureServer(
       {
@@ -58,8 +64,11 @@ export function createSecureGateway(config: ResolvedGatewayConfig, core: Gateway
         settings: { maxHeaderListSize: headerListLimit(config.maxHeaderBytes), maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
       },
       (req, res) => {
-        if (res instanceof Http2ServerResponse) serveHttp2(core, req, res);
-        else serveHttp1(core, req as unknown as IncomingMessage, res as unknown as ServerResponse);
+        if (res instanceof Http2ServerResponse) {
+          // In flight until its 'close', as an HTTP/1.1 response: all the metrics read of it.
+          metrics?.track(res as unknown as ServerResponse);
+          serveHttp2(core, req, res);
+        } else serveHttp1(core, metrics, req as unknown as IncomingMessage, res as unknown as ServerResponse);
       },
     );
     // The HTTP/1.1 connections of an HTTP/2 server take these as properties, not options.
@@ -113,9 +122,16 @@ function http1Limits(config: ResolvedGatewayConfig) {
 }
 
 /** As in gateway.ts: a pipelined request is served once the answers before it were written. */
-function serveHttp1(core: GatewayCore, req: IncomingMessage, res: ServerResponse): void {
-  if (res.socket === null) res.once('socket', () => core.serve(req, res));
-  else core.serve(req, res);
+function serveHttp1(core: GatewayCore, metrics: GatewayMetrics | undefined, req: IncomingMessage, res: ServerResponse): void {
+  if (res.socket === null) {
+    res.once('socket', () => {
+      metrics?.track(res);
+      core.serve(req, res);
+    });
+  } else {
+    metrics?.track(res);
+    core.serve(req, res);
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
  * refused client never holds an upgraded connection.
  */
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type FormatName, formatOfSubprotocol } from './protocol.js';
 
@@ -93,4 +94,27 @@ export function chooseFormat(
 export function originAllowed(allowed: readonly string[], origin: string | undefined): boolean {
   if (allowed.length === 0 || allowed.includes('*') || origin === undefined) return true;
   return allowed.includes(origin);
+}
+
+/** Whether a peer address is this machine's own: a loopback address, or none (a Unix socket). */
+function isLocal(address: string | undefined): boolean {
+  if (address === undefined) return true;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+/**
+ * The address a connection is counted under (the per-IP rate limit): the peer's, unless the peer
+ * is on this machine (the gateway forwarding `gateway.websocket`, over loopback or a Unix socket)
+ * and says who its client is in X-Forwarded-For, whose last entry the gateway wrote. Earlier
+ * entries come from the client and are not trusted; nor is the header from any other peer.
+ */
+export function clientAddress(req: IncomingMessage): string {
+  const peer = req.socket.remoteAddress;
+  const forwarded = req.headers['x-forwarded-for'];
+  if (typeof forwarded === 'string' && isLocal(peer)) {
+    const last = forwarded.slice(forwarded.lastIndexOf(',') + 1).trim();
+    if (isIP(last) !== 0) return last;
+  }
+  return peer ?? 'unknown';
 }

@@ -18,7 +18,7 @@ import { Connection } from './connection.js';
 import { packEnvelope, unpackEnvelope } from './envelope.js';
 import { decode, encode, isBinaryFormat } from './format.js';
 import { PreparedMessage, writePrepared } from './frames.js';
-import { chooseFormat, type Identity, originAllowed, pathOf, refuseUpgrade } from './handshake.js';
+import { chooseFormat, clientAddress, type Identity, originAllowed, pathOf, refuseUpgrade } from './handshake.js';
 import { listenHubSocket } from './hub-socket.js';
 import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.js';
 import {
@@ -286,7 +286,7 @@ export class Hub {
       this.#refuse(socket, 403, `origin ${req.headers.origin} is not allowed`);
       return;
     }
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = clientAddress(req);
     if (!this.#rate.take(ip)) {
       this.#refuse(socket, 429, 'too many connections from this address', { 'Retry-After': String(this.#rate.retryAfterS(ip)) });
       return;

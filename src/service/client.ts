@@ -34,18 +34,20 @@ import { type CallOptions, type ClientOptions, type ResolvedClientOptions, resol
 import { type AnyRoute, bindContract, type ServiceContract, type TypedService } from './contract.js';
 import type { ServiceResponse } from './define.js';
 import { watchInstances } from './discovery.js';
+import { type InstanceMetrics, withTimeout } from './instance-metrics.js';
 import { InstancePool, type InstanceStats } from './instance-pool.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { LazyNatsCaller } from './nats/lazy-caller.js';
-import type { RemoteInstance } from './nats/remote-instances.js';
+import type { RemoteInstance } from './nats/types.js';
 import { SERVICE_METHODS } from './protocol.js';
 import type { PublishedRoute } from './published-routes.js';
 import { errorResponse } from './response.js';
 import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
 
 export type { CallOptions, ClientOptions } from './client-options.js';
+export type { InstanceMetrics } from './instance-metrics.js';
 export type { InstanceStats } from './instance-pool.js';
-export type { RemoteInstance } from './nats/remote-instances.js';
+export type { RemoteInstance } from './nats/types.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
@@ -345,20 +347,30 @@ export class ServiceHandle {
     return (await this.askInstance(path, SERVICE_METHODS.routes)) as PublishedRoute[];
   }
 
-  /** The counters of every instance found (`warren.metrics`); an instance that fails to answer is left out. */
-  async instanceMetrics(): Promise<{ instance: number; path: string; snapshot: MetricsSnapshot }[]> {
+  /**
+   * The counters of every instance found (`warren.metrics`, docs/protocol.md §13.3), each with its
+   * snapshot or the error that kept it from answering within `timeoutMs` (default: the client's
+   * timeout). `buckets` asks for the latency histogram's buckets too (the §13.3 extension).
+   */
+  async instanceMetrics(options: { timeoutMs?: number; buckets?: boolean } = {}): Promise<InstanceMetrics[]> {
+    if (!this.discovered) await this.watcher.ready;
     const pools = [...this.pools.values()];
-    const answers = await Promise.allSettled(pools.map((pool) => this.askInstance(pool.instance.path, SERVICE_METHODS.metrics)));
-    const out: { instance: number; path: string; snapshot: MetricsSnapshot }[] = [];
-    answers.forEach((answer, i) => {
-      const pool = pools[i] as InstancePool;
-      if (answer.status === 'fulfilled')
-        out.push({ instance: pool.instance.instance, path: pool.instance.path, snapshot: answer.value as MetricsSnapshot });
+    const timeoutMs = options.timeoutMs ?? this.client.options.timeoutMs;
+    const params = options.buckets === true ? { buckets: true } : undefined;
+    const answers = await Promise.allSettled(
+      pools.map((pool) =>
+        withTimeout(this.askInstance(pool.instance.path, SERVICE_METHODS.metrics, params, timeoutMs), timeoutMs, SERVICE_METHODS.metrics),
+      ),
+    );
+    return answers.map((answer, i) => {
+      const { instance, path } = (pools[i] as InstancePool).instance;
+      return answer.status === 'fulfilled'
+        ? { instance, path, snapshot: answer.value as MetricsSnapshot }
+        : { instance, path, error: answer.reason instanceof Error ? answer.reason : new Error(String(answer.reason)) };
     });
-    return out;
   }
 
-  private async askInstance(path: string, method: string): Promise<unknown> {
+  private async askInstance(path: string, method: string, params?: unknown, timeoutMs?: number): Promise<unknown> {
     if (!this.discovered) await this.watcher.ready;
     let pool = this.pools.get(path);
     if (pool === undefined) {
@@ -367,7 +379,7 @@ export class ServiceHandle {
     }
     if (pool === undefined) throw new UnavailableError(`instance ${path} of service '${this.name}' is not (or no longer) listed`);
     const peer = pool.idle() ?? (await pool.acquire());
-    return peer.request(method, undefined, { timeout: this.client.options.timeoutMs });
+    return peer.request(method, params, { timeout: timeoutMs ?? this.client.options.timeoutMs });
   }
 
   /** The instances found so far, with their connections and calls in flight. */

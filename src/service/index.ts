@@ -1,6 +1,6 @@
 export { loadOrCreateToken, readToken, rotateToken, TOKEN_FILE, TokenVerifier } from './auth.js';
 export { decodeCall, decodeReply, encodeCall, encodeReply } from './call-format.js';
-export type { CallOptions, ClientOptions, InstanceStats } from './client.js';
+export type { CallOptions, ClientOptions, InstanceMetrics, InstanceStats } from './client.js';
 export { ServiceClient, ServiceHandle } from './client.js';
 export type {
   AnyRoute,

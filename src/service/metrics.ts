@@ -89,6 +89,19 @@ export class LatencyHistogram {
     return this.count === 0 ? 0 : this.sum / this.count;
   }
 
+  /** The non-empty buckets as `[index, count, index, count, …]`, by increasing index (§13.3 `buckets`). */
+  sparse(): number[] {
+    const out: number[] = [];
+    const counts = this.counts;
+    for (let i = 0; i < BUCKET_COUNT; i++) if (counts[i]! > 0) out.push(i, counts[i]!);
+    return out;
+  }
+
+  /** The largest latency (ms) bucket `index` holds: 0.001·γ^index; the last bucket has no bound (Infinity). */
+  static upperBoundMs(index: number): number {
+    return index >= BUCKET_COUNT - 1 ? Number.POSITIVE_INFINITY : LOWEST_MS * GAMMA ** index;
+  }
+
   static bucketIndex(ms: number): number {
     return bucketIndex(ms);
   }
@@ -111,11 +124,20 @@ export interface RouteStats {
   maxMs: number;
   /** When counting started, in ms since the epoch. */
   since: number;
+  /** Only with `{ buckets: true }`, on `service`: the sum of the latencies of completed requests, ms. */
+  sumMs?: number;
+  /** Only with `{ buckets: true }`, on `service`: the latency histogram's non-empty buckets, `[index, count, …]`. */
+  buckets?: number[];
 }
 
 export interface MetricsSnapshot {
   service: RouteStats;
   routes: Record<string, RouteStats>;
+}
+
+/** The params of `warren.metrics`: none, or `{ buckets: true }` for the histogram's buckets (§13.3). */
+export interface SnapshotOptions {
+  buckets?: boolean;
 }
 
 export interface MetricsOptions {
@@ -286,8 +308,8 @@ export class RouteMetrics {
     };
   }
 
-  /** The counters as plain JSON data (a fresh object each call). */
-  snapshot(): MetricsSnapshot {
+  /** The counters as plain JSON data (a fresh object each call); `buckets` adds `sumMs` and `buckets` to `service`. */
+  snapshot(options: SnapshotOptions = {}): MetricsSnapshot {
     const routes: Record<string, RouteStats> = {};
     const service = new Counters(this.since);
     // defineProperty, not assignment: a route label may be any string, '__proto__' included.
@@ -299,7 +321,12 @@ export class RouteMetrics {
       service.inFlight += counters.inFlight;
       service.latency.merge(counters.latency);
     }
-    return { service: service.stats(), routes };
+    const stats = service.stats();
+    if (options.buckets === true) {
+      stats.sumMs = roundMs(service.latency.sum);
+      stats.buckets = service.latency.sparse();
+    }
+    return { service: stats, routes };
   }
 
   /** The route of the last lookup and its counters: begin() and finish() of one call, and calls in a row, ask for the same. */

@@ -221,9 +221,11 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     });
     // The peer's context is passed whole: its signal is only created if a handler asks for it.
     peer.onRequest(SERVICE_METHODS.call, (params, ctx) => this.call(params, auth, ctx));
-    peer.onRequest(SERVICE_METHODS.metrics, () => {
+    peer.onRequest(SERVICE_METHODS.metrics, (params) => {
       if (auth === null) throw new UnauthorizedError('metrics need a valid token');
-      return this.metrics.snapshot();
+      // Any other params (none, for most callers) mean the plain snapshot.
+      const buckets = typeof params === 'object' && params !== null && (params as { buckets?: unknown }).buckets === true;
+      return this.metrics.snapshot({ buckets });
     });
     peer.onRequest(SERVICE_METHODS.routes, () => {
       if (auth === null) throw new UnauthorizedError('routes need a valid token');

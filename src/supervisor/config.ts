@@ -20,6 +20,7 @@ import { configError, toIssues } from './config-issues.js';
 import { CONFIG_ENV_VARS, configSchema, envVarsSchema, type LogLevel, type readySchema } from './config-schema.js';
 import { GATEWAY_SERVICE, gatewayService } from './gateway-service.js';
 import { HUB_SERVICE_NAME, hubService } from './hub-service.js';
+import { passRealtimeToGateway } from './realtime-for-gateway.js';
 
 export * from './config-schema.js';
 
@@ -280,6 +281,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): Resolved
     }
   }
   if (issues.length > 0) throw configError(issues, configPath);
+  passRealtimeToGateway(services, config.realtime);
 
   return Object.freeze({
     configPath,

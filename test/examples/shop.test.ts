@@ -57,7 +57,7 @@ interface Launched {
 /** Instance pids in the `warren status` table that start.mjs prints ("products   1  123  online ..."). */
 function servicePids(stdout: string): Map<string, number> {
   return new Map(
-    [...stdout.matchAll(/^(users|products|orders|gateway) +(\d+) +(\d+) +online /gm)].map((m) => [`${m[1]}.${m[2]}`, Number(m[3])]),
+    [...stdout.matchAll(/^(users|products|orders|web|hub|gateway) +(\d+) +(\d+) +online /gm)].map((m) => [`${m[1]}.${m[2]}`, Number(m[3])]),
   );
 }
 
@@ -67,11 +67,12 @@ function supervisorPid(stdout: string): number | undefined {
   return pid === undefined ? undefined : Number(pid);
 }
 
-function launchStart(args: string[] = [], port = 0): Launched {
+function launchStart(args: string[] = [], port = 0, wsPort = 0): Launched {
   // Detached: start.mjs leads its own process group, so that a hang can be killed whole.
   const child = spawn(process.execPath, [join(SHOP, 'start.mjs'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, HTTP_PORT: String(port) },
+    // The hub on a port of its own too (6001 may be taken by another test's).
+    env: { ...process.env, HTTP_PORT: String(port), WS_PORT: String(wsPort) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -168,10 +169,10 @@ function parseCalls(stdout: string): PrintedCall[] {
 
 describe('examples/shop/start.mjs', () => {
   it(
-    'starts four services and the gateway, makes seven real `warren call`s and four HTTP calls through the gateway, stops everything and exits 0',
+    'starts the services, the hub and the gateway, makes seven real `warren call`s, four HTTP calls and a live WebSocket order through the gateway, stops everything and exits 0',
     async () => {
       const port = await freePort();
-      const run = launchStart([], port);
+      const run = launchStart([], port, await freePort());
       const { code, signal } = await finished(run);
       const stdout = run.stdout();
       const context = `--- stdout\n${stdout}\n--- stderr\n${run.stderr()}`;
@@ -186,13 +187,15 @@ describe('examples/shop/start.mjs', () => {
 
       // Started through `warren up --detach`, shown by `warren status`, stopped by `warren stop`.
       expect(stdout).toContain(`$ node dist/cli/main.js up examples/shop --detach --socket-dir ${dir}`);
-      expect(stdout).toContain(`5 of 5 instances online (users 1/1, products 2/2, orders 1/1, gateway 1/1); socket directory ${dir}`);
+      expect(stdout).toContain(
+        `7 of 7 instances online (users 1/1, products 2/2, orders 1/1, web 1/1, hub 1/1, gateway 1/1); socket directory ${dir}`,
+      );
       const supervisor = supervisorPid(stdout);
       expect(supervisor, context).toBeGreaterThan(0);
       expect(stdout).toMatch(new RegExp(`^supervisor ${supervisor} running on ${dir}, up \\d+s`, 'm'));
       const pids = servicePids(stdout);
-      expect([...pids.keys()].sort()).toEqual(['gateway.0', 'orders.0', 'products.0', 'products.1', 'users.0']);
-      expect(new Set(pids.values()).size).toBe(5);
+      expect([...pids.keys()].sort()).toEqual(['gateway.0', 'hub.0', 'orders.0', 'products.0', 'products.1', 'users.0', 'web.0']);
+      expect(new Set(pids.values()).size).toBe(7);
 
       // The same services over HTTP through the gateway: a listing, an order, a 404, a 400.
       const curls = [...stdout.matchAll(/^\$ curl .*(http:\/\/127\.0\.0\.1:(\d+)\S*)\nHTTP (\d+) \(x-request-id: [0-9a-f-]{36}\)$/gm)];
@@ -202,6 +205,11 @@ describe('examples/shop/start.mjs', () => {
         [String(port), '404'],
         [String(port), '400'],
       ]);
+      // An order seen arriving over a WebSocket through the gateway's /ws, on both channels.
+      expect(stdout).toContain(`connected through ws://127.0.0.1:${port}/ws as user 2; joined presence-shop, watching: 2`);
+      expect(stdout).toMatch(/^live, on user\.2: order 3, 650 cents$/m);
+      expect(stdout).toMatch(/^live, on presence-shop: order 3, 650 cents$/m);
+      expect(stdout).toContain(`The live page: http://127.0.0.1:${port}/ `);
       expect(stdout).toContain(`$ node dist/cli/main.js stop --socket-dir ${dir}`);
       expect(stdout).toMatch(/^stopped after \d+(\.\d+)?s$/m);
       expect(isGone(supervisor as number), 'the supervisor outlived start.mjs').toBe(true);
@@ -265,7 +273,7 @@ describe('examples/shop/start.mjs', () => {
   it(
     '--keep: stays up to be called by hand; a SIGKILLed products instance is restarted by the supervisor; stops on SIGINT',
     async () => {
-      const run = launchStart(['--keep'], await freePort());
+      const run = launchStart(['--keep'], await freePort(), await freePort());
       const dir = (await run.waitFor(/^ {2}export WARREN_SOCKET_DIR=(\S+)$/m))[1] as string;
       expect(run.stdout()).toContain('The shop is running; Ctrl-C stops it.');
       expect(statSync(dir).mode & 0o777).toBe(0o700);

@@ -7,8 +7,7 @@ import type { ServiceResponse } from '../define.js';
 import type { PublishedRoute } from '../published-routes.js';
 import type { NatsCaller } from './nats-caller.js';
 import type { ResolvedNatsOptions } from './options.js';
-import type { RemoteInstance } from './remote-instances.js';
-import type { NatsCallerOptions, NatsCallOptions } from './types.js';
+import type { NatsCallerOptions, NatsCallOptions, RemoteInstance } from './types.js';
 
 export class LazyNatsCaller {
   private caller: NatsCaller | undefined;

@@ -10,17 +10,9 @@ import { msgpackCodec } from '../../wire/msgpack.js';
 import { decodeReply } from '../call-format.js';
 import type { PublishedRoute } from '../published-routes.js';
 import { routesSubject } from './subjects.js';
+import type { RemoteInstance } from './types.js';
 
-/** One instance that answered `$SRV.PING`. */
-export interface RemoteInstance {
-  service: string;
-  /** Its id on NATS (a nuid). */
-  id: string;
-  /** `warren.host` from its metadata; '' for a NATS service that is not Warren's. */
-  host: string;
-  /** Whether it is a Warren instance (its ping carries `warren.instance`). */
-  warren: boolean;
-}
+export type { RemoteInstance } from './types.js';
 
 /** Every instance that answers `$SRV.PING` within `waitMs`; none when nobody subscribes. */
 export async function pingInstances(connection: NatsConnection, waitMs: number): Promise<RemoteInstance[]> {

@@ -42,3 +42,14 @@ export interface NatsCallOptions {
   timeout?: number;
   signal?: AbortSignal;
 }
+
+/** One instance that answered `$SRV.PING`. */
+export interface RemoteInstance {
+  service: string;
+  /** Its id on NATS (a nuid). */
+  id: string;
+  /** `warren.host` from its metadata; '' for a NATS service that is not Warren's. */
+  host: string;
+  /** Whether it is a Warren instance (its ping carries `warren.instance`). */
+  warren: boolean;
+}
