@@ -19,6 +19,7 @@ import { resolveGatewayConfig } from '../../src/config/gateway.js';
 import { type Gateway, startGateway } from '../../src/gateway/index.js';
 import { defineService } from '../../src/service/define.js';
 import { type ServiceServer, serveService } from '../../src/service/server.js';
+import { useHubs } from '../realtime/helpers.js';
 import { useCli } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
 import { serviceCleanup } from '../support/service-cleanup.js';
@@ -35,6 +36,7 @@ afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.close()));
 });
 const cli = useCli(60_000);
+const { hub, client } = useHubs();
 const WAIT = { timeoutMs: 60_000, intervalMs: 20 };
 
 function tempDir(): string {
@@ -290,6 +292,34 @@ describe('the gateway over TLS', () => {
     const limited = await post();
     expect([limited.status, errorCode(limited), limited.headers.connection]).toEqual([429, 'WARREN_RATE_LIMITED', undefined]);
     expect((await h2(session, { ':path': '/users/1' })).status).toBe(200);
+  });
+
+  it('WebSocket upgrades over TLS (wss://, HTTP/1.1) are forwarded to the hub; the hub is told X-Forwarded-Proto: https', async () => {
+    const dir = tempDir();
+    const socketDir = join(dir, 'run');
+    const seen: string[] = [];
+    const h = await hub({
+      socketDir,
+      authenticate: (request) => {
+        seen.push(String(request.headers['x-forwarded-proto']));
+        return { userId: 'u1' };
+      },
+    });
+    const { gateway, ca } = await setup({ websocket: { hub: `127.0.0.1:${h.port}` } });
+    const c = await client(`${gateway.url.replace('https', 'wss')}/ws`, { ws: { ca } });
+    const ack = await c.subscribe('room:tls');
+    expect(ack.error).toBeUndefined();
+    expect(seen).toEqual(['https']);
+  });
+
+  it('/metrics over HTTP/2 counts HTTP/2 requests; in flight back to 1 (the scrape itself) once they are answered', async () => {
+    const { gateway, ca } = await setup();
+    const session = await h2Session(gateway.url, ca);
+    expect((await h2(session, { ':path': '/users/1' })).status).toBe(200);
+    const scrape = await h2(session, { ':path': '/metrics' });
+    expect(scrape.status).toBe(200);
+    expect(scrape.body).toMatch(/^warren_gateway_requests_total\{service="echo",method="GET",status_class="2xx"\} 1$/m);
+    expect(scrape.body).toMatch(/^warren_gateway_requests_in_flight 1$/m);
   });
 
   it('curl --http2 speaks HTTP/2; with http2: false only HTTP/1.1 is offered', async () => {
