@@ -5,9 +5,11 @@
  * environment overrides it (HTTP_PORT, …). `websocket.hub` left out is where the realtime section's hub
  * listens (WARREN_REALTIME_CONFIG from the supervisor, or the file's section, WS_HOST/WS_PORT over it). Once it listens it says so: a ReadyMessage over the
  * IPC channel when it has one, and a line on stderr. SIGTERM and SIGINT close it gracefully (the
- * requests in progress are answered), SIGHUP is ignored (the supervisor restarts it to reload).
+ * requests in progress are answered). SIGHUP reloads the TLS certificate and key when the gateway
+ * serves TLS (a bad file keeps the old ones, logged), and is ignored otherwise. The supervisor
+ * never sends it: under `warren up`, send it to the gateway's pid (`warren status`).
  */
-
+import { isAbsolute, resolve } from 'node:path';
 import { withHubDefault } from '../config/gateway-websocket.js';
 import { ConfigError, isWarrenError } from '../errors.js';
 import type { Gateway } from '../gateway/index.js';
@@ -39,7 +41,7 @@ export async function gatewayCommand(
     } else {
       const { loadConfig } = await import('../supervisor/config.js');
       const config = await loadConfig(configPath, socketDir === undefined ? {} : { socketDirOption: socketDir });
-      section = withHubDefault(config.gateway ?? {}, config.realtime ?? undefined, process.env);
+      section = withTlsPaths(withHubDefault(config.gateway ?? {}, config.realtime ?? undefined, process.env), config.baseDir);
       socketDir = config.socketDir;
     }
   } catch (error) {
@@ -47,13 +49,20 @@ export async function gatewayCommand(
     return 2;
   }
   const { startGateway } = await import('../gateway/index.js');
-  let gateway: Gateway;
+  let started: Gateway | undefined;
+  // Handled from the start: SIGHUP's default would end a gateway that is still starting (it reads its files then anyway).
+  const onHangUp = () => {
+    if (started?.config.tls !== undefined) void started.reloadTls();
+  };
+  process.on('SIGHUP', onHangUp);
   try {
-    gateway = await startGateway({ ...(section as object), socketDir, env: process.env });
+    started = await startGateway({ ...(section as object), socketDir, env: process.env });
   } catch (error) {
+    process.off('SIGHUP', onHangUp);
     io.err(errorLines(name, error));
     return isWarrenError(error) && error.code === 'WARREN_CONFIG' ? 2 : 1;
   }
+  const gateway = started;
   io.err(`${name}: listening on ${gateway.url} (${gateway.routes().length} routes)\n`);
   if (typeof process.send === 'function') {
     const instance = Number(process.env.WARREN_INSTANCE ?? 0) || 0;
@@ -63,14 +72,27 @@ export async function gatewayCommand(
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    process.on('SIGHUP', () => {});
     // The supervisor went away: so does its gateway.
     process.once('disconnect', stop);
   });
   await gateway.close();
+  process.off('SIGHUP', onHangUp);
   // The IPC channel of a supervised gateway would keep the process alive.
   if (process.connected) process.disconnect();
   return 0;
+}
+
+/** The section with the tls file paths taken from the config's directory, as the supervised gateway (run there) takes them. */
+function withTlsPaths(section: unknown, baseDir: string): unknown {
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) return section;
+  const tls = (section as Record<string, unknown>).tls;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) return section;
+  const files: Record<string, unknown> = { ...tls };
+  for (const key of ['certFile', 'keyFile', 'caFile']) {
+    const path = files[key];
+    if (typeof path === 'string' && path !== '' && !isAbsolute(path)) files[key] = resolve(baseDir, path);
+  }
+  return { ...section, tls: files };
 }
 
 function parseSection(text: string, variable: string): unknown {

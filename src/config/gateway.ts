@@ -62,6 +62,8 @@ const endpoint = (what: string, example: string, fallback: boolean | string) =>
     .default(fallback as boolean);
 const prefixError = 'expected a path prefix starting with "/", without a trailing "/", "?", "#" or spaces (e.g. "/api/users")';
 
+const TLS_KEYS = ['certFile', 'keyFile', 'caFile', 'passphrase'];
+
 export const gatewayConfigShape = {
   host: nonEmpty('a host name or address to listen on (a non-empty string)').default(GATEWAY_DEFAULTS.host),
   port: int(0, 65_535, 'a TCP port from 0 to 65535 (0: any free port)').default(GATEWAY_DEFAULTS.port),
@@ -89,6 +91,23 @@ export const gatewayConfigShape = {
   compressionThreshold: int(0, 1_073_741_824, 'a whole number of bytes from 0 to 1073741824').default(
     GATEWAY_DEFAULTS.compressionThreshold,
   ),
+  /** HTTPS (and HTTP/2 unless http2 is false) with these PEM files; read at start and again by `reloadTls()` (SIGHUP). */
+  tls: z
+    .strictObject(
+      {
+        certFile: nonEmpty('a path to a PEM certificate file (a non-empty string)'),
+        keyFile: nonEmpty('a path to a PEM private key file (a non-empty string)'),
+        caFile: nonEmpty('a path to a PEM file of intermediate certificates (a non-empty string)').optional(),
+        passphrase: z.string({ error: 'expected the passphrase of the key (a string)' }).optional(),
+      },
+      {
+        error: (issue) =>
+          issue.code === 'unrecognized_keys' ? undefined : 'expected an object { certFile, keyFile, caFile?, passphrase? }',
+      },
+    )
+    .optional(),
+  /** HTTP/2 (with HTTP/1.1 for clients without it) when tls is set; default true. */
+  http2: z.boolean({ error: 'expected true or false' }).optional(),
   rateLimit: z
     .array(
       z.strictObject({
@@ -174,7 +193,23 @@ export const GATEWAY_ENV_VARS = Object.freeze({
   LOG_DIR: { key: 'logDir', read: text, unit: '' },
   GATEWAY_METRICS: { key: 'metrics', read: flagOrPath, unit: '' },
   GATEWAY_OPENAPI: { key: 'openapi', read: flagOrPath, unit: '' },
+  TLS_CERT_FILE: { key: 'tls.certFile', read: text, unit: '' },
+  TLS_KEY_FILE: { key: 'tls.keyFile', read: text, unit: '' },
 } as const);
+
+/** Sets `key` (`a` or `a.b`) in `raw`; a nested key copies its object, so the caller's section is never changed. */
+function setKey(raw: Record<string, unknown>, key: string, value: unknown): void {
+  const dot = key.indexOf('.');
+  if (dot < 0) {
+    raw[key] = value;
+    return;
+  }
+  const outer = key.slice(0, dot);
+  const inner = raw[outer];
+  const copy = typeof inner === 'object' && inner !== null && !Array.isArray(inner) ? { ...inner } : {};
+  (copy as Record<string, unknown>)[key.slice(dot + 1)] = value;
+  raw[outer] = copy;
+}
 
 /**
  * The gateway section resolved: the file's section (or nothing), the environment's overrides on
@@ -191,7 +226,7 @@ export function resolveGatewayConfig(section: unknown, env: NodeJS.ProcessEnv = 
     for (const [name, { key, read, unit }] of Object.entries(GATEWAY_ENV_VARS)) {
       const variable = env[`WARREN_${name}`] !== undefined ? `WARREN_${name}` : env[name] !== undefined ? name : undefined;
       if (variable === undefined) continue;
-      (raw as Record<string, unknown>)[key] = read(env[variable] as string);
+      setKey(raw as Record<string, unknown>, key, read(env[variable] as string));
       from.set(key, `${variable}=${JSON.stringify(env[variable])}${unit === 's' ? ' (seconds)' : ''}`);
     }
   }
@@ -203,13 +238,13 @@ export function resolveGatewayConfig(section: unknown, env: NodeJS.ProcessEnv = 
   }
   const issues: ConfigIssue[] = parsed.error.issues.map((issue) => {
     const key = issue.path.map(String).join('.');
-    const source = from.get(String(issue.path[0]));
+    const source = from.get(key) ?? from.get(String(issue.path[0]));
     const input =
       (issue as { input?: unknown }).input ?? issue.path.reduce<unknown>((at, step) => (at as Record<PropertyKey, unknown>)?.[step], raw);
     const got = source ?? JSON.stringify(input) ?? 'nothing';
     const message =
       issue.code === 'unrecognized_keys'
-        ? `unknown key(s) ${issue.keys.join(', ')}${issue.path.length === 0 ? `; known keys: ${Object.keys(gatewayConfigShape).join(', ')}` : ''}`
+        ? `unknown key(s) ${issue.keys.join(', ')}${issue.path.length === 0 ? `; known keys: ${Object.keys(gatewayConfigShape).join(', ')}` : key === 'tls' ? `; known keys: ${TLS_KEYS.join(', ')}` : ''}`
         : issue.code === 'custom'
           ? issue.message
           : `${issue.message}, got ${got}`;

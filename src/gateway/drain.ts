@@ -6,8 +6,9 @@
  * (Node ≥ 19) would close idle keep-alive connections at once, while a client may be writing its
  * next request on one: that client would see a reset instead of an answer.
  */
-import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import { type Server as HttpServer, type IncomingMessage, ServerResponse } from 'node:http';
 import { Server, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 /** A keep-alive connection idle this long after the stop began is closed (a request on it first gets its answer). */
 const IDLE_GRACE_MS = 1000;
@@ -17,8 +18,12 @@ export interface DrainableServer {
   drain(): Promise<void>;
 }
 
-/** Follows `server`'s connections and requests from now on, for drain(). */
-export function drainable(server: HttpServer): DrainableServer {
+/**
+ * Follows `server`'s connections and requests from now on, for drain(). A TLS server
+ * (tls.ts) passes 'secureConnection': its requests' sockets are the TLS ones. Its HTTP/2
+ * connections and streams are left to tls.ts (closeSessions: GOAWAY once the streams are answered).
+ */
+export function drainable(server: HttpServer | Server, connectionEvent: 'connection' | 'secureConnection' = 'connection'): DrainableServer {
   /** Open connections and the requests in flight on each. */
   const sockets = new Map<Socket, number>();
   const responses = new Set<ServerResponse>();
@@ -42,7 +47,8 @@ export function drainable(server: HttpServer): DrainableServer {
   };
 
   // Prepended: before the pipeline writes anything, so an answer can still say `Connection: close`.
-  server.prependListener('connection', (socket: Socket) => {
+  server.prependListener(connectionEvent, (socket: Socket) => {
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return;
     sockets.set(socket, 0);
     socket.once('close', () => {
       sockets.delete(socket);
@@ -51,6 +57,7 @@ export function drainable(server: HttpServer): DrainableServer {
     if (stopping) closeWhenIdle(socket);
   });
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(res instanceof ServerResponse)) return;
     const socket = req.socket;
     sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
     clearIdle(socket);

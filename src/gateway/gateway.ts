@@ -24,6 +24,7 @@ import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayMetrics } from './metrics.js';
 import { openapiEndpoint } from './openapi.js';
 import type { GatewayRoute } from './route-types.js';
+import { createSecureGateway, readTlsMaterial, type TlsMaterial } from './tls.js';
 import { forwardUpgrades } from './ws-forward.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
@@ -40,7 +41,7 @@ export interface GatewayOptions extends GatewayConfig {
 }
 
 export interface Gateway {
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://host:port` with tls */
   readonly url: string;
   readonly address: AddressInfo;
   readonly config: ResolvedGatewayConfig;
@@ -49,6 +50,8 @@ export interface Gateway {
   /** Resolves once the first scan is done and every instance found has told its routes. */
   ready(): Promise<void>;
   inject(request: InjectRequest): Promise<InjectResponse>;
+  /** With tls: reads the certificate and key files again for new connections (SIGHUP); false, logged, when they cannot be used (the old ones stay). Without tls: false. */
+  reloadTls(): Promise<boolean>;
   /**
    * Stops accepting, answers the requests in progress and those that arrive on open connections
    * within a second (with `Connection: close`), closes idle connections after that second, then
@@ -74,10 +77,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     await log.close();
     throw invalidRoute(`the gateway's routes clash: ${core.table.conflicts.join('; ')}`, { data: { conflicts: core.table.conflicts } });
   }
+  let material: TlsMaterial | undefined;
+  if (config.tls !== undefined) {
+    try {
+      material = await readTlsMaterial(config.tls);
+    } catch (error) {
+      core.close();
+      await log.close();
+      throw error;
+    }
+  }
   const metrics = await addBuiltInEndpoints(config, core);
-  const server = createHttpServer(config, core, metrics);
-  const drain = drainable(server);
-  const upgrades = forwardUpgrades(server, config, log);
+  const secure = material === undefined ? undefined : createSecureGateway(config, core, material, metrics);
+  const server = secure?.server ?? createHttpServer(config, core, metrics);
+  // TLS connections are followed once their handshake is done; HTTP/2 ones are closed by secure.closeSessions().
+  const drain = drainable(server, secure === undefined ? 'connection' : 'secureConnection');
+  // Upgrades come on HTTP/1.1 connections only (WebSockets over HTTP/2, RFC 8441, are not offered).
+  const upgrades = forwardUpgrades(server as Server, config, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -88,8 +104,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   core.markListening();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  log.event('info', `gateway listening on ${url}`, { url, routes: core.table.routes.length });
+  const url = `${secure === undefined ? 'http' : 'https'}://${host}:${address.port}`;
+  const protocols = secure === undefined ? undefined : config.http2 === false ? 'http/1.1' : 'h2, http/1.1';
+  log.event('info', `gateway listening on ${url}`, { url, routes: core.table.routes.length, ...(protocols && { protocols }) });
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -98,7 +115,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     routes: () => core.table.routes,
     ready: () => core.follower.ready,
     inject: (request) => inject(core, request),
+    reloadTls: () => secure?.reload() ?? Promise.resolve(false),
     close: () => {
+      secure?.closeSessions();
       // Forwarded WebSockets never end by themselves: the drain would wait for them.
       upgrades?.close();
       closing ??= drain.drain().then(() => {

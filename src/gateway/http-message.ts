@@ -20,13 +20,14 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** The request headers a service sees: every header but the hop-by-hop ones (and those `Connection` names), lower case. */
+/** The request headers a service sees: every header but the hop-by-hop ones (and those `Connection` names) and HTTP/2's pseudo-headers, lower case. */
 export function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   const named = headers.connection;
   for (const name in headers) {
     const value = headers[name];
-    if (typeof value !== 'string' || HOP_BY_HOP.has(name)) continue;
+    // HTTP/2's pseudo-headers (`:path`, `:authority`, …) are the request line, not headers.
+    if (typeof value !== 'string' || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58) continue;
     out[name] = value;
   }
   if (named !== undefined && named !== 'keep-alive' && named !== 'close') {
