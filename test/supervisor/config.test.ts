@@ -199,6 +199,51 @@ describe('parseConfig: defaults and resolution', () => {
     ).toMatch(/expected a name other than "gateway"/);
   });
 
+  it('hands transport and nats to every process as WARREN_TRANSPORT and NATS_*, under the environment and .env', () => {
+    const raw = {
+      services: [
+        { name: 'users', entry: './users.mjs' },
+        { name: 'own', entry: './own.mjs', env: { NATS_TOKEN: 'its-own' } },
+      ],
+      transport: 'nats',
+      nats: { url: ['nats://a:4222', 'nats://b:4222'], user: 'u', pass: 'p', token: 't', credsFile: 'c.creds', tls: { caFile: 'ca.pem' } },
+      gateway: {},
+      realtime: {},
+    };
+    const config = parse(raw, {
+      env: { NATS_USER: 'from-env' },
+      envFile: { path: join(dir, '.env'), values: { NATS_PASSWORD: 'from-dotenv' } },
+    });
+    const [users, own] = config.services;
+    expect(users?.env).toEqual({
+      NATS_PASSWORD: 'from-dotenv',
+      WARREN_TRANSPORT: 'nats',
+      NATS_URL: 'nats://a:4222,nats://b:4222',
+      NATS_TOKEN: 't',
+      NATS_CREDS: join(dir, 'c.creds'),
+      NATS_CA: join(dir, 'ca.pem'),
+    });
+    // NATS_USER is the environment's: the processes inherit it from the supervisor.
+    expect(users?.env.NATS_USER).toBeUndefined();
+    expect(own?.env.NATS_TOKEN).toBe('its-own');
+    for (const name of ['gateway', 'hub']) {
+      expect(config.services.find((service) => service.name === name)?.env).toMatchObject({
+        WARREN_TRANSPORT: 'nats',
+        NATS_URL: 'nats://a:4222,nats://b:4222',
+      });
+    }
+    expect(parse(minimal).services[0]?.env).toEqual({});
+    expect(configError(() => parse({ ...minimal, transport: 'tcp', nats: { url: 5, tls: { ca: 'x' }, usr: 'u' } })).issues).toEqual([
+      { path: 'transport', message: 'expected "unix" (this host only) or "nats" (across hosts), got "tcp"' },
+      {
+        path: 'nats.url',
+        message: 'expected a NATS server URL ("nats://host:4222"), several separated by commas, or a list of them, got 5',
+      },
+      { path: 'nats.tls.ca', message: 'unknown key; known keys: caFile, certFile, keyFile' },
+      { path: 'nats.usr', message: expect.stringMatching(/^unknown key \(did you mean "user"\?\); known keys: url, user, pass/) },
+    ]);
+  });
+
   it('exports the schema, which checks a config without resolving it', () => {
     expect(configSchema.safeParse(minimal).success).toBe(true);
     expect(configSchema.safeParse({ services: [] }).success).toBe(false);
