@@ -3,7 +3,7 @@
  * through the server's `WebSocket` option), so that a connection costs no second object. Kept
  * small on purpose (an idle hub holds thousands): plain fields set in the constructor, so every
  * connection shares one hidden class; no closures, no Map; the channel set exists once the
- * connection joins something. The socket's listeners are shared module-level functions (hub.ts).
+ * connection joins something. The socket's listeners are shared module-level functions (socket-events.ts).
  */
 import WebSocket from 'ws';
 import type { FormatName } from './protocol.js';

@@ -1,62 +1,40 @@
 /**
- * The WebSocket hub (protocol: docs/realtime.md). ws carries the sockets in noServer mode; the
- * hub decides each upgrade itself first (path, origin, per-IP rate, subprotocol, identity), so a
- * refused client gets a plain HTTP answer and never an upgraded socket.
+ * The WebSocket hub (protocol: docs/realtime.md): the facade that wires its parts together.
  *
- * Channels hold Connections. A broadcast goes through the Broadcaster seam (so that a cluster of
- * hubs can share it) and comes back to `#deliver`, which records it for recovery, encodes and
- * frames it once per format and writes the same bytes to every member.
+ * - upgrade.ts decides each upgrade before ws takes the socket (a refused client gets plain HTTP);
+ * - membership.ts keeps channels and their members, and the Broadcaster's subscriptions with them;
+ * - a broadcast goes through the Broadcaster seam (so that a cluster of hubs can share it) and
+ *   comes back to delivery.ts, which records it for recovery, encodes and frames it once per
+ *   format and writes the same bytes to every member through outbound.ts (write-buffer cap);
+ * - dispatch.ts and subscribe.ts answer what clients send; liveness.ts pings them.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
-import { badWsMessage, forbidden, isWarrenError, noHandler, notSubscribed, remoteError, type WarrenError } from '../errors.js';
+import { badWsMessage } from '../errors.js';
 import type { PeerServer } from '../peer/transports/socket.js';
-import { Connection } from './connection.js';
-import { type Envelope, packEnvelope, unpackEnvelope } from './envelope.js';
-import { decode, encode, isBinaryFormat } from './format.js';
-import { type PreparedMessage, writePrepared } from './frames.js';
-import { chooseFormat, clientAddress, type Identity, originAllowed, pathOf, refuseUpgrade } from './handshake.js';
+import { type Authorizer, JoinAuthorizer } from './authorize.js';
+import type { Connection } from './connection.js';
+import { Delivery } from './delivery.js';
+import { Dispatcher, type EventHandler } from './dispatch.js';
+import { type Envelope, packEnvelope } from './envelope.js';
+import { type Identity, pathOf, refuseUpgrade } from './handshake.js';
 import { listenHubSocket } from './hub-socket.js';
+import { Liveness } from './liveness.js';
+import { Membership } from './membership.js';
 import { type HubOptions, type ResolvedHubOptions, resolveHubOptions } from './options.js';
-import {
-  CHANNEL_NAME_PATTERN,
-  CLIENT_EVENT_PREFIX,
-  CloseCode,
-  channelKind,
-  isChannelName,
-  RESERVED_EVENTS,
-  userChannel,
-  type WireMessage,
-} from './protocol.js';
-import { ConnectionRateLimiter } from './rate-limit.js';
-import { type Position, RecoveryLog, type RecoveryStore } from './recovery.js';
-import { preparedBroadcast, Resumer } from './resume.js';
+import { closeConnection, Outbound } from './outbound.js';
+import { CHANNEL_NAME_PATTERN, CloseCode, isChannelName, userChannel } from './protocol.js';
+import { RecoveryLog, type RecoveryStore } from './recovery.js';
+import { Resumer } from './resume.js';
 import { type Broadcaster, LocalBroadcaster, LocalRegistry, type PresenceMember, type Registry } from './seams.js';
-import { verifyChannelToken } from './tokens.js';
+import { listenToSocket } from './socket-events.js';
+import { Subscriptions } from './subscribe.js';
+import { Upgrader } from './upgrade.js';
 
-/** What a server-side event handler gets besides the data. */
-export interface EventContext {
-  connection: Connection;
-  /** The channel the message named, if any (the client is subscribed to it). */
-  channel: string | undefined;
-}
-
-/** A handler of client events; what it returns (or resolves to) answers the client's ack. */
-export type EventHandler = (data: unknown, context: EventContext) => unknown;
-
-/** What an authorizer sees when a connection asks to join a private or presence channel. */
-export interface AuthorizeRequest {
-  connection: Connection;
-  channel: string;
-  /** The subscribe message's data (without the token). */
-  data: Record<string, unknown>;
-}
-
-/** true: allow; false: deny (wins at once); undefined: no opinion. */
-export type Authorizer = (request: AuthorizeRequest) => boolean | undefined | Promise<boolean | undefined>;
+export type { AuthorizeRequest, Authorizer } from './authorize.js';
+export type { EventContext, EventHandler } from './dispatch.js';
 
 export interface HubStats {
   connections: number;
@@ -77,22 +55,6 @@ export interface BroadcastTarget {
   emit(event: string, data?: unknown): void;
 }
 
-// The socket listeners are shared by every connection (no closure per connection); `this` is the connection.
-function onSocketMessage(this: WebSocket, bytes: Buffer, isBinary: boolean): void {
-  const connection = this as Connection;
-  connection.owner?.receive(connection, bytes, isBinary);
-}
-function onSocketPong(this: WebSocket): void {
-  (this as Connection).alive = true;
-}
-function onSocketClose(this: WebSocket): void {
-  const connection = this as Connection;
-  connection.owner?.forget(connection);
-}
-function onSocketError(this: WebSocket): void {
-  // ws closes the socket itself after an error (1009 for maxPayload, 1002 for bad frames); 'close' follows.
-}
-
 export class Hub {
   readonly options: ResolvedHubOptions;
   /** This process's hub: prefixes connection ids and tells its broadcasts apart. */
@@ -100,46 +62,51 @@ export class Hub {
   readonly server: Server | undefined;
   readonly broadcaster: Broadcaster;
   readonly registry: Registry;
-  readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
-  /** Each channel's members here: the connection alone while it is the only one, then a Set. */
-  readonly #members = new Map<string, Connection | Set<Connection>>();
-  readonly #handlers = new Map<string, EventHandler>();
-  readonly #authorizers: { authorizer: Authorizer; priority: number }[] = [];
   readonly #connectionListeners = new Set<(connection: Connection) => void>();
   readonly #disconnectListeners = new Set<(connection: Connection, code: number) => void>();
-  readonly #rate: ConnectionRateLimiter;
   readonly #recovery: RecoveryStore<Envelope>;
-  readonly #resumer: Resumer;
+  readonly #membership: Membership;
+  readonly #outbound: Outbound;
+  readonly #delivery: Delivery;
+  readonly #authorizer: JoinAuthorizer;
+  readonly #dispatcher: Dispatcher;
+  readonly #upgrader: Upgrader;
+  readonly #liveness = new Liveness();
   readonly #timer: NodeJS.Timeout;
   readonly #ownsServer: boolean;
   #hubSocket: Promise<PeerServer> | undefined;
-  #corked: Duplex[] = [];
   #sequence = 0;
   #closing: Promise<void> | undefined;
-  #stats = { slowReadersClosed: 0, heartbeatsMissed: 0, refused: {} as Record<number, number> };
 
   constructor(options: HubOptions = {}) {
     this.options = resolveHubOptions(options);
     const o = this.options;
     this.broadcaster = options.broadcaster ?? new LocalBroadcaster();
     this.registry = options.registry ?? new LocalRegistry();
-    this.broadcaster.onMessage((channel, message, position) => this.#deliver(channel, message, position));
-    this.#rate = new ConnectionRateLimiter(o.connectionRate);
+    this.broadcaster.onMessage((channel, message, position) => this.#delivery.deliver(channel, message, position));
+    const publish = (channel: string, event: string, data: unknown, except?: string) => this.publish(channel, event, data, except);
     this.#recovery =
       this.broadcaster.recoveryStore?.(o.recoverySize, o.recoveryWindowMs) ??
       new RecoveryLog(o.recoverySize, o.recoveryWindowMs, { forgetOnRelease: this.broadcaster.deliversAll !== true });
-    this.#resumer = new Resumer(this.#recovery, (connection, prepared) => this.#write(connection, prepared));
-    this.#wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: o.maxMessageSize,
-      perMessageDeflate: o.perMessageDeflate,
-      clientTracking: false,
-      WebSocket: Connection,
-      // The subprotocol was chosen before the upgrade (see #upgrade); ws only echoes it.
-      handleProtocols: (protocols, req) =>
-        (req as IncomingMessage & { warrenProtocol?: string }).warrenProtocol ?? protocols.values().next().value ?? false,
+    this.#membership = new Membership(this.broadcaster, this.registry, this.#recovery, publish);
+    this.#outbound = new Outbound(o);
+    const resumer = new Resumer(this.#recovery, (connection, prepared) => this.#outbound.write(connection, prepared));
+    this.#delivery = new Delivery(this.id, this.#membership, this.#recovery, resumer, this.#outbound);
+    this.#authorizer = new JoinAuthorizer(o.channelSecret);
+    const subscriptions = new Subscriptions({
+      authorizer: this.#authorizer,
+      membership: this.#membership,
+      resumer,
+      registry: this.registry,
+      isOpen: (connection) => connection.closedWith === undefined && this.#connections.has(connection),
     });
+    this.#dispatcher = new Dispatcher({ maxBadMessages: o.maxBadMessages, outbound: this.#outbound, subscriptions, publish });
+    this.#upgrader = new Upgrader(
+      o,
+      () => this.#closing !== undefined,
+      (connection, format, identity) => this.#accept(connection, format, identity),
+    );
     this.#ownsServer = o.server === undefined && o.listen;
     this.server =
       o.server ??
@@ -165,9 +132,10 @@ export class Hub {
   get stats(): HubStats {
     return {
       connections: this.#connections.size,
-      channels: this.#members.size,
-      ...this.#stats,
-      refused: { ...this.#stats.refused },
+      channels: this.#membership.channelCount,
+      slowReadersClosed: this.#outbound.slowReadersClosed,
+      heartbeatsMissed: this.#liveness.heartbeatsMissed,
+      refused: { ...this.#upgrader.refused },
       broadcastsLost: this.broadcaster.lost ?? 0,
     };
   }
@@ -195,11 +163,7 @@ export class Hub {
 
   /** Handles a client event (`hub.on('chat', (data, { connection }) => …)`); returns the remover. */
   on(event: string, handler: EventHandler): () => void {
-    if (RESERVED_EVENTS.has(event)) throw badWsMessage(`event '${event}' is reserved by the hub`);
-    this.#handlers.set(event, handler);
-    return () => {
-      if (this.#handlers.get(event) === handler) this.#handlers.delete(event);
-    };
+    return this.#dispatcher.on(event, handler);
   }
 
   onConnection(listener: (connection: Connection) => void): () => void {
@@ -218,13 +182,7 @@ export class Hub {
    * allowed if one allowed it (or the client showed a valid channel token).
    */
   authorize(authorizer: Authorizer, options: { priority?: number } = {}): () => void {
-    const entry = { authorizer, priority: options.priority ?? 0 };
-    this.#authorizers.push(entry);
-    this.#authorizers.sort((a, b) => b.priority - a.priority);
-    return () => {
-      const index = this.#authorizers.indexOf(entry);
-      if (index >= 0) this.#authorizers.splice(index, 1);
-    };
+    return this.#authorizer.add(authorizer, options.priority ?? 0);
   }
 
   /** Broadcasts to a channel's members: `hub.to('room:lobby').except(connection).emit('message', data)`. */
@@ -250,15 +208,12 @@ export class Hub {
   async join(connection: Connection, channel: string): Promise<void> {
     if (!isChannelName(channel)) throw badWsMessage(`channel name ${JSON.stringify(channel)} is not valid`);
     if (connection.in(channel) || connection.closedWith !== undefined || !this.#connections.has(connection)) return;
-    await this.#addMember(connection, channel);
-    if (channelKind(channel) === 'presence') await this.#presenceJoin(connection, channel);
+    await this.#membership.join(connection, channel);
   }
 
   /** Removes a connection from `channel`. */
-  async leave(connection: Connection, channel: string): Promise<void> {
-    if (!connection.in(channel)) return;
-    this.#removeMember(connection, channel);
-    if (channelKind(channel) === 'presence') await this.#presenceLeave(connection, channel);
+  leave(connection: Connection, channel: string): Promise<void> {
+    return this.#membership.leave(connection, channel);
   }
 
   /** Who is present in a presence channel (each user once). */
@@ -268,16 +223,12 @@ export class Hub {
 
   /** The connections of this hub in `channel`. */
   connectionsIn(channel: string): ReadonlySet<Connection> {
-    const members = this.#members.get(channel);
-    if (members === undefined) return new Set();
-    return members instanceof Set ? members : new Set([members]);
+    return this.#membership.connectionsIn(channel);
   }
 
   /** How many of this hub's connections are in `channel`. */
   memberCount(channel: string): number {
-    const members = this.#members.get(channel);
-    if (members === undefined) return 0;
-    return members instanceof Set ? members.size : 1;
+    return this.#membership.count(channel);
   }
 
   /**
@@ -285,60 +236,7 @@ export class Hub {
    * gateway that forwards a path to the hub.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const o = this.options;
-    if (this.#closing !== undefined) {
-      this.#refuse(socket, 503, 'the hub is shutting down');
-      return;
-    }
-    if (!originAllowed(o.allowedOrigins, req.headers.origin)) {
-      this.#refuse(socket, 403, `origin ${req.headers.origin} is not allowed`);
-      return;
-    }
-    const ip = clientAddress(req);
-    if (!this.#rate.take(ip)) {
-      this.#refuse(socket, 429, 'too many connections from this address', { 'Retry-After': String(this.#rate.retryAfterS(ip)) });
-      return;
-    }
-    const chosen = chooseFormat(req, o.defaultFormat);
-    if (chosen === null) {
-      this.#refuse(socket, 400, 'no supported subprotocol offered (warren.json, warren.msgpack)');
-      return;
-    }
-    (req as IncomingMessage & { warrenProtocol?: string | undefined }).warrenProtocol = chosen.protocol;
-    const upgrade = (identity: Identity | undefined) => {
-      if (socket.destroyed) return;
-      if (this.#closing !== undefined) {
-        this.#refuse(socket, 503, 'the hub is shutting down');
-        return;
-      }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, chosen.format, identity));
-    };
-    const authenticate = o.authenticate;
-    if (authenticate === undefined) {
-      upgrade(undefined);
-      return;
-    }
-    let result: ReturnType<typeof authenticate>;
-    try {
-      result = authenticate(req);
-    } catch (error) {
-      this.#refuseAuth(socket, error);
-      return;
-    }
-    Promise.resolve(result).then(
-      (identity) => {
-        if (identity === null || identity === undefined) {
-          this.#refuse(socket, 401, 'authentication required');
-          return;
-        }
-        if (typeof identity.userId !== 'string' || identity.userId === '' || !isChannelName(`user.${identity.userId}`)) {
-          this.#refuse(socket, 500, 'authenticate returned no valid userId');
-          return;
-        }
-        upgrade(identity);
-      },
-      (error) => this.#refuseAuth(socket, error),
-    );
+    this.#upgrader.handle(req, socket, head);
   }
 
   /** Closes every connection with 1001 and stops listening. Idempotent. */
@@ -349,7 +247,7 @@ export class Hub {
 
   async #close(): Promise<void> {
     clearInterval(this.#timer);
-    for (const connection of this.#connections) this.#closeConnection(connection, CloseCode.GOING_AWAY, 'hub going away');
+    for (const connection of this.#connections) closeConnection(connection, CloseCode.GOING_AWAY, 'hub going away');
     if (this.#ownsServer && this.server?.listening) {
       const server = this.server;
       await new Promise<void>((resolve) => {
@@ -367,38 +265,24 @@ export class Hub {
     await this.registry.close();
   }
 
-  #refuse(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
-    this.#stats.refused[status] = (this.#stats.refused[status] ?? 0) + 1;
-    refuseUpgrade(socket, status, message, headers);
-  }
-
-  #refuseAuth(socket: Duplex, error: unknown): void {
-    const status = isWarrenError(error) && (error as WarrenError & { status?: number }).status === 403 ? 403 : 401;
-    this.#refuse(socket, status, status === 403 ? 'forbidden' : 'authentication failed');
-  }
-
-  #accept(ws: WebSocket, format: Connection['format'], identity: Identity | undefined): void {
-    const connection = ws as Connection;
+  #accept(connection: Connection, format: Connection['format'], identity: Identity | undefined): void {
     connection.owner = this;
     connection.seq = ++this.#sequence;
     connection.format = format;
     connection.userId = identity?.userId;
     connection.info = identity?.info;
-    ws.on('message', onSocketMessage);
-    ws.on('pong', onSocketPong);
-    ws.on('close', onSocketClose);
-    ws.on('error', onSocketError);
+    listenToSocket(connection);
     this.#connections.add(connection);
     // Every device of a user: its connections are members of user.<id> from the start. The
     // client hears `connected` once that subscription is in place (at once, locally).
-    const subscribed = connection.userId === undefined ? undefined : this.#addMember(connection, userChannel(connection.userId));
+    const subscribed = connection.userId === undefined ? undefined : this.#membership.add(connection, userChannel(connection.userId));
     if (subscribed === undefined) this.#sendConnected(connection);
     else subscribed.then(() => this.#sendConnected(connection));
     for (const listener of this.#connectionListeners) listener(connection);
   }
 
   #sendConnected(connection: Connection): void {
-    this.#send(connection, {
+    this.#outbound.send(connection, {
       event: 'connected',
       data: { connectionId: connection.id, userId: connection.userId, heartbeatS: this.options.heartbeatMs / 1000 },
     });
@@ -406,279 +290,22 @@ export class Hub {
 
   /** A frame from a client (called by the shared socket listener). */
   receive(connection: Connection, bytes: Buffer, isBinary: boolean): void {
-    connection.alive = true;
-    const message = decode(connection.format, bytes, isBinary);
-    if (typeof message === 'string') {
-      this.#badMessage(connection, undefined, message);
-      return;
-    }
-    const { event, channel, id } = message;
-    if (channel !== undefined && !isChannelName(channel)) {
-      this.#badMessage(connection, id, `channel name ${JSON.stringify(String(channel).slice(0, 210))} is not valid`);
-      return;
-    }
-    let outcome: unknown;
-    try {
-      if (event === 'subscribe') outcome = this.#subscribe(connection, message);
-      else if (event === 'unsubscribe') outcome = this.#unsubscribe(connection, message);
-      else if (RESERVED_EVENTS.has(event)) throw badWsMessage(`event '${event}' is reserved`);
-      else outcome = this.#clientEvent(connection, message);
-    } catch (error) {
-      this.#answerError(connection, id, error);
-      return;
-    }
-    Promise.resolve(outcome).then(
-      (data) => {
-        if (id !== undefined) this.#send(connection, { event: 'ack', id, data });
-      },
-      (error) => this.#answerError(connection, id, error),
-    );
+    this.#dispatcher.receive(connection, bytes, isBinary);
   }
 
   /** A closed socket: leaves its channels (called by the shared socket listener). */
   forget(connection: Connection): void {
     if (!this.#connections.delete(connection)) return;
-    const channels = connection.channels;
-    if (channels.length > 0) {
-      for (const channel of channels) {
-        this.#removeMember(connection, channel);
-        if (channelKind(channel) === 'presence') void this.#presenceLeave(connection, channel).catch(() => {});
-      }
-    }
+    this.#membership.leaveAll(connection);
     const code = connection.closedWith ?? CloseCode.NORMAL;
     for (const listener of this.#disconnectListeners) listener(connection, code);
   }
 
-  #badMessage(connection: Connection, id: number | undefined, reason: string): void {
-    this.#answerError(connection, id, badWsMessage(reason));
-    if (++connection.badMessages >= this.options.maxBadMessages) this.#closeConnection(connection, CloseCode.BAD_PROTOCOL, 'bad messages');
-  }
-
-  async #subscribe(connection: Connection, message: WireMessage): Promise<unknown> {
-    const channel = message.channel;
-    if (channel === undefined) throw badWsMessage("subscribe needs 'channel'");
-    const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<string, unknown>;
-    const since = parseSince(data.since);
-    if (!connection.in(channel)) {
-      await this.#authorizeJoin(connection, channel, data);
-      if (connection.closedWith !== undefined || !this.#connections.has(connection)) return undefined;
-    }
-    // A member at once; with `since` its live broadcasts wait until the missed ones are written.
-    const joined = !connection.in(channel);
-    const subscribed = joined ? this.#addMember(connection, channel) : undefined;
-    const { position, recovered } = await this.#resumer.open(connection, channel, since, subscribed);
-    const ack: Record<string, unknown> = { channel, epoch: position.epoch, offset: position.offset };
-    if (recovered !== undefined) ack.recovered = recovered;
-    if (channelKind(channel) === 'presence') {
-      if (joined) await this.#presenceJoin(connection, channel);
-      ack.members = await this.registry.members(channel);
-    }
-    return ack;
-  }
-
-  async #unsubscribe(connection: Connection, message: WireMessage): Promise<unknown> {
-    const channel = message.channel;
-    if (channel === undefined) throw badWsMessage("unsubscribe needs 'channel'");
-    await this.leave(connection, channel);
-    return { channel };
-  }
-
-  async #authorizeJoin(connection: Connection, channel: string, data: Record<string, unknown>): Promise<void> {
-    const kind = channelKind(channel);
-    if (kind === 'public') return;
-    if (kind === 'user') {
-      if (connection.userId === undefined || channel !== userChannel(connection.userId))
-        throw forbidden(`${channel} belongs to another user`);
-      return;
-    }
-    const secret = this.options.channelSecret;
-    let allowed = secret !== undefined && data.token !== undefined && verifyChannelToken(secret, connection.id, channel, data.token);
-    if (data.token !== undefined && !allowed) throw forbidden(`channel token for ${channel} is not valid`);
-    const { token: _token, ...rest } = data;
-    for (const { authorizer } of this.#authorizers) {
-      const decision = await authorizer({ connection, channel, data: rest });
-      if (decision === false) throw forbidden(`not allowed to join ${channel}`);
-      if (decision === true) allowed = true;
-    }
-    if (!allowed) throw forbidden(`not allowed to join ${channel}`);
-  }
-
-  async #clientEvent(connection: Connection, message: WireMessage): Promise<unknown> {
-    const { event, channel } = message;
-    if (channel !== undefined && !connection.in(channel)) throw notSubscribed(`not subscribed to ${channel}`);
-    if (channel !== undefined && event.startsWith(CLIENT_EVENT_PREFIX)) {
-      const kind = channelKind(channel);
-      if (kind !== 'private' && kind !== 'presence')
-        throw forbidden(`client events are relayed on private and presence channels only, not ${channel}`);
-      this.publish(channel, event, message.data, connection.id);
-      return undefined;
-    }
-    const handler = this.#handlers.get(event);
-    if (handler === undefined) throw noHandler(`no handler for event '${event}'`);
-    return handler(message.data, { connection, channel });
-  }
-
-  async #presenceJoin(connection: Connection, channel: string): Promise<void> {
-    if (connection.userId === undefined) return;
-    const member = { userId: connection.userId, info: connection.info };
-    const { first } = await this.registry.join(channel, member);
-    if (first) this.publish(channel, 'presence:joined', member, connection.id);
-  }
-
-  async #presenceLeave(connection: Connection, channel: string): Promise<void> {
-    if (connection.userId === undefined) return;
-    const { last, member } = await this.registry.leave(channel, connection.userId);
-    if (last) this.publish(channel, 'presence:left', member ?? { userId: connection.userId, info: connection.info });
-  }
-
-  /** Adds a member; the promise of the Broadcaster's subscription when it is the channel's first here. */
-  #addMember(connection: Connection, channel: string): void | Promise<void> {
-    connection.addChannel(channel);
-    const members = this.#members.get(channel);
-    if (members === undefined) {
-      this.#members.set(channel, connection);
-      return this.broadcaster.subscribe(channel);
-    }
-    if (members instanceof Set) members.add(connection);
-    else if (members !== connection) this.#members.set(channel, new Set([members, connection]));
-  }
-
-  #removeMember(connection: Connection, channel: string): void {
-    connection.deleteChannel(channel);
-    const members = this.#members.get(channel);
-    if (members === undefined) return;
-    if (members instanceof Set) {
-      members.delete(connection);
-      if (members.size > 0) return;
-    } else if (members !== connection) return;
-    this.#members.delete(channel);
-    this.broadcaster.unsubscribe(channel);
-    this.#recovery.release(channel);
-  }
-
-  /**
-   * A broadcast from the Broadcaster (`position`: given by a shared recovery store): recorded
-   * (also on a channel without members here), encoded once per format, written to every member.
-   */
-  #deliver(channel: string, bytes: Uint8Array, position?: Position): void {
-    const envelope = unpackEnvelope(bytes);
-    if (envelope === undefined) return;
-    const { offset } = this.#recovery.record(channel, envelope, position);
-    const members = this.#members.get(channel);
-    if (members === undefined) return;
-    const prepared = preparedBroadcast(channel, envelope, offset);
-    // Compared by number: a connection's id string is made only when asked for.
-    const except = this.#seqOf(envelope.except);
-    const resumer = this.#resumer.holding ? this.#resumer : undefined;
-    if (!(members instanceof Set)) {
-      if (members.seq !== except && resumer?.hold(members, channel, prepared) !== true) this.#write(members, prepared);
-      return;
-    }
-    for (const connection of members) {
-      if (connection.seq !== except && resumer?.hold(connection, channel, prepared) !== true) this.#write(connection, prepared);
-    }
-  }
-
-  /** The number of this hub's connection `id`, or -1 for another hub's or none. */
-  #seqOf(id: string | undefined): number {
-    const prefix = this.id.length + 1;
-    if (id === undefined || id.length <= prefix || !id.startsWith(this.id) || id[this.id.length] !== '.') return -1;
-    return Number(id.slice(prefix));
-  }
-
-  #write(connection: Connection, prepared: PreparedMessage): void {
-    const socket = connection.socket;
-    if (socket.readyState !== 1 || connection.closedWith !== undefined) return;
-    const bytes = prepared.get(connection.format);
-    // Checked before the write, so a connection never holds more than the limit.
-    if (socket.bufferedAmount + bytes.frame.length > this.options.writeBufferSize) {
-      this.#stats.slowReadersClosed++;
-      this.#closeConnection(connection, CloseCode.SLOW_READER, 'write buffer full', true);
-      return;
-    }
-    this.#cork(connection);
-    writePrepared(socket, bytes, this.options.perMessageDeflate);
-  }
-
-  /**
-   * Holds a connection's writes until the end of this tick, so that the broadcasts of one burst
-   * reach its socket in one system call instead of one each (socket.io's advantage in fan-out).
-   */
-  #cork(connection: Connection): void {
-    const raw = (connection as unknown as { _socket: Duplex | null })._socket;
-    if (raw === null || raw.writableCorked > 0) return;
-    raw.cork();
-    this.#corked.push(raw);
-    if (this.#corked.length === 1) process.nextTick(this.#uncorkAll);
-  }
-
-  readonly #isActive = (channel: string): boolean => this.#members.has(channel);
-
-  readonly #uncorkAll = (): void => {
-    const corked = this.#corked;
-    this.#corked = [];
-    for (const raw of corked) raw.uncork();
-  };
-
-  #send(connection: Connection, message: WireMessage): void {
-    const socket = connection.socket;
-    if (socket.readyState !== 1 || connection.closedWith !== undefined) return;
-    const payload = encode(connection.format, message);
-    if (socket.bufferedAmount + payload.length > this.options.writeBufferSize) {
-      this.#stats.slowReadersClosed++;
-      this.#closeConnection(connection, CloseCode.SLOW_READER, 'write buffer full', true);
-      return;
-    }
-    socket.send(payload, { binary: isBinaryFormat(connection.format) });
-  }
-
-  #answerError(connection: Connection, id: number | undefined, error: unknown): void {
-    const known = isWarrenError(error) || (error instanceof Error && typeof (error as { code?: unknown }).code === 'string');
-    const code = known ? (error as WarrenError).code : remoteError('').code;
-    const message = error instanceof Error ? error.message : String(error);
-    if (id !== undefined) this.#send(connection, { event: 'ack', id, error: { code, message } });
-    else this.#send(connection, { event: 'error', data: { code, message } });
-  }
-
-  /**
-   * Closes with a close frame. `cut` (a slow reader) also destroys the socket at once: its unsent
-   * data is what must be freed, and a close frame queued behind it would never be read.
-   */
-  #closeConnection(connection: Connection, code: number, reason: string, cut = false): void {
-    if (connection.closedWith !== undefined) return;
-    connection.closedWith = code;
-    const socket = connection.socket;
-    socket.close(code, reason);
-    if (cut) socket.terminate();
-  }
-
   #heartbeat(): void {
-    this.#rate.prune();
-    this.#recovery.prune(this.#isActive);
-    for (const connection of this.#connections) {
-      if (connection.closedWith !== undefined) {
-        // Closed by the hub an interval ago and still not gone: its peer does not answer the close.
-        connection.socket.terminate();
-        continue;
-      }
-      if (!connection.alive) {
-        this.#stats.heartbeatsMissed++;
-        this.#closeConnection(connection, CloseCode.HEARTBEAT, 'missed heartbeat');
-        continue;
-      }
-      connection.alive = false;
-      connection.socket.ping();
-    }
+    this.#upgrader.prune();
+    this.#recovery.prune(this.#membership.isActive);
+    this.#liveness.sweep(this.#connections);
   }
-}
-
-function parseSince(value: unknown): { epoch: string; offset: number } | undefined {
-  if (value === undefined) return undefined;
-  const { epoch, offset } = (value ?? {}) as { epoch?: unknown; offset?: unknown };
-  if (typeof epoch !== 'string' || !Number.isSafeInteger(offset) || (offset as number) < 0) {
-    throw badWsMessage("'since' must be { epoch: string, offset: integer >= 0 }");
-  }
-  return { epoch, offset: offset as number };
 }
 
 /** Starts a hub: creates (or attaches to) its HTTP server and listens. */
