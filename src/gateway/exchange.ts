@@ -5,6 +5,7 @@
  * gets its length, its request id and one access line.
  */
 import type { IncomingMessage } from 'node:http';
+import type { AccessEntry } from './gateway-log.js';
 
 /** What the pipeline writes a response with: a node ServerResponse, or inject()'s recorder. */
 export interface Sink {
@@ -28,15 +29,7 @@ export interface Exchange {
 }
 
 /** What every answer reports once written: the access log and the metrics read it. */
-export interface AnswerRecord {
-  requestId: string;
-  method: string;
-  path: string;
-  status: number;
-  ms: number;
-  bytes: number;
-  service: string | undefined;
-}
+export type AnswerRecord = AccessEntry;
 
 /** A built-in endpoint (/healthz, …): answers the exchange itself, through `send`. */
 export type Endpoint = (exchange: Exchange) => void;

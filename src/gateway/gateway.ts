@@ -24,7 +24,7 @@ import { type InjectRequest, type InjectResponse, inject } from './inject.js';
 import type { GatewayMetrics } from './metrics.js';
 import { openapiEndpoint } from './openapi.js';
 import type { GatewayRoute } from './route-types.js';
-import { createSecureGateway, readTlsMaterial, type TlsMaterial } from './tls.js';
+import { createSecureGateway, http1Limits, readTlsMaterial, serveHttp1, type TlsMaterial } from './tls.js';
 import { forwardUpgrades } from './ws-forward.js';
 
 export type { InjectRequest, InjectResponse } from './inject.js';
@@ -143,32 +143,7 @@ async function addBuiltInEndpoints(config: ResolvedGatewayConfig, core: GatewayC
 
 /** The HTTP/1.1 server, with the limits that keep slow or oversized clients from holding the gateway. */
 function createHttpServer(config: ResolvedGatewayConfig, core: GatewayCore, metrics: GatewayMetrics | undefined): Server {
-  const server = createServer(
-    {
-      maxHeaderSize: config.maxHeaderBytes,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.timeoutMs + config.headersTimeoutMs,
-      keepAliveTimeout: config.keepAliveTimeoutMs,
-      // How often node looks for connections past headersTimeout (30 s by default, which would let
-      // a slowloris client hold its connection that long whatever the timeout says).
-      connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
-      noDelay: true,
-    },
-    (req, res) => {
-      // A pipelined request waits until the answers before it are written (node gives its
-      // response the socket then): a client that sends many and reads none holds one answer in
-      // the gateway's memory, not all of them.
-      if (res.socket === null) {
-        res.once('socket', () => {
-          metrics?.track(res);
-          core.serve(req, res);
-        });
-      } else {
-        metrics?.track(res);
-        core.serve(req, res);
-      }
-    },
-  );
+  const server = createServer({ ...http1Limits(config), noDelay: true }, (req, res) => serveHttp1(core, metrics, req, res));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => onClientError(error, socket));
   return server;
 }

@@ -110,19 +110,25 @@ export function createSecureGateway(
   };
 }
 
-/** The limits of the plain HTTP server (gateway.ts), for HTTPS and for an HTTP/2 server's HTTP/1.1 connections. */
-function http1Limits(config: ResolvedGatewayConfig) {
+/** The limits of an HTTP/1.1 server: the plain one (gateway.ts), HTTPS, and an HTTP/2 server's HTTP/1.1 connections. */
+export function http1Limits(config: ResolvedGatewayConfig) {
   return {
     maxHeaderSize: config.maxHeaderBytes,
     headersTimeout: config.headersTimeoutMs,
     requestTimeout: config.timeoutMs + config.headersTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    // How often node looks for connections past headersTimeout (30 s by default, which would let
+    // a slowloris client hold its connection that long whatever the timeout says).
     connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
   };
 }
 
-/** As in gateway.ts: a pipelined request is served once the answers before it were written. */
-function serveHttp1(core: GatewayCore, metrics: GatewayMetrics | undefined, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * Serves an HTTP/1.1 request. A pipelined request waits until the answers before it are written
+ * (node gives its response the socket then): a client that sends many and reads none holds one
+ * answer in the gateway's memory, not all of them.
+ */
+export function serveHttp1(core: GatewayCore, metrics: GatewayMetrics | undefined, req: IncomingMessage, res: ServerResponse): void {
   if (res.socket === null) {
     res.once('socket', () => {
       metrics?.track(res);

@@ -9,14 +9,15 @@
  *   broadcaster.presenceChannel('shop').emit('opened', {});
  */
 import { join } from 'node:path';
-import { broadcastDropped, hubUnreachable, invalidArgument, type WarrenError } from '../errors.js';
+import { hubUnreachable, invalidArgument } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { connectUnix } from '../peer/transports/socket.js';
 import { readToken } from '../service/auth.js';
 import { resolveSocketDir } from '../service/socket-dir.js';
 import { doublingDelay, jittered } from '../util/backoff.js';
 import { wholeNumber } from '../util/options.js';
-import { HUB_SOCKET, HubMethods, parseEmit } from './hub-socket.js';
+import { BufferedBroadcaster } from './buffered-broadcaster.js';
+import { type EmitParams, HUB_SOCKET, HubMethods, parseEmit } from './hub-socket.js';
 
 export interface BroadcasterOptions {
   /** The hub's socket directory (default: WARREN_SOCKET_DIR, then the usual default). */
@@ -27,122 +28,29 @@ export interface BroadcasterOptions {
   reconnectMs?: { first?: number; max?: number };
 }
 
-/** Where one emit goes. */
-export interface ChannelEmitter {
-  readonly channel: string;
-  emit(event: string, data?: unknown): void;
-}
+export { type BroadcasterEvents, type ChannelEmitter, channelOf } from './buffered-broadcaster.js';
 
-export interface BroadcasterEvents {
-  /** A broadcast was dropped (buffer full, or discarded by close()). */
-  drop: [error: WarrenError, broadcast: { channel: string; event: string }];
-  connect: [];
-  disconnect: [];
-}
-
-interface Pending {
-  channel: string;
-  event: string;
-  data: unknown;
-}
-
-/** The channel a template names: `channelOf('user.{id}', { id: 42 })` is `user.42`. */
-export function channelOf(template: string, params: Record<string, string | number>): string {
-  return template.replace(/\{(\w+)\}/g, (_, key: string) => {
-    const value = params[key];
-    if (value === undefined) throw invalidArgument(`channel template '${template}' needs a value for {${key}}`);
-    return String(value);
-  });
-}
-
-export class BroadcasterClient {
+export class BroadcasterClient extends BufferedBroadcaster {
   readonly socketPath: string;
   readonly #dir: string;
-  readonly #maxBuffered: number;
   readonly #firstMs: number;
   readonly #maxMs: number;
-  readonly #buffer: Pending[] = [];
-  readonly #listeners: { [E in keyof BroadcasterEvents]: Set<(...args: BroadcasterEvents[E]) => void> } = {
-    drop: new Set(),
-    connect: new Set(),
-    disconnect: new Set(),
-  };
   #peer: Peer | undefined;
   #connecting = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
-  #closed = false;
-  #dropped = 0;
-  #sent = 0;
 
   constructor(options: BroadcasterOptions = {}) {
+    super(options.maxBuffered, 'the hub');
     this.#dir = resolveSocketDir(options.socketDir);
     this.socketPath = join(this.#dir, HUB_SOCKET);
-    this.#maxBuffered = wholeNumber('maxBuffered', options.maxBuffered, 1000, 0);
     this.#firstMs = wholeNumber('reconnectMs.first', options.reconnectMs?.first, 50);
     this.#maxMs = wholeNumber('reconnectMs.max', options.reconnectMs?.max, 2000);
     this.#connect();
   }
 
-  /** Broadcasts dropped so far. */
-  get dropped(): number {
-    return this.#dropped;
-  }
-
-  /** Broadcasts written to the hub's socket so far. */
-  get sent(): number {
-    return this.#sent;
-  }
-
-  /** Broadcasts waiting for the hub. */
-  get buffered(): number {
-    return this.#buffer.length;
-  }
-
   get connected(): boolean {
     return this.#peer !== undefined;
-  }
-
-  on<E extends keyof BroadcasterEvents>(event: E, listener: (...args: BroadcasterEvents[E]) => void): () => void {
-    const set = this.#listeners[event] as Set<typeof listener>;
-    set.add(listener);
-    return () => set.delete(listener);
-  }
-
-  /** A channel named by a template: `channel('user.{id}', { id: 42 })` is `user.42`. */
-  channel(template: string, params: Record<string, string | number> = {}): ChannelEmitter {
-    return this.to(channelOf(template, params));
-  }
-
-  /** A channel by its full name (`room:lobby`, `private-orders`, `user.42`). */
-  to(channel: string): ChannelEmitter {
-    const check = parseEmit({ channel, event: 'x' });
-    if (typeof check === 'string') throw invalidArgument(check);
-    return { channel, emit: (event, data) => this.emit(channel, event, data) };
-  }
-
-  privateChannel(name: string): ChannelEmitter {
-    return this.to(`private-${name}`);
-  }
-
-  presenceChannel(name: string): ChannelEmitter {
-    return this.to(`presence-${name}`);
-  }
-
-  /** Fire-and-forget: written now if the hub is connected, buffered otherwise (or dropped when the buffer is full). */
-  emit(channel: string, event: string, data?: unknown): void {
-    const parsed = parseEmit({ channel, event, data });
-    if (typeof parsed === 'string') throw invalidArgument(parsed);
-    if (this.#closed) {
-      this.#drop({ channel, event, data }, 'the broadcaster is closed');
-      return;
-    }
-    if (this.#peer !== undefined && this.#buffer.length === 0 && this.#write(this.#peer, { channel, event, data })) return;
-    if (this.#buffer.length >= this.#maxBuffered) {
-      this.#drop({ channel, event, data }, `the hub is unreachable and ${this.#maxBuffered} broadcasts are already waiting`);
-      return;
-    }
-    this.#buffer.push({ channel, event, data });
   }
 
   /**
@@ -159,21 +67,19 @@ export class BroadcasterClient {
   /** Resolves once every buffered broadcast is written; rejects with WARREN_HUB_UNREACHABLE after `timeoutMs`. */
   async flush(timeoutMs = 5_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#buffer.length > 0 || this.#peer === undefined) {
+    while (this.buffered > 0 || this.#peer === undefined) {
       const left = deadline - Date.now();
       await this.#ready(left);
-      if (this.#buffer.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(0, left))));
-      if (Date.now() > deadline && this.#buffer.length > 0)
+      if (this.buffered > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(0, left))));
+      if (Date.now() > deadline && this.buffered > 0)
         throw hubUnreachable(`the hub at ${this.socketPath} took not all broadcasts within ${timeoutMs} ms`);
     }
   }
 
   /** Stops reconnecting and closes the connection (written broadcasts go out first); buffered ones are dropped and reported. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (!this.closeBuffer()) return;
     clearTimeout(this.#timer);
-    for (const pending of this.#buffer.splice(0)) this.#drop(pending, 'the broadcaster was closed before the hub took it');
     const peer = this.#peer;
     this.#peer = undefined;
     if (peer !== undefined) await peer.close();
@@ -182,7 +88,7 @@ export class BroadcasterClient {
   async #ready(timeoutMs: number): Promise<Peer> {
     const deadline = Date.now() + timeoutMs;
     while (this.#peer === undefined) {
-      if (this.#closed) throw hubUnreachable('the broadcaster is closed');
+      if (this.closed) throw hubUnreachable('the broadcaster is closed');
       if (Date.now() >= deadline)
         throw hubUnreachable(`no hub answers on ${this.socketPath} (is it running? warren hub, or a realtime section under warren up)`);
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -190,10 +96,11 @@ export class BroadcasterClient {
     return this.#peer;
   }
 
-  #write(peer: Peer, pending: Pending): boolean {
+  protected transmit(emit: EmitParams): boolean {
+    const peer = this.#peer;
+    if (peer === undefined) return false;
     try {
-      peer.notify(HubMethods.emit, pending);
-      this.#sent++;
+      peer.notify(HubMethods.emit, emit);
       return true;
     } catch {
       // Closed or its queue is full: the broadcast waits in the buffer.
@@ -201,19 +108,13 @@ export class BroadcasterClient {
     }
   }
 
-  #drop(pending: Pending, why: string): void {
-    this.#dropped++;
-    const error = broadcastDropped(`broadcast '${pending.event}' to ${pending.channel} dropped: ${why}`);
-    for (const listener of this.#listeners.drop) listener(error, { channel: pending.channel, event: pending.event });
-  }
-
   #connect(): void {
-    if (this.#closed || this.#connecting || this.#peer !== undefined) return;
+    if (this.closed || this.#connecting || this.#peer !== undefined) return;
     this.#connecting = true;
     this.#open().then(
       (peer) => {
         this.#connecting = false;
-        if (this.#closed) {
+        if (this.closed) {
           peer.destroy();
           return;
         }
@@ -222,12 +123,12 @@ export class BroadcasterClient {
         peer.on('close', () => {
           if (this.#peer !== peer) return;
           this.#peer = undefined;
-          for (const listener of this.#listeners.disconnect) listener();
+          this.notify('disconnect');
           this.#retry();
         });
         // What waited goes out first, in order.
-        while (this.#buffer.length > 0 && this.#write(peer, this.#buffer[0]!)) this.#buffer.shift();
-        for (const listener of this.#listeners.connect) listener();
+        this.sendBuffered();
+        this.notify('connect');
       },
       () => {
         this.#connecting = false;
@@ -249,7 +150,7 @@ export class BroadcasterClient {
   }
 
   #retry(): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const delay = jittered(doublingDelay(this.#attempt++, this.#firstMs, this.#maxMs));
     this.#timer = setTimeout(() => this.#connect(), delay);
     this.#timer.unref();

@@ -9,13 +9,12 @@
  *   const broadcaster = createNatsBroadcaster(); // NATS_URL, NATS_USER, …; prefix warren.ws
  *   broadcaster.channel('user.{id}', { id: 42 }).emit('order', { id: 7 });
  */
-import { broadcastDropped, invalidArgument, natsUnavailable, type WarrenError } from '../../errors.js';
+import { natsUnavailable } from '../../errors.js';
 import { NatsLink } from '../../service/nats/link.js';
 import { type NatsOptions, resolveNatsOptions } from '../../service/nats/options.js';
-import { wholeNumber } from '../../util/options.js';
-import { type BroadcasterEvents, type ChannelEmitter, channelOf } from '../broadcaster.js';
+import { BufferedBroadcaster } from '../buffered-broadcaster.js';
 import { packEnvelope } from '../envelope.js';
-import { type EmitParams, parseEmit } from '../hub-socket.js';
+import type { EmitParams } from '../hub-socket.js';
 import { resolveNatsPrefix, subjectOf } from './subjects.js';
 
 export interface NatsBroadcasterClientOptions {
@@ -31,33 +30,21 @@ export interface NatsBroadcasterClientOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export class NatsBroadcasterClient {
+export class NatsBroadcasterClient extends BufferedBroadcaster {
   readonly prefix: string;
   readonly #link: NatsLink;
-  readonly #maxBuffered: number;
-  readonly #buffer: EmitParams[] = [];
-  readonly #listeners: { [E in keyof BroadcasterEvents]: Set<(...args: BroadcasterEvents[E]) => void> } = {
-    drop: new Set(),
-    connect: new Set(),
-    disconnect: new Set(),
-  };
-  #closed = false;
-  #dropped = 0;
-  #sent = 0;
 
   constructor(options: NatsBroadcasterClientOptions = {}) {
+    super(options.maxBuffered, 'NATS');
     this.prefix = resolveNatsPrefix(options.prefix);
-    this.#maxBuffered = wholeNumber('maxBuffered', options.maxBuffered, 1000, 0);
     this.#link = new NatsLink(resolveNatsOptions(options.nats, options.env), options.name ?? `warren-broadcaster ${process.pid}`);
     this.#link.listen({
       onUp: () => {
         // What waited goes out first, in order.
-        while (this.#buffer.length > 0 && this.#publish(this.#buffer[0]!)) this.#buffer.shift();
-        for (const listener of this.#listeners.connect) listener();
+        this.sendBuffered();
+        this.notify('connect');
       },
-      onDown: () => {
-        for (const listener of this.#listeners.disconnect) listener();
-      },
+      onDown: () => this.notify('disconnect'),
     });
   }
 
@@ -71,65 +58,8 @@ export class NatsBroadcasterClient {
     return subjectOf(this.prefix, channel);
   }
 
-  /** Broadcasts dropped so far. */
-  get dropped(): number {
-    return this.#dropped;
-  }
-
-  /** Broadcasts handed to the NATS connection so far. */
-  get sent(): number {
-    return this.#sent;
-  }
-
-  /** Broadcasts waiting for NATS. */
-  get buffered(): number {
-    return this.#buffer.length;
-  }
-
   get connected(): boolean {
     return this.#link.state === 'up';
-  }
-
-  on<E extends keyof BroadcasterEvents>(event: E, listener: (...args: BroadcasterEvents[E]) => void): () => void {
-    const set = this.#listeners[event] as Set<typeof listener>;
-    set.add(listener);
-    return () => set.delete(listener);
-  }
-
-  /** A channel named by a template: `channel('user.{id}', { id: 42 })` is `user.42`. */
-  channel(template: string, params: Record<string, string | number> = {}): ChannelEmitter {
-    return this.to(channelOf(template, params));
-  }
-
-  /** A channel by its full name (`room:lobby`, `private-orders`, `user.42`). */
-  to(channel: string): ChannelEmitter {
-    const check = parseEmit({ channel, event: 'x' });
-    if (typeof check === 'string') throw invalidArgument(check);
-    return { channel, emit: (event, data) => this.emit(channel, event, data) };
-  }
-
-  privateChannel(name: string): ChannelEmitter {
-    return this.to(`private-${name}`);
-  }
-
-  presenceChannel(name: string): ChannelEmitter {
-    return this.to(`presence-${name}`);
-  }
-
-  /** Fire-and-forget: published now if NATS is connected, buffered otherwise (or dropped when the buffer is full). */
-  emit(channel: string, event: string, data?: unknown): void {
-    const parsed = parseEmit({ channel, event, data });
-    if (typeof parsed === 'string') throw invalidArgument(parsed);
-    if (this.#closed) {
-      this.#drop(parsed, 'the broadcaster is closed');
-      return;
-    }
-    if (this.#buffer.length === 0 && this.#publish(parsed)) return;
-    if (this.#buffer.length >= this.#maxBuffered) {
-      this.#drop(parsed, `NATS is unreachable and ${this.#maxBuffered} broadcasts are already waiting`);
-      return;
-    }
-    this.#buffer.push(parsed);
   }
 
   /**
@@ -164,18 +94,15 @@ export class NatsBroadcasterClient {
 
   /** Stops reconnecting and closes the connection (published broadcasts go out first); buffered ones are dropped and reported. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const pending of this.#buffer.splice(0)) this.#drop(pending, 'the broadcaster was closed before NATS took it');
+    if (!this.closeBuffer()) return;
     await this.#link.close();
   }
 
   async #flushed(): Promise<void> {
     for (;;) {
-      if (this.#closed) throw natsUnavailable('the broadcaster is closed');
+      if (this.closed) throw natsUnavailable('the broadcaster is closed');
       if (this.#link.state === 'up') {
-        while (this.#buffer.length > 0 && this.#publish(this.#buffer[0]!)) this.#buffer.shift();
-        if (this.#buffer.length === 0) {
+        if (this.sendBuffered()) {
           try {
             await this.#link.flush();
             return;
@@ -195,23 +122,16 @@ export class NatsBroadcasterClient {
     }
   }
 
-  #publish(emit: EmitParams): boolean {
+  protected transmit(emit: EmitParams): boolean {
     const connection = this.#link.connection;
     if (this.#link.state !== 'up' || connection === undefined) return false;
     try {
       connection.publish(subjectOf(this.prefix, emit.channel), packEnvelope({ event: emit.event, data: emit.data }));
-      this.#sent++;
       return true;
     } catch {
       // Closing or its connection just broke: the broadcast waits in the buffer.
       return false;
     }
-  }
-
-  #drop(emit: EmitParams, why: string): void {
-    this.#dropped++;
-    const error: WarrenError = broadcastDropped(`broadcast '${emit.event}' to ${emit.channel} dropped: ${why}`);
-    for (const listener of this.#listeners.drop) listener(error, { channel: emit.channel, event: emit.event });
   }
 }
 
