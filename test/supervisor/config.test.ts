@@ -256,7 +256,8 @@ describe('parseConfig: each kind of mistake gives its message', () => {
     expect(error.issues).toEqual([
       {
         path: 'logLevl',
-        message: 'unknown key (did you mean "logLevel"?); known keys: $schema, socketDir, logLevel, logDir, services, transport, nats, gateway, realtime',
+        message:
+          'unknown key (did you mean "logLevel"?); known keys: $schema, socketDir, logLevel, logDir, services, transport, nats, gateway, realtime',
       },
     ]);
   });
