@@ -27,8 +27,8 @@ import { type FdCondition, SERVICE_METHODS } from './protocol.js';
 import { type PublishedRoute, publishRoutes } from './published-routes.js';
 import { errorResponse } from './response.js';
 import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './serve-options.js';
-import { isStreamedBody, StreamedAnswer } from './streamed.js';
 import { ensureSocketDir, socketPathFor } from './socket-dir.js';
+import { isStreamedBody, StreamedAnswer } from './streamed.js';
 
 export type { FdCondition } from './protocol.js';
 export { SERVICE_METHODS } from './protocol.js';

@@ -17,10 +17,7 @@ export type StreamChunk = Uint8Array | string;
  * Answers a streamed body: `return streamed(createReadStream(path), { headers: { 'content-type': 'video/mp4' } })`.
  * `source` is an AsyncIterable of Uint8Array or string chunks (a Node Readable, an async generator).
  */
-export function streamed(
-  source: AsyncIterable<StreamChunk>,
-  options: { status?: number; headers?: Record<string, string> } = {},
-): Reply {
+export function streamed(source: AsyncIterable<StreamChunk>, options: { status?: number; headers?: Record<string, string> } = {}): Reply {
   if (!isAsyncIterable(source)) throw invalidArgument('streamed() takes an AsyncIterable of bytes or strings (a Node Readable is one)');
   return new Reply(options.status ?? 200, source, options.headers ?? {});
 }
@@ -122,7 +119,12 @@ export async function openStreamedReply(stream: AsyncIterable<unknown>): Promise
     await items.return?.().catch(() => {});
     throw new ProtocolError('a streamed answer to warren.call must start with [status, headers]');
   }
-  return { status: head[0] as number, headers: (head[1] as Record<string, string> | undefined) ?? {}, body: undefined, stream: new StreamedBody(items) };
+  return {
+    status: head[0] as number,
+    headers: (head[1] as Record<string, string> | undefined) ?? {},
+    body: undefined,
+    stream: new StreamedBody(items),
+  };
 }
 
 /** A streamed body as the caller reads it: bytes only, and a return() that also ends a pending next(). */
