@@ -7,9 +7,14 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { connect as connectNats } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, startGateway } from '../../src/gateway/index.js';
 import { ServiceClient } from '../../src/service/client.js';
+import { defineService } from '../../src/service/define.js';
+import { serveService } from '../../src/service/server.js';
+import { streamed } from '../../src/service/streamed.js';
+import { msgpackCodec } from '../../src/wire/msgpack.js';
 import { useProcesses } from '../support/processes.js';
 import { until } from '../support/until.js';
 
@@ -257,5 +262,52 @@ describe('streamed answers to a ServiceClient and inject()', () => {
     expect(failed.status).toBe(200);
     expect(failed.truncated).toBe(true);
     expect(failed.body.length).toBe(3 * 1024);
+  }, 60_000);
+});
+
+describe('streamed answers over NATS', () => {
+  it('are refused: 500 WARREN_INTERNAL naming protocol §15.4, the source unread and the call over', async () => {
+    const name = `stream${process.pid}`;
+    let ended = false;
+    let produced = 0;
+    const service = defineService({
+      name,
+      routes: {
+        'GET /s': {
+          public: true,
+          handler: () =>
+            streamed(
+              (async function* () {
+                try {
+                  produced++;
+                  yield 'never sent';
+                } finally {
+                  ended = true;
+                }
+              })(),
+            ),
+        },
+      },
+    });
+    const dir = join(socketPath('x'), '..', 'run');
+    const server = await serveService(service, { socketDir: dir, transport: 'nats', nats: { url: 'nats://127.0.0.1:4222' } });
+    cleanups.push(() => server.close());
+    const nc = await connectNats({ servers: 'nats://127.0.0.1:4222' });
+    cleanups.push(() => nc.close());
+    const answer = await until(async () => {
+      try {
+        const msg = await nc.request(`warren.svc.${name}.call`, msgpackCodec.encode(['GET', '/s']), { timeout: 2000 });
+        return msgpackCodec.decode(Buffer.from(msg.data)) as [number, { error: { code: string; message: string } }];
+      } catch {
+        return undefined; // not subscribed yet
+      }
+    }, 'the service to answer over NATS');
+    expect(answer[0]).toBe(500);
+    expect(answer[1].error.code).toBe('WARREN_INTERNAL');
+    expect(answer[1].error.message).toContain('a streamed answer cannot cross NATS (protocol §15.4)');
+    // The call is over (a drain would not wait for it), and nothing was taken from the source.
+    await until(() => server.inFlight === 0, 'the call to be over');
+    expect(produced).toBe(0);
+    expect(ended).toBe(false); // never started, so never entered
   }, 60_000);
 });
