@@ -311,3 +311,37 @@ describe('streamed answers over NATS', () => {
     expect(ended).toBe(false); // never started, so never entered
   }, 60_000);
 });
+
+describe('streamed() and bad chunks', () => {
+  it('streamed() refuses what is not an AsyncIterable; a chunk that is not bytes or a string fails the stream with WARREN_INTERNAL', async () => {
+    expect(() => streamed('text' as never)).toThrow(/AsyncIterable/);
+    const service = defineService({
+      name: 'oddchunks',
+      routes: {
+        'GET /odd': () =>
+          streamed(
+            (async function* () {
+              yield Buffer.from('fine');
+              yield 42 as never;
+            })(),
+            { status: 206, headers: { 'x-part': '1' } },
+          ),
+      },
+    });
+    const dir = join(socketPath('x'), '..', 'run');
+    const server = await serveService(service, { socketDir: dir, onInternalError: null });
+    cleanups.push(() => server.close());
+    const client = new ServiceClient({ socketDir: dir });
+    cleanups.push(() => client.close());
+    const res = await client.service('oddchunks').get('/odd');
+    expect(res.status).toBe(206);
+    expect(res.headers).toEqual({ 'x-part': '1' });
+    const got: string[] = [];
+    const read = (async () => {
+      for await (const chunk of res.stream as AsyncIterable<Uint8Array>) got.push(Buffer.from(chunk).toString());
+    })();
+    await expect(read).rejects.toMatchObject({ code: 'WARREN_INTERNAL', message: expect.stringContaining('not number') });
+    expect(got).toEqual(['fine']);
+    await until(() => server.inFlight === 0, 'the call to be over');
+  }, 60_000);
+});
