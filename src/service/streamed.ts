@@ -130,28 +130,46 @@ export async function openStreamedReply(stream: AsyncIterable<unknown>): Promise
 /** A streamed body as the caller reads it: bytes only, and a return() that also ends a pending next(). */
 export class StreamedBody implements AsyncIterableIterator<Uint8Array> {
   private returned = false;
-  private wakeReturned: (() => void) | undefined;
-  private readonly onReturn = new Promise<IteratorResult<Uint8Array>>((resolve) => {
-    this.wakeReturned = () => resolve({ value: undefined, done: true });
-  });
+  /** Settles the next() in progress as done, when return() comes first. */
+  private endPending: (() => void) | undefined;
 
   constructor(private readonly items: AsyncIterator<unknown>) {}
 
-  async next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.returned) return { value: undefined, done: true };
-    const step = await Promise.race([this.items.next(), this.onReturn]);
-    if (step.done) return { value: undefined, done: true };
-    if (!(step.value instanceof Uint8Array)) {
-      await this.return();
-      throw new ProtocolError('a chunk of a streamed answer to warren.call is not bytes');
-    }
-    return { value: step.value, done: false };
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.returned) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const end = () => {
+        settled = true;
+        resolve({ value: undefined, done: true });
+      };
+      this.endPending = end;
+      this.items.next().then(
+        (step) => {
+          if (settled) return;
+          this.endPending = undefined;
+          if (step.done) resolve({ value: undefined, done: true });
+          else if (step.value instanceof Uint8Array) resolve({ value: step.value, done: false });
+          else {
+            void this.return();
+            reject(new ProtocolError('a chunk of a streamed answer to warren.call is not bytes'));
+          }
+        },
+        (error: unknown) => {
+          if (settled) return;
+          this.endPending = undefined;
+          reject(error);
+        },
+      );
+    });
   }
 
   async return(): Promise<IteratorResult<Uint8Array>> {
     if (!this.returned) {
       this.returned = true;
-      this.wakeReturned?.();
+      const end = this.endPending;
+      this.endPending = undefined;
+      end?.();
       await this.items.return?.().catch(() => {});
     }
     return { value: undefined, done: true };
