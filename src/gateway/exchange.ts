@@ -19,7 +19,9 @@ export interface Sink {
   /** Whether the whole answer was handed to the connection (end() done and flushed). */
   readonly writableFinished: boolean;
   /** Whether the connection is gone (or the answer was cut short). */
-  readonly destroyed: boolean;
+  readonly destroyed?: boolean;
+  /** An HTTP/2 compatibility response has no `destroyed` of its own: its stream's says it. */
+  readonly stream?: { readonly destroyed: boolean };
 }
 
 export interface Exchange {

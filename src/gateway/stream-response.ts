@@ -39,7 +39,7 @@ export async function writeStreamed(
   stream: AsyncIterable<Uint8Array>,
 ): Promise<StreamOutcome> {
   const chunks = stream[Symbol.asyncIterator]();
-  let gone = res.destroyed;
+  let gone = res.destroyed === true || res.stream?.destroyed === true;
   // The client left: the call is cancelled at once, even while a chunk is awaited.
   const onClose = () => {
     if (res.writableFinished) return;
