@@ -24,6 +24,7 @@ import { readBody } from './request-body.js';
 import { ResponseCache } from './response-cache.js';
 import { RouteFollower } from './route-follower.js';
 import type { RouteTable, RouteTarget } from './route-table.js';
+import { writeStreamed } from './stream-response.js';
 
 /** A request id we accept from a client: short, printable, no spaces. Anything else is replaced. */
 const GOOD_ID = /^[\x21-\x7e]{1,200}$/;
@@ -239,7 +240,18 @@ export class GatewayCore {
     const hasType = responseHeaders(response.headers, headers);
     headers['x-request-id'] = exchange.requestId;
     const status = response.status;
-    if (status === 204 || status === 304 || (status >= 100 && status < 200)) {
+    const bodyless = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (response.stream !== undefined) {
+      if (!bodyless) {
+        this.answerStreamed(exchange, status, headers, hasType, response.stream);
+        return;
+      }
+      // No body may follow this status: the stream is cancelled unread.
+      void response.stream[Symbol.asyncIterator]()
+        .return?.()
+        ?.catch(() => {});
+    }
+    if (bodyless) {
       this.send(exchange, status, headers, '');
       return;
     }
@@ -274,6 +286,32 @@ export class GatewayCore {
     );
   }
 
+  /**
+   * A streamed answer goes out as it arrives, at the client's pace (stream-response.ts): no
+   * length, no compression, never cached (docs/gateway.md, "Streamed answers").
+   */
+  private answerStreamed(
+    exchange: Exchange,
+    status: number,
+    headers: Record<string, string>,
+    hasType: boolean,
+    stream: AsyncIterable<Uint8Array>,
+  ): void {
+    if (!hasType) headers['content-type'] = 'application/octet-stream';
+    if (status === 503 && headers['retry-after'] === undefined) headers['retry-after'] = RETRY_AFTER_S;
+    if (this.cors !== undefined) this.cors.decorate(exchange.url, exchange.req.headers.origin, headers);
+    void writeStreamed(exchange.res, exchange.method === 'HEAD', status, headers, stream).then((outcome) => {
+      if (outcome.error !== undefined) {
+        const why = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+        this.log.event(
+          'error',
+          `streamed answer of ${exchange.service} cut short after ${outcome.bytes} bytes (request ${exchange.requestId}): ${why}`,
+        );
+      }
+      this.record(exchange, status, outcome.bytes);
+    });
+  }
+
   /** Sends a service's answer with a body, through the response cache when it is on. */
   private deliver(exchange: Exchange, status: number, headers: Record<string, string>, body: Buffer | string): void {
     if (this.cache === undefined || exchange.cacheKey === undefined) this.send(exchange, status, headers, body);
@@ -306,14 +344,20 @@ export class GatewayCore {
     res.writeHead(status, headers);
     if (method === 'HEAD' || bytes === 0) res.end();
     else res.end(body);
+    this.record(exchange, status, method === 'HEAD' ? 0 : bytes);
+  }
+
+  /** One access line and the observers (metrics), once an answer is written. */
+  private record(exchange: Exchange, status: number, bytes: number): void {
     if (!this.log.accessLog && this.observers.length === 0) return;
+    const { method } = exchange;
     const record: AnswerRecord = {
       requestId: exchange.requestId,
       method,
       path: exchange.url,
       status,
       ms: Math.round((performance.now() - exchange.started) * 1000) / 1000,
-      bytes: method === 'HEAD' ? 0 : bytes,
+      bytes,
       service: exchange.service,
     };
     if (this.log.accessLog) this.log.access(record);

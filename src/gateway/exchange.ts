@@ -11,6 +11,18 @@ import type { AccessEntry } from './gateway-log.js';
 export interface Sink {
   writeHead(status: number, headers: Record<string, string>): unknown;
   end(body?: Buffer | string): unknown;
+  /** A streamed answer's chunk (stream-response.ts); false: wait for 'drain'. */
+  write(chunk: Uint8Array): boolean;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+  /** Cuts the answer short (a streamed answer that failed midway): the client sees it incomplete. */
+  destroy(error?: Error): unknown;
+  /** Whether the whole answer was handed to the connection (end() done and flushed). */
+  readonly writableFinished: boolean;
+  /** Whether the connection is gone (or the answer was cut short). */
+  readonly destroyed?: boolean;
+  /** An HTTP/2 compatibility response has no `destroyed` of its own: its stream's says it. */
+  readonly stream?: { readonly destroyed: boolean };
 }
 
 export interface Exchange {

@@ -17,6 +17,8 @@ export interface InjectResponse {
   status: number;
   headers: Record<string, string>;
   body: Buffer;
+  /** Set when a streamed answer was cut short midway (a real client would see its connection close). */
+  truncated?: true;
   /** The body parsed as JSON. */
   json(): unknown;
   text(): string;
@@ -49,15 +51,42 @@ export function inject(pipeline: Pipeline, request: InjectRequest): Promise<Inje
   return new Promise((resolve) => {
     let status = 0;
     let out: Record<string, string> = {};
-    const sink: Sink = {
+    // A streamed answer arrives in chunks (write), collected whole: inject() has no slow client.
+    const chunks: Buffer[] = [];
+    const done = (truncated: boolean) => {
+      const bytes = Buffer.concat(chunks);
+      const response: InjectResponse = {
+        status,
+        headers: out,
+        body: bytes,
+        json: () => JSON.parse(bytes.toString('utf8')),
+        text: () => bytes.toString('utf8'),
+      };
+      if (truncated) response.truncated = true;
+      resolve(response);
+    };
+    const sink: { -readonly [K in keyof Sink]: Sink[K] } = {
+      writableFinished: false,
+      destroyed: false,
       writeHead(code, written) {
         status = code;
         out = { ...written };
       },
-      end(payload) {
-        const bytes = payload === undefined ? Buffer.alloc(0) : Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
-        resolve({ status, headers: out, body: bytes, json: () => JSON.parse(bytes.toString('utf8')), text: () => bytes.toString('utf8') });
+      write(chunk) {
+        chunks.push(Buffer.from(chunk));
+        return true;
       },
+      end(payload) {
+        if (payload !== undefined) chunks.push(Buffer.isBuffer(payload) ? payload : Buffer.from(payload));
+        sink.writableFinished = true;
+        done(false);
+      },
+      destroy() {
+        sink.destroyed = true;
+        done(true);
+      },
+      once: () => sink,
+      off: () => sink,
     };
     pipeline.serve(req, sink);
   });

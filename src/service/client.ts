@@ -16,6 +16,7 @@
 import { existsSync } from 'node:fs';
 import { PeerClosedError, SocketDirError, UnavailableError, unknownService } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
+import { isAsyncIterable } from '../util/guards.js';
 import { readToken } from './auth.js';
 import { decodeReply, encodeCall } from './call-format.js';
 import {
@@ -43,6 +44,7 @@ import { SERVICE_METHODS } from './protocol.js';
 import type { PublishedRoute } from './published-routes.js';
 import { errorResponse } from './response.js';
 import { checkSocketDir, SOCKET_DIR_ENV } from './socket-dir.js';
+import { openStreamedReply } from './streamed.js';
 
 export type { CallOptions, ClientOptions } from './client-options.js';
 export type { InstanceMetrics } from './instance-metrics.js';
@@ -190,6 +192,8 @@ export class ServiceHandle {
       peerOptions,
       (result) => {
         pool.inFlight--;
+        // A streamed answer: never sent again, once it started.
+        if (isAsyncIterable(result)) return openStreamedReply(result);
         const response = decodeReply(result);
         // A draining instance did not run the call: another one may, whatever the method.
         if (sendAgainAfter(response)) return later(() => this.attempts(call, peerOptions, idempotent, 1, limits, pool, response));
@@ -254,9 +258,9 @@ export class ServiceHandle {
           unsent = true;
           continue;
         }
-        let response: ServiceResponse;
+        let result: unknown;
         try {
-          response = decodeReply(await peer.request(SERVICE_METHODS.call, call, peerOptions));
+          result = await peer.request(SERVICE_METHODS.call, call, peerOptions);
         } catch (error) {
           if (sendAgainAfterError(error, idempotent)) {
             lastError = error;
@@ -265,6 +269,9 @@ export class ServiceHandle {
           }
           return failure(error);
         }
+        // A streamed answer: never sent again, once it started.
+        if (isAsyncIterable(result)) return await openStreamedReply(result);
+        const response = decodeReply(result);
         if (sendAgainAfter(response)) {
           lastResponse = response;
           continue;

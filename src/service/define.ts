@@ -39,7 +39,14 @@ export interface ServiceRequest {
 export interface ServiceResponse {
   status: number;
   headers: Record<string, string>;
+  /** On the serving side an AsyncIterable of bytes or strings is a streamed body (streamed.ts). */
   body: unknown;
+  /**
+   * The body's chunks, when the service streamed it (body is undefined then). Read it to the
+   * end, or break out of it (return()): that cancels the call; a stream left unread holds the
+   * service's producer.
+   */
+  stream?: AsyncIterable<Uint8Array>;
 }
 
 export interface RouteInput<P = Record<string, string>, Q = Record<string, string | string[]>, B = unknown> {

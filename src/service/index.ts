@@ -67,3 +67,5 @@ export {
 export type { PreparedService, ServeOptions, ServiceServer } from './server.js';
 export { prepareService, SERVICE_METHODS, ServiceInstance, serveService } from './server.js';
 export { checkSocketDir, ensureSocketDir, parseSocketName, resolveSocketDir, SOCKET_DIR_ENV, socketPathFor } from './socket-dir.js';
+export type { StreamChunk } from './streamed.js';
+export { streamed } from './streamed.js';

@@ -12,7 +12,7 @@
  * that said goaway and close it once their calls on it are answered. close() waits for that (at
  * most closeGraceMs), so that no call is ever written to a connection the server is closing.
  */
-import { invalidArgument, overloaded, UnauthorizedError } from '../errors.js';
+import { invalidArgument, overloaded, ServiceError, UnauthorizedError } from '../errors.js';
 import type { Peer } from '../peer/peer.js';
 import { loadOrCreateToken, TokenVerifier } from './auth.js';
 import { decodeCall, encodeReply } from './call-format.js';
@@ -28,6 +28,7 @@ import { type PublishedRoute, publishRoutes } from './published-routes.js';
 import { errorResponse } from './response.js';
 import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './serve-options.js';
 import { ensureSocketDir, socketPathFor } from './socket-dir.js';
+import { isStreamedBody, StreamedAnswer } from './streamed.js';
 
 export type { FdCondition } from './protocol.js';
 export { SERVICE_METHODS } from './protocol.js';
@@ -156,8 +157,11 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     this.instance = options.instance;
     const onInternalError =
       options.onInternalError === undefined ? logInternalErrorTo(definition.name) : (options.onInternalError ?? undefined);
+    this.onInternalError = onInternalError;
     this.dispatcher = new Dispatcher(definition, deps, { onInternalError });
   }
+
+  private readonly onInternalError: ((error: unknown, requestId: string, route: string) => void) | undefined;
 
   get inFlight(): number {
     return this.running;
@@ -290,18 +294,33 @@ export class ServiceInstance<D> implements ServiceServer<D> {
     }
     if (response instanceof Promise) {
       return response.then(
-        (done) => {
-          this.finished();
-          return encodeReply(done);
-        },
+        (done) => this.answer(done, request.requestId),
         (error: unknown) => {
           this.finished();
           throw error;
         },
       );
     }
-    this.finished();
-    return encodeReply(response);
+    return this.answer(response, request.requestId);
+  }
+
+  /**
+   * The encoded answer; a streamed body is a stream of items (protocol §13.2), and its call is
+   * in progress (drain waits for it) until the stream is over.
+   */
+  private answer(response: ServiceResponse, requestId: string | undefined): unknown {
+    if (!isStreamedBody(response.body)) {
+      this.finished();
+      return encodeReply(response);
+    }
+    return new StreamedAnswer(response, {
+      done: this.finished,
+      failure: (error) => {
+        if (error instanceof ServiceError) return error;
+        this.onInternalError?.(error, requestId ?? '(none)', '(streamed body)');
+        return new ServiceError(500, 'WARREN_INTERNAL', `internal error in the streamed body (request ${requestId ?? 'without id'})`);
+      },
+    });
   }
 
   drain(): Promise<void> {

@@ -13,6 +13,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { nuid } from '@nats-io/transport-node';
 import { CancelledError } from '../../errors.js';
+import { isAsyncIterable } from '../../util/guards.js';
 import { msgpackCodec } from '../../wire/msgpack.js';
 import { encodeReply } from '../call-format.js';
 import type { AuthInfo } from '../define.js';
@@ -67,6 +68,10 @@ const NOT_A_CALL = encodeReply(
 );
 const NOT_A_BATCH = encodeReply(
   errorResponse(400, 'WARREN_BAD_URL', `a batch over NATS is a MessagePack array of 1 to ${MAX_BATCH} calls`),
+);
+
+const STREAM_REFUSED = encodeReply(
+  errorResponse(500, 'WARREN_INTERNAL', 'a streamed answer cannot cross NATS (protocol §15.4): call this route over the socket'),
 );
 
 function internalError(error: unknown): unknown {
@@ -151,6 +156,12 @@ export function serveOverNats(instance: NatsServable, options: ResolvedNatsOptio
     }
     const finish = (answer: unknown) => {
       if (cancel !== undefined) running.delete(callId);
+      if (isAsyncIterable(answer)) {
+        // A streamed answer (§13.2) is a socket's peer stream: it is ended unread, and the caller told why.
+        void (answer as AsyncIterableIterator<unknown>).return?.();
+        done(STREAM_REFUSED);
+        return;
+      }
       done(answer);
     };
     let answer: unknown;
