@@ -195,6 +195,18 @@ function http2Sink(res: Http2ServerResponse): Sink {
       else res.end(body);
       if (reset) closeStream(res.stream);
     },
+    // A streamed answer (stream-response.ts) writes through the response itself.
+    write: (chunk) => res.write(chunk),
+    once: (event, listener) => res.once(event, listener),
+    off: (event, listener) => res.off(event, listener),
+    destroy: (error) => res.destroy(error),
+    get writableFinished() {
+      return res.writableFinished;
+    },
+    get destroyed() {
+      return res.stream.destroyed;
+    },
+    stream: res.stream,
   };
 }
 
