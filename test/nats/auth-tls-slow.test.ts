@@ -105,3 +105,46 @@ describe('TLS to NATS', () => {
     expect(error?.message).toMatch(/certificate|TLS/i);
   });
 });
+
+describe('a slow consumer on NATS', () => {
+  /** The callers' deadline: a call lost with the cut connection fails when it is over. */
+  const TIMEOUT_MS = 20_000;
+
+  it('an instance whose event loop is blocked under a flood is cut by NATS (max_pending), says so, its calls fail clearly, and it comes back', async () => {
+    const files = tempDir();
+    const config = join(files, 'nats.conf');
+    // The smallest max_pending the server takes: max_payload (1 MiB by default) may not be above it.
+    const serverLog = join(files, 'nats.log');
+    writeFileSync(config, `max_pending: 1048576\nlog_file: "${serverLog}"\n`);
+    const nats = await natsServer(undefined, ['-c', config]);
+    const serviceDir = await socketDir();
+    const callerDir = await socketDir(serviceDir);
+    const instance = await serviceProcessWithLog(SLOW_FIXTURE, serviceDir, nats.url, { TEST_SERVICE_NAME: 'slow' });
+    await untilOnNats(await natsConnectionWith({ servers: nats.url }), 'slow', 1);
+    const slow = client(callerDir, nats.url, TIMEOUT_MS).service('slow');
+    expect((await slow.get('/who')).status).toBe(200);
+
+    // Block the instance's event loop, and once it is blocked, flood it: 2000 calls of 4 KiB, 8 MiB.
+    const busy = failureOf(slow.get('/busy?ms=3000'));
+    await until(() => instance.stderr().includes('busy: blocking'), 'the instance to block its event loop');
+    const body = 'x'.repeat(4096);
+    const flood = await Promise.allSettled(Array.from({ length: 2000 }, () => slow.post('/echo', body)));
+
+    const failures = flood.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    const codes = new Set(failures.map((e) => (isWarrenError(e) ? e.code : e.message)));
+    // The server cut the instance: its log says why.
+    expect(readFileSync(serverLog, 'utf8')).toMatch(/slow consumer/i);
+    // Calls it had not answered fail: those on their way to it at their deadline (WARREN_TIMEOUT:
+    // nothing tells a caller on another connection that the instance was cut), those sent while it
+    // was off NATS at once (WARREN_UNKNOWN_SERVICE: no instance), or WARREN_NATS_UNAVAILABLE.
+    expect(failures.length).toBeGreaterThan(0);
+    for (const code of codes) expect(['WARREN_NATS_UNAVAILABLE', 'WARREN_TIMEOUT', 'WARREN_UNKNOWN_SERVICE']).toContain(code);
+    // The call that blocked it was answered once it was back on NATS, or failed as clearly.
+    const busyError = await busy;
+    if (busyError !== undefined) expect(isWarrenError(busyError) && busyError.code).toMatch(/^WARREN_(NATS_UNAVAILABLE|TIMEOUT)$/);
+
+    await until(() => /lost the connection to NATS/.test(instance.stderr()), 'the instance to say it lost its NATS connection');
+    await until(() => /connected to NATS again/.test(instance.stderr()), 'the instance to say it is back on NATS');
+    await until(async () => (await slow.get('/who').catch(() => undefined))?.status === 200, 'a call to succeed again');
+  }, 180_000);
+});
