@@ -1,15 +1,17 @@
 /**
  * NATS across hosts, the rest of issue 13: an nkey login (the server's config names the user's
- * public key; the service reads the seed from NATS_NKEY, the client from `nats.nkeyFile`), TLS to
+ * public key; the service reads the seed from NATS_NKEY, the client from `nats.nkeyFile`), a
+ * `.creds` login under an operator and account made by the test (NATS_CREDS, `nats.credsFile`), TLS to
  * NATS with a CA of the test's own (NATS_CA, `nats.tls.caFile`), and an instance cut by the NATS
  * server as a slow consumer while its event loop is blocked under a flood of calls. Each test runs
  * a nats-server of its own, with its files in a temporary directory of its own.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createUser } from '@nats-io/nkeys';
-import { nkeyAuthenticator } from '@nats-io/transport-node';
+import { createAccount, createOperator, createUser, type KeyPair } from '@nats-io/nkeys';
+import { credsAuthenticator, nkeyAuthenticator } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { isWarrenError } from '../../src/errors.js';
 import { until } from '../support/until.js';
@@ -33,6 +35,56 @@ function nkeyUser(dir: string, name: string): { publicKey: string; seedFile: str
   const seedFile = join(dir, `${name}.nk`);
   writeFileSync(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`, { mode: 0o600 });
   return { publicKey: user.getPublicKey(), seedFile };
+}
+
+/** A JWT as NATS has them (`alg: ed25519-nkey`), with `claims` issued and signed by `signer`. */
+function natsJwt(signer: KeyPair, claims: Record<string, unknown>): string {
+  const b64 = (data: string | Uint8Array) => Buffer.from(data).toString('base64url');
+  const header = b64(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }));
+  const body: Record<string, unknown> = { ...claims, iat: Math.floor(Date.now() / 1000), iss: signer.getPublicKey() };
+  body.jti = createHash('sha256').update(JSON.stringify(body)).digest('base64url').toUpperCase().slice(0, 52);
+  const payload = b64(JSON.stringify(body));
+  return `${header}.${payload}.${b64(signer.sign(new TextEncoder().encode(`${header}.${payload}`)))}`;
+}
+
+/**
+ * NATS's decentralised auth in miniature, as `nsc` would set it up: an operator, one account
+ * (preloaded in the server's config, `resolver: MEMORY`), and `.creds` files (user JWT and seed)
+ * for users of that account, or of an account the server does not know (`stranger`).
+ */
+function operatorSetup(dir: string): { config: string; creds: (name: string, stranger?: boolean) => string } {
+  const operator = createOperator();
+  const account = createAccount();
+  const limits = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const accountClaims = (key: KeyPair) => ({
+    sub: key.getPublicKey(),
+    name: 'warren',
+    nats: { limits, default_permissions: { pub: {}, sub: {} }, type: 'account', version: 2 },
+  });
+  const config = join(dir, 'nats.conf');
+  writeFileSync(
+    config,
+    `operator: ${natsJwt(operator, { sub: operator.getPublicKey(), name: 'test', nats: { type: 'operator', version: 2 } })}\n` +
+      `resolver: MEMORY\nresolver_preload: {\n  ${account.getPublicKey()}: ${natsJwt(operator, accountClaims(account))}\n}\n`,
+  );
+  const creds = (name: string, stranger = false): string => {
+    const user = createUser();
+    const issuer = stranger ? createAccount() : account;
+    const jwt = natsJwt(issuer, {
+      sub: user.getPublicKey(),
+      name,
+      nats: { pub: {}, sub: {}, subs: -1, data: -1, payload: -1, type: 'user', version: 2 },
+    });
+    const file = join(dir, `${name}.creds`);
+    const seed = new TextDecoder().decode(user.getSeed());
+    writeFileSync(
+      file,
+      `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`,
+      { mode: 0o600 },
+    );
+    return file;
+  };
+  return { config, creds };
 }
 
 function openssl(args: string[]): void {
@@ -60,7 +112,7 @@ function certificates(dir: string): { ca: string; cert: string; key: string } {
   return { ca, cert, key };
 }
 
-describe('NATS nkey credentials', () => {
+describe('NATS nkey and .creds credentials', () => {
   it('the service logs in with the seed in NATS_NKEY, the client with nats.nkeyFile; a seed the server does not know is WARREN_NATS_UNAVAILABLE', async () => {
     const files = tempDir();
     const service = nkeyUser(files, 'service');
@@ -79,6 +131,24 @@ describe('NATS nkey credentials', () => {
     expect((await good.get('/who')).status).toBe(200);
 
     const bad = client(callerDir, nats.url, 10_000, { nkeyFile: stranger.seedFile }).service('remote');
+    const error = await failureOf(bad.get('/who'));
+    expect(isWarrenError(error) && error.code).toBe('WARREN_NATS_UNAVAILABLE');
+    expect(error?.message).toMatch(/authorization/i);
+  });
+
+  it('a .creds file (user JWT and seed): the service from NATS_CREDS, the client from nats.credsFile; a user of an account the server does not know is WARREN_NATS_UNAVAILABLE', async () => {
+    const { config, creds } = operatorSetup(tempDir());
+    const nats = await natsServer(undefined, ['-c', config]);
+    const serviceDir = await socketDir();
+    const callerDir = await socketDir(serviceDir);
+    await serviceProcess(serviceDir, nats.url, 0, 'remote', { NATS_CREDS: creds('service') });
+    const watcher = await natsConnectionWith({ servers: nats.url, authenticator: credsAuthenticator(readFileSync(creds('watcher'))) });
+    await untilOnNats(watcher, 'remote', 1);
+
+    const good = client(callerDir, nats.url, 10_000, { credsFile: creds('caller') }).service('remote');
+    expect((await good.get('/who')).status).toBe(200);
+
+    const bad = client(callerDir, nats.url, 10_000, { credsFile: creds('stranger', true) }).service('remote');
     const error = await failureOf(bad.get('/who'));
     expect(isWarrenError(error) && error.code).toBe('WARREN_NATS_UNAVAILABLE');
     expect(error?.message).toMatch(/authorization/i);
