@@ -195,7 +195,7 @@ describe('a slow consumer on NATS', () => {
     expect((await slow.get('/who')).status).toBe(200);
 
     // Block the instance's event loop, and once it is blocked, flood it: 2000 calls of 4 KiB, 8 MiB.
-    const busy = failureOf(slow.get('/busy?ms=3000'));
+    const busy = failureOf(slow.get('/busy?ms=5000'));
     await until(() => instance.stderr().includes('busy: blocking'), 'the instance to block its event loop');
     const body = 'x'.repeat(4096);
     const flood = await Promise.allSettled(Array.from({ length: 2000 }, () => slow.post('/echo', body)));
