@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { afterEach } from 'vitest';
 import { loadOrCreateToken } from '../../src/service/auth.js';
 import { ServiceClient } from '../../src/service/client.js';
@@ -150,7 +150,63 @@ export function natsFixtures() {
     return connection;
   }
 
-  return { natsServer, socketDir, serviceProcess, client, natsConnection, processes };
+  /** A NATS connection with any options of the NATS client (TLS, an nkey authenticator…), closed after the test. */
+  async function natsConnectionWith(options: NodeConnectionOptions): Promise<NatsConnection> {
+    const connection = await connect(options);
+    connections.push(connection);
+    return connection;
+  }
+
+  /** A temporary directory of this test's own (for config files, keys, certificates), removed after it. */
+  function tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-nats-files-'));
+    dirs.push(dir);
+    return dir;
+  }
+
+  /**
+   * A service process of any fixture (`entry`), as serviceProcess but with its stderr kept: `stderr()`
+   * is everything it wrote so far.
+   */
+  async function serviceProcessWithLog(
+    entry: string,
+    dir: string,
+    url: string,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ proc: ChildProcess; stderr: () => string }> {
+    const proc = spawn(process.execPath, [entry], {
+      env: { ...process.env, WARREN_SOCKET_DIR: dir, WARREN_INSTANCE: '0', WARREN_TRANSPORT: 'nats', NATS_URL: url, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    processes.add(proc);
+    let err = '';
+    proc.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      err += s;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onData = () => {
+        if (err.includes(' ready on ')) {
+          proc.stderr?.off('data', onData);
+          resolve();
+        }
+      };
+      proc.stderr?.on('data', onData);
+      proc.once('exit', (code) => reject(new Error(`service exited with ${code} before it was ready: ${err}`)));
+    });
+    return { proc, stderr: () => err };
+  }
+
+  return {
+    natsServer,
+    socketDir,
+    serviceProcess,
+    client,
+    natsConnection,
+    processes,
+    natsConnectionWith,
+    tempDir,
+    serviceProcessWithLog,
+  };
 }
 
 /** The `$SRV.PING` replies for `name` gathered within `maxWaitMs` (each instance answers once). */
