@@ -45,12 +45,16 @@ export interface Continuation {
   onError(error: Error): unknown;
 }
 
-export interface SendOptions {
-  timeout: number;
-  codec: number;
-  signal: AbortSignal | undefined;
-  onProgress: ((value: unknown) => void) | undefined;
-  continuation?: Continuation | undefined;
+/**
+ * The executor of every request's promise: it hands the promise's resolving functions over
+ * through these two variables, read at once by send(). One shared function, so a request
+ * allocates no executor closure nor a context for it.
+ */
+let handedResolve: (value: unknown) => void = () => {};
+let handedReject: (error: Error) => void = () => {};
+function handOver(resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+  handedResolve = resolve;
+  handedReject = reject;
 }
 
 export class OutgoingRequests {
@@ -66,19 +70,29 @@ export class OutgoingRequests {
     return this.pending.size;
   }
 
-  /** Writes the request and resolves with its answer. Never throws: failures reject. */
-  send(method: string, params: unknown, options: SendOptions): Promise<unknown> {
-    const { framing, options: peerOptions } = this.host;
+  /**
+   * Writes the request and resolves with its answer (through `continuation` when given). Never
+   * throws: failures reject. Positional arguments: no options object per request.
+   */
+  send(
+    method: string,
+    params: unknown,
+    timeout: number,
+    codec: number,
+    signal: AbortSignal | undefined,
+    onProgress: ((value: unknown) => void) | undefined,
+    continuation: Continuation | undefined,
+  ): Promise<unknown> {
+    const framing = this.host.framing;
     let id: number;
     try {
       id = this.newId();
     } catch (error) {
       // request() always answers with a promise, even when the idGenerator fails.
       const failed = Promise.reject(error);
-      return options.continuation ? failed.then(undefined, (e: Error) => options.continuation?.onError(e)) : failed;
+      return continuation ? failed.then(undefined, (e: Error) => continuation.onError(e)) : failed;
     }
-    const { timeout, onProgress, signal } = options;
-    const onShared = timeout === peerOptions.timeout && timeout > 0;
+    const onShared = timeout === this.host.options.timeout && timeout > 0;
     const deadline = onShared ? performance.now() + timeout : 0;
     let sentParams = params;
     let progressToken: RequestId | undefined;
@@ -88,33 +102,34 @@ export class OutgoingRequests {
       progressToken = addressed.token;
     }
 
-    return new Promise((resolve, reject) => {
-      const out = new Outgoing(id, method, resolve, reject, deadline, onProgress, options.continuation);
-      if (progressToken !== undefined) {
-        out.progressToken = progressToken;
-        this.progressTokens.set(progressToken, id);
-      }
-      // Registered before the write so that a response on the same tick finds it.
-      this.pending.set(id, out);
-      try {
-        framing.writeRequest(id, method, sentParams, options.codec);
-      } catch (error) {
-        this.pending.delete(id);
-        this.finish(out, false, error);
-        return;
-      }
-      this.host.stats.requestsSent++;
-      if (onShared) {
-        if (this.sweepTimer === undefined) this.armSweep(timeout);
-      } else if (timeout > 0) {
-        out.timer = setTimeout(() => this.expire(out, timeout), timeout);
-      }
-      if (signal) {
-        const onAbort = () => this.cancel(out, signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        out.abortCleanup = () => signal.removeEventListener('abort', onAbort);
-      }
-    });
+    const promise = new Promise(handOver);
+    const out = new Outgoing(id, method, handedResolve, handedReject, deadline, onProgress, continuation);
+    if (progressToken !== undefined) {
+      out.progressToken = progressToken;
+      this.progressTokens.set(progressToken, id);
+    }
+    // Registered before the write so that a response on the same tick finds it.
+    this.pending.set(id, out);
+    try {
+      framing.writeRequest(id, method, sentParams, codec);
+    } catch (error) {
+      this.pending.delete(id);
+      if (progressToken !== undefined) this.progressTokens.delete(progressToken);
+      this.finish(out, false, error);
+      return promise;
+    }
+    this.host.stats.requestsSent++;
+    if (onShared) {
+      if (this.sweepTimer === undefined) this.armSweep(timeout);
+    } else if (timeout > 0) {
+      out.timer = setTimeout(() => this.expire(out, timeout), timeout);
+    }
+    if (signal) {
+      const onAbort = () => this.cancel(out, signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      out.abortCleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    return promise;
   }
 
   has(id: RequestId): boolean {
