@@ -63,6 +63,8 @@ export class OutgoingRequests {
   private readonly progressTokens = new Map<RequestId, number>();
   private sweepTimer: NodeJS.Timeout | undefined = undefined;
   private nextId = 0;
+  /** The ids reached 2^32-1 and started again from 1: a new one may still be pending. */
+  private wrapped = false;
 
   constructor(private readonly host: OutgoingHost) {}
 
@@ -250,6 +252,9 @@ export class OutgoingRequests {
       }
       return id;
     }
+    // Until the ids wrap around, every id handed out is above the pending ones: no lookup needed.
+    if (this.nextId < 0xffffffff && !this.wrapped) return ++this.nextId;
+    this.wrapped = true;
     do {
       this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     } while (this.pending.has(this.nextId));
