@@ -7,11 +7,13 @@
 //   node bench/service/cpu-per-call.js [--systems peer,service] [--payloads 64B,4KiB]
 //                                      [--calls 100000] [--inflight 64] [--rounds 7]
 //
-// Under callgrind (repeatable instruction counts; the server child is not traced), run a
-// fixed count twice and take the difference to cancel start-up:
+// Under callgrind (repeatable instruction counts; the server child is not traced), with
+// `--callgrind` instructions are counted only during the measured rounds (callgrind_control -i):
 //   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.%p \
-//     node bench/service/cpu-per-call.js --systems service --payloads 64B --calls 20000 --rounds 1 --callgrind
-// then `callgrind_annotate /tmp/cg.PID | head` (or the "Collected" line) / calls = instructions per call.
+//     node bench/service/cpu-per-call.js --systems service --payloads 64B --calls 10000 --rounds 1 --callgrind
+// The "Collected" line divided by --calls × --rounds is the instructions per call (user space;
+// the kernel's share of a write or read is not in it). Add `node --perf-basic-prof` to map the
+// JIT's addresses in `callgrind_annotate` to JavaScript functions (/tmp/perf-PID.map).
 
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
