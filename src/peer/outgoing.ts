@@ -50,8 +50,9 @@ export interface Continuation {
  * through these two variables, read at once by send(). One shared function, so a request
  * allocates no executor closure nor a context for it.
  */
-let handedResolve: (value: unknown) => void = () => {};
-let handedReject: (error: Error) => void = () => {};
+const unset = (): void => {};
+let handedResolve: (value: unknown) => void = unset;
+let handedReject: (error: Error) => void = unset;
 function handOver(resolve: (value: unknown) => void, reject: (error: Error) => void): void {
   handedResolve = resolve;
   handedReject = reject;
@@ -106,6 +107,9 @@ export class OutgoingRequests {
 
     const promise = new Promise(handOver);
     const out = new Outgoing(id, method, handedResolve, handedReject, deadline, onProgress, continuation);
+    // Not kept here: a settled promise would hold its answer until the next request.
+    handedResolve = unset;
+    handedReject = unset;
     if (progressToken !== undefined) {
       out.progressToken = progressToken;
       this.progressTokens.set(progressToken, id);
