@@ -22,6 +22,13 @@ export class Outbox implements ByteSink {
   private runBuffer: ArrayBufferLike | undefined = undefined;
   private runStart = 0;
   private runEnd = 0;
+  /**
+   * The last view pushed, with its buffer and offset: the binary framing pushes every frame of
+   * a slab as the same view, and reading `.buffer` costs a call into the runtime each time.
+   */
+  private lastBytes: Uint8Array | undefined = undefined;
+  private lastBuffer: ArrayBufferLike | undefined = undefined;
+  private lastOffset = 0;
   private scheduled = false;
   private blocked = false;
   private closed = false;
@@ -49,12 +56,18 @@ export class Outbox implements ByteSink {
     if (this.closed) return;
     // Extend the current run when the frame starts where the last one ended in the same
     // memory; the view is only made at flush time.
-    const from = bytes.byteOffset + start;
-    if (bytes.buffer === this.runBuffer && from === this.runEnd) {
+    if (bytes !== this.lastBytes) {
+      this.lastBytes = bytes;
+      this.lastBuffer = bytes.buffer;
+      this.lastOffset = bytes.byteOffset;
+    }
+    const buffer = this.lastBuffer;
+    const from = this.lastOffset + start;
+    if (buffer === this.runBuffer && from === this.runEnd) {
       this.runEnd += end - start;
     } else {
       this.endRun();
-      this.runBuffer = bytes.buffer;
+      this.runBuffer = buffer;
       this.runStart = from;
       this.runEnd = from + (end - start);
     }
@@ -118,6 +131,8 @@ export class Outbox implements ByteSink {
     this.closed = true;
     this.queue = [];
     this.runBuffer = undefined;
+    this.lastBytes = undefined;
+    this.lastBuffer = undefined;
     this.queuedBytes = 0;
     this.stream.removeListener('drain', this.onDrain);
   }

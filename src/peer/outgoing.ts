@@ -45,12 +45,17 @@ export interface Continuation {
   onError(error: Error): unknown;
 }
 
-export interface SendOptions {
-  timeout: number;
-  codec: number;
-  signal: AbortSignal | undefined;
-  onProgress: ((value: unknown) => void) | undefined;
-  continuation?: Continuation | undefined;
+/**
+ * The executor of every request's promise: it hands the promise's resolving functions over
+ * through these two variables, read at once by send(). One shared function, so a request
+ * allocates no executor closure nor a context for it.
+ */
+const unset = (): void => {};
+let handedResolve: (value: unknown) => void = unset;
+let handedReject: (error: Error) => void = unset;
+function handOver(resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+  handedResolve = resolve;
+  handedReject = reject;
 }
 
 export class OutgoingRequests {
@@ -59,6 +64,8 @@ export class OutgoingRequests {
   private readonly progressTokens = new Map<RequestId, number>();
   private sweepTimer: NodeJS.Timeout | undefined = undefined;
   private nextId = 0;
+  /** The ids reached 2^32-1 and started again from 1: a new one may still be pending. */
+  private wrapped = false;
 
   constructor(private readonly host: OutgoingHost) {}
 
@@ -66,19 +73,29 @@ export class OutgoingRequests {
     return this.pending.size;
   }
 
-  /** Writes the request and resolves with its answer. Never throws: failures reject. */
-  send(method: string, params: unknown, options: SendOptions): Promise<unknown> {
-    const { framing, options: peerOptions } = this.host;
+  /**
+   * Writes the request and resolves with its answer (through `continuation` when given). Never
+   * throws: failures reject. Positional arguments: no options object per request.
+   */
+  send(
+    method: string,
+    params: unknown,
+    timeout: number,
+    codec: number,
+    signal: AbortSignal | undefined,
+    onProgress: ((value: unknown) => void) | undefined,
+    continuation: Continuation | undefined,
+  ): Promise<unknown> {
+    const framing = this.host.framing;
     let id: number;
     try {
       id = this.newId();
     } catch (error) {
       // request() always answers with a promise, even when the idGenerator fails.
       const failed = Promise.reject(error);
-      return options.continuation ? failed.then(undefined, (e: Error) => options.continuation?.onError(e)) : failed;
+      return continuation ? failed.then(undefined, (e: Error) => continuation.onError(e)) : failed;
     }
-    const { timeout, onProgress, signal } = options;
-    const onShared = timeout === peerOptions.timeout && timeout > 0;
+    const onShared = timeout === this.host.options.timeout && timeout > 0;
     const deadline = onShared ? performance.now() + timeout : 0;
     let sentParams = params;
     let progressToken: RequestId | undefined;
@@ -88,33 +105,37 @@ export class OutgoingRequests {
       progressToken = addressed.token;
     }
 
-    return new Promise((resolve, reject) => {
-      const out = new Outgoing(id, method, resolve, reject, deadline, onProgress, options.continuation);
-      if (progressToken !== undefined) {
-        out.progressToken = progressToken;
-        this.progressTokens.set(progressToken, id);
-      }
-      // Registered before the write so that a response on the same tick finds it.
-      this.pending.set(id, out);
-      try {
-        framing.writeRequest(id, method, sentParams, options.codec);
-      } catch (error) {
-        this.pending.delete(id);
-        this.finish(out, false, error);
-        return;
-      }
-      this.host.stats.requestsSent++;
-      if (onShared) {
-        if (this.sweepTimer === undefined) this.armSweep(timeout);
-      } else if (timeout > 0) {
-        out.timer = setTimeout(() => this.expire(out, timeout), timeout);
-      }
-      if (signal) {
-        const onAbort = () => this.cancel(out, signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        out.abortCleanup = () => signal.removeEventListener('abort', onAbort);
-      }
-    });
+    const promise = new Promise(handOver);
+    const out = new Outgoing(id, method, handedResolve, handedReject, deadline, onProgress, continuation);
+    // Not kept here: a settled promise would hold its answer until the next request.
+    handedResolve = unset;
+    handedReject = unset;
+    if (progressToken !== undefined) {
+      out.progressToken = progressToken;
+      this.progressTokens.set(progressToken, id);
+    }
+    // Registered before the write so that a response on the same tick finds it.
+    this.pending.set(id, out);
+    try {
+      framing.writeRequest(id, method, sentParams, codec);
+    } catch (error) {
+      this.pending.delete(id);
+      if (progressToken !== undefined) this.progressTokens.delete(progressToken);
+      this.finish(out, false, error);
+      return promise;
+    }
+    this.host.stats.requestsSent++;
+    if (onShared) {
+      if (this.sweepTimer === undefined) this.armSweep(timeout);
+    } else if (timeout > 0) {
+      out.timer = setTimeout(() => this.expire(out, timeout), timeout);
+    }
+    if (signal) {
+      const onAbort = () => this.cancel(out, signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      out.abortCleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    return promise;
   }
 
   has(id: RequestId): boolean {
@@ -235,6 +256,9 @@ export class OutgoingRequests {
       }
       return id;
     }
+    // Until the ids wrap around, every id handed out is above the pending ones: no lookup needed.
+    if (this.nextId < 0xffffffff && !this.wrapped) return ++this.nextId;
+    this.wrapped = true;
     do {
       this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     } while (this.pending.has(this.nextId));

@@ -15,6 +15,7 @@
  */
 import { existsSync } from 'node:fs';
 import { PeerClosedError, SocketDirError, UnavailableError, unknownService } from '../errors.js';
+import type { Continuation } from '../peer/outgoing.js';
 import type { Peer } from '../peer/peer.js';
 import { isAsyncIterable } from '../util/guards.js';
 import { readToken } from './auth.js';
@@ -174,10 +175,7 @@ export class ServiceHandle {
     return this.attempts(call, peerOptions, idempotent, 2, limits);
   }
 
-  /**
-   * One call on a chosen connection; a draining instance or a lost connection sends it again
-   * when safe. Not async: a then() with two closures costs less than an async function here.
-   */
+  /** One call on a chosen connection; its answer is read by a SentCall (below). */
   private sendOn(
     peer: Peer,
     pool: InstancePool,
@@ -186,32 +184,15 @@ export class ServiceHandle {
     idempotent: boolean,
     limits: CallLimits | undefined,
   ): Promise<ServiceResponse> {
-    return peer.requestThen(
-      SERVICE_METHODS.call,
-      call,
-      peerOptions,
-      (result) => {
-        pool.inFlight--;
-        // A streamed answer: never sent again, once it started.
-        if (isAsyncIterable(result)) return openStreamedReply(result);
-        const response = decodeReply(result);
-        // A draining instance did not run the call: another one may, whatever the method.
-        if (sendAgainAfter(response)) return later(() => this.attempts(call, peerOptions, idempotent, 1, limits, pool, response));
-        return response;
-      },
-      (error: unknown) => {
-        pool.inFlight--;
-        // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
-        if (sendAgainAfterError(error, idempotent)) {
-          return later(() => this.attempts(call, peerOptions, idempotent, 1, limits, pool, undefined, error));
-        }
-        return failure(error);
-      },
-    );
+    const sent = new SentCall(this, pool, call, peerOptions, idempotent, limits);
+    return peer.requestWith(SERVICE_METHODS.call, call, peerOptions, sent) as Promise<ServiceResponse>;
   }
 
-  /** The general path: waits for discovery and connections, and sends again when it is safe. */
-  private async attempts(
+  /**
+   * The general path: waits for discovery and connections, and sends again when it is safe.
+   * @internal (SentCall sends again through it)
+   */
+  async attempts(
     call: unknown[],
     peerOptions: PeerCallOptions | undefined,
     idempotent: boolean,
@@ -406,6 +387,43 @@ export class ServiceHandle {
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
     this.poolList = [];
+  }
+}
+
+/**
+ * The answer of one call sent on a chosen connection, as the peer's continuation: one object per
+ * call instead of two closures and their context. A draining instance or a lost connection sends
+ * the call again when safe (call-rules.ts).
+ */
+class SentCall implements Continuation {
+  constructor(
+    private readonly handle: ServiceHandle,
+    private readonly pool: InstancePool,
+    private readonly call: unknown[],
+    private readonly peerOptions: PeerCallOptions | undefined,
+    private readonly idempotent: boolean,
+    private readonly limits: CallLimits | undefined,
+  ) {}
+
+  onValue(result: unknown): ServiceResponse | Promise<ServiceResponse> {
+    this.pool.inFlight--;
+    // A streamed answer: never sent again, once it started.
+    if (isAsyncIterable(result)) return openStreamedReply(result);
+    const response = decodeReply(result);
+    // A draining instance did not run the call: another one may, whatever the method.
+    if (sendAgainAfter(response)) {
+      return later(() => this.handle.attempts(this.call, this.peerOptions, this.idempotent, 1, this.limits, this.pool, response));
+    }
+    return response;
+  }
+
+  onError(error: Error): ServiceResponse | Promise<ServiceResponse> {
+    this.pool.inFlight--;
+    // The connection failed before an answer: the call may have run, so only idempotent ones are sent again.
+    if (sendAgainAfterError(error, this.idempotent)) {
+      return later(() => this.handle.attempts(this.call, this.peerOptions, this.idempotent, 1, this.limits, this.pool, undefined, error));
+    }
+    return failure(error);
   }
 }
 
